@@ -1,0 +1,106 @@
+"""The row types shared by the mapping, the exporter and the stores (see DESIGN.md "RunEvents", "Store")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Category = Literal["lifecycle", "trace", "message"]
+RunStatus = Literal["running", "success", "error", "interrupted", "abandoned"]
+
+CATEGORIES: tuple[str, ...] = ("lifecycle", "trace", "message")
+RUN_STATUSES: tuple[str, ...] = ("running", "success", "error", "interrupted", "abandoned")
+
+
+@dataclass(slots=True)
+class RunEvent:
+    """One journal row. ``seq`` is 0 until a store assigns it on write."""
+
+    thread_id: str
+    run_id: str
+    event_type: str
+    category: str
+    created_at: datetime  # timezone-aware, UTC
+    content: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    trace_id: str | None = None  # 32 lowercase hex
+    span_id: str | None = None  # 16 lowercase hex
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One ``runs`` row: the summary of a run."""
+
+    run_id: str
+    thread_id: str
+    trace_id: str | None = None
+    name: str | None = None
+    status: str = "running"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    llm_call_count: int = 0
+    lead_agent_tokens: int = 0
+    subagent_tokens: int = 0
+    middleware_tokens: int = 0
+    message_count: int = 0
+    first_human_message: str | None = None
+    last_ai_message: str | None = None
+    error: str | None = None
+    # extension beyond DESIGN.md: total tokens per caller ("lead_agent", "subagent:NAME", ...)
+    usage_by_caller: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One ``spans`` row: enough to rebuild a trace tree locally."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    run_id: str
+    name: str
+    kind: str  # "INTERNAL", "CLIENT", ...
+    start_time: datetime
+    end_time: datetime
+    duration_ms: float
+    status_code: str  # "UNSET", "OK", "ERROR"
+    status_message: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    resource: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RunWrite:
+    """One unit a store writes atomically: a run's summary (upserted by ``run_id``), its new events in
+    time order (the store assigns ``seq`` in this order, after any the run's thread already has) and
+    its spans."""
+
+    run: RunRecord
+    events: list[RunEvent] = field(default_factory=list)
+    spans: list[SpanRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Token totals over the selected runs and their split by caller."""
+
+    run_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    llm_call_count: int = 0
+    lead_agent_tokens: int = 0
+    subagent_tokens: int = 0
+    middleware_tokens: int = 0
+    by_caller: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,86 @@
+"""The store interface both stores implement, and the query-argument rules they share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from .._records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, TokenUsage
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class StoreError(Exception):
+    """A store could not be opened, written or read (message says what to do)."""
+
+
+class StoreLockedError(StoreError):
+    """The store is held by another process for longer than the wait allowed."""
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """A run journal: writes :class:`RunWrite` units atomically and answers the query API.
+
+    Cursor rules (both stores): ``seq`` is per thread. ``after_seq`` pages forwards (the first
+    ``limit`` rows above it), ``before_seq`` backwards (the last ``limit`` rows below it); pages are
+    always returned in ascending ``seq``; both together select the open interval between them
+    (the first ``limit`` rows of it); ``limit`` must be 1..MAX_LIMIT.
+    """
+
+    def write(self, batch: Sequence[RunWrite]) -> None:
+        """Write the batch in one transaction, assigning ``seq``; raise :class:`StoreError` on failure."""
+        ...
+
+    def list_events(
+        self,
+        run_id: str,
+        *,
+        category: str | None = None,
+        event_types: Sequence[str] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]: ...
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]: ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(
+        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[RunRecord]:
+        """Most recent first (by ``started_at``)."""
+        ...
+
+    def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage: ...
+
+    def close(self) -> None: ...
+
+
+def check_page_args(
+    *,
+    limit: int,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> None:
+    """Raise ``ValueError`` for query arguments outside the contract."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    for name, value in (("after_seq", after_seq), ("before_seq", before_seq)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if category is not None and category not in CATEGORIES:
+        raise ValueError(f"category must be one of {CATEGORIES}, got {category!r}")
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
