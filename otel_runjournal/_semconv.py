@@ -78,10 +78,9 @@ RJ_RUN_ID = "runjournal.run_id"
 RJ_THREAD_ID = "runjournal.thread_id"
 RJ_CALLER = "runjournal.caller"
 RJ_RUN_TYPE = "runjournal.run_type"
-RJ_IS_ROOT = "runjournal.is_root"
+RJ_IS_ROOT = "runjournal.is_root"  # true on the span of the run's root (the exporter's "run ended" signal)
 RJ_INTERRUPTED = "runjournal.interrupted"
 RJ_ABANDONED = "runjournal.abandoned"
-RJ_INPUT_PREVIEW = "runjournal.input_preview"
 RJ_RETRIEVER_DOCUMENT_COUNT = "runjournal.retriever.document_count"
 RJ_LLM_CALL_COUNT = "runjournal.llm_call_count"
 RJ_USAGE_INPUT_TOKENS = "runjournal.usage.input_tokens"
@@ -102,7 +101,8 @@ CALLER_MIDDLEWARE_PREFIX = "middleware:"
 
 # span event names the handler emits and the exporter reads
 EVENT_EXCEPTION = "exception"
-EVENT_CUSTOM_PREFIX = "runjournal.custom."  # span event "runjournal.custom.<name>", data in attributes
+EVENT_CUSTOM_PREFIX = "runjournal.custom."  # span event "runjournal.custom.<name>"
+RJ_CUSTOM_DATA = "runjournal.custom.data"  # JSON data of a custom event (on the event only with capture_content)
 
 # --- metrics ------------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
