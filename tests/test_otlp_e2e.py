@@ -57,10 +57,12 @@ def test_plain_sdk_spans_arrive(receiver: ReceiverProcess, protocol: str) -> Non
     service = f"plain-{protocol}"
     provider = _provider(receiver, protocol, service)
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("invoke_agent demo") as root:
-        with tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT) as chat:
-            chat.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, 12)
-            chat.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, ["stop"])
+    with (
+        tracer.start_as_current_span("invoke_agent demo") as root,
+        tracer.start_as_current_span("chat m", kind=SpanKind.CLIENT) as chat,
+    ):
+        chat.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, 12)
+        chat.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, ["stop"])
     provider.shutdown()
     spans = {s.name: s for s in _wait(receiver, service, 2)}
     assert set(spans) == {"invoke_agent demo", "chat m"}
