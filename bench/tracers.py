@@ -1,0 +1,243 @@
+"""Every tracer variant the benchmark compares: how to set it up, switch it on/off, flush and close it.
+
+A variant yields a :class:`Session` holding the callbacks to pass to ``invoke`` (empty for
+instrumentors, which patch LangChain globally), ``activate``/``deactivate`` (instrument/uninstrument
+for the patching peers, nothing for the rest), ``flush`` (drain the span pipeline: its cost is part
+of the variant's time) and a span counter. Every traced variant exports through a
+``BatchSpanProcessor`` on its own SDK ``TracerProvider`` (never the global one).
+
+Peers that patch globally (:data:`GLOBAL_PATCHERS`) are run by ``run.py`` in a subprocess of their
+own, with the untraced baseline re-measured in that same process, so no wrapper they leave behind
+can touch another variant.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+VARIANTS: tuple[str, ...] = (
+    "untraced",
+    "noop_handler",
+    "ours_duckdb",
+    "ours_jsonl",
+    "ours_otlp",
+    "openinference",
+    "openllmetry",
+    "openllmetry_nocontent",
+)
+LABELS: dict[str, str] = {
+    "untraced": "untraced",
+    "noop_handler": "no-op BaseCallbackHandler",
+    "ours_duckdb": "otel_runjournal + journal (DuckDB)",
+    "ours_jsonl": "otel_runjournal + journal (JSONL)",
+    "ours_otlp": "otel_runjournal + OTLP only",
+    "openinference": "OpenInference",
+    "openllmetry": "OpenLLMetry (content on)",
+    "openllmetry_nocontent": "OpenLLMetry (content off)",
+}
+GLOBAL_PATCHERS = frozenset({"openinference", "openllmetry", "openllmetry_nocontent"})
+OURS = frozenset({"ours_duckdb", "ours_jsonl", "ours_otlp"})
+
+
+class SpanCounter(SpanProcessor):
+    """Counts finished spans (one integer add per span: the same negligible cost for every variant)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.count += 1
+
+
+class NoopHandler(BaseCallbackHandler):
+    """A handler that does nothing: the cost of LangChain dispatching callbacks at all."""
+
+    run_inline = True
+
+
+@dataclass
+class Session:
+    """One set-up variant."""
+
+    name: str
+    callbacks: list[BaseCallbackHandler] = field(default_factory=list)
+    counter: SpanCounter = field(default_factory=SpanCounter)
+    activate: Callable[[], None] = lambda: None
+    deactivate: Callable[[], None] = lambda: None
+    flush: Callable[[], None] = lambda: None
+    info: dict[str, Any] = field(default_factory=dict)
+    """Extra facts to report (e.g. the OTLP sink's span count)."""
+
+
+def missing(name: str) -> str | None:
+    """Why ``name`` cannot run here (a missing module), or None when it can."""
+    needs = {
+        "ours_duckdb": ["otel_runjournal.handler", "otel_runjournal.exporter"],
+        "ours_jsonl": ["otel_runjournal.handler", "otel_runjournal.exporter"],
+        "ours_otlp": ["otel_runjournal.handler", "opentelemetry.exporter.otlp.proto.http"],
+        "openinference": ["openinference.instrumentation.langchain"],
+        "openllmetry": ["opentelemetry.instrumentation.langchain"],
+        "openllmetry_nocontent": ["opentelemetry.instrumentation.langchain"],
+    }.get(name, [])
+    for module in needs:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{module} not importable"
+    if name in ("ours_duckdb", "ours_jsonl") and _store_factory(name) is None:
+        return "no DuckDBStore/JsonlStore found in otel_runjournal.stores"
+    return None
+
+
+def _store_factory(name: str) -> Callable[[Path], Any] | None:
+    """The store constructor for ``ours_duckdb`` / ``ours_jsonl`` (looked up, as the stores are new)."""
+    import importlib
+
+    wanted = "DuckDBStore" if name == "ours_duckdb" else "JsonlStore"
+    for module in ("otel_runjournal.stores", "otel_runjournal"):
+        try:
+            factory = getattr(importlib.import_module(module), wanted, None)
+        except ImportError:
+            factory = None
+        if factory is not None:
+            return factory  # type: ignore[no-any-return]
+    return None
+
+
+def _provider(stack: ExitStack, counter: SpanCounter) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(counter)
+    stack.callback(provider.shutdown)
+    return provider
+
+
+def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
+    from otel_runjournal.handler import RunJournalCallbackHandler
+
+    provider = _provider(stack, session.counter)
+    if name == "ours_otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        from otlp_sink import running_sink, stats
+
+        endpoint = stack.enter_context(running_sink())
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        session.info["sink_spans"] = lambda: stats(endpoint)["spans"]
+    else:
+        from otel_runjournal.exporter import RunJournalExporter
+
+        factory = _store_factory(name)
+        assert factory is not None
+        location = workdir / ("journal.duckdb" if name == "ours_duckdb" else "journal-jsonl")
+        store = factory(location)
+        provider.add_span_processor(BatchSpanProcessor(RunJournalExporter(store)))
+        stack.callback(_close_quietly, store)
+        session.info["store"] = store
+    handler = RunJournalCallbackHandler(tracer_provider=provider)
+    session.callbacks = [handler]
+    session.flush = lambda: _flush(provider)
+    stack.callback(_shutdown_handler, handler)
+
+
+def _close_quietly(store: Any) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+
+
+def _shutdown_handler(handler: Any) -> None:
+    shutdown = getattr(handler, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+
+
+def _flush(provider: TracerProvider) -> None:
+    if not provider.force_flush(timeout_millis=60_000):
+        raise RuntimeError("span pipeline did not drain in 60 s")
+
+
+def _peer(name: str, stack: ExitStack, session: Session) -> None:
+    provider = _provider(stack, session.counter)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(memory))
+    instrumentor: Any
+    if name == "openinference":
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+
+        instrumentor = LangChainInstrumentor()
+    else:
+        # read per call by OpenLLMetry; this process runs only this variant (see GLOBAL_PATCHERS)
+        os.environ["TRACELOOP_TRACE_CONTENT"] = "false" if name == "openllmetry_nocontent" else "true"
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+
+        instrumentor = LangchainInstrumentor()
+
+    patched = _patch_targets()
+    originals = {cls: dict(vars(cls)) for cls in patched}
+
+    def deactivate() -> None:
+        instrumentor.uninstrument()
+        # OpenLLMetry 0.62's uninstrument() leaves its wrappers in place (its unwrap() paths do not
+        # resolve), so put back whatever instrument() replaced and check that nothing is left.
+        for cls, before in originals.items():
+            for key, value in before.items():
+                if vars(cls).get(key) is not value:
+                    setattr(cls, key, value)
+            if any(vars(cls).get(k) is not v for k, v in before.items()):
+                raise RuntimeError(f"{name}: could not restore {cls.__name__} after uninstrument()")
+
+    def flush() -> None:
+        _flush(provider)
+        memory.clear()
+
+    session.activate = lambda: instrumentor.instrument(tracer_provider=provider)
+    session.deactivate = deactivate
+    session.flush = flush
+    stack.callback(lambda: instrumentor.is_instrumented_by_opentelemetry and instrumentor.uninstrument())
+
+
+def _patch_targets() -> list[type]:
+    """Classes the peers patch on our workload's path (restored after each measurement)."""
+    from langchain_core.callbacks import BaseCallbackManager
+    from langgraph.pregel import Pregel
+    from langgraph.types import Command
+
+    return [BaseCallbackManager, Pregel, Command]
+
+
+@contextmanager
+def open_session(name: str, workdir: Path | None = None) -> Iterator[Session]:
+    """Set up variant ``name``; tear everything down (providers, stores, sink) on exit."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    reason = missing(name)
+    if reason:
+        raise RuntimeError(f"{name} unavailable: {reason}")
+    with ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{name}-")))
+        session = Session(name)
+        if name == "noop_handler":
+            session.callbacks = [NoopHandler()]
+        elif name in OURS:
+            _ours(name, stack, workdir, session)
+        elif name in GLOBAL_PATCHERS:
+            _peer(name, stack, session)
+        yield session
