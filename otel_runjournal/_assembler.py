@@ -1,0 +1,202 @@
+"""Holds mapped spans per run until the run is complete, then hands out one :class:`RunWrite` per run.
+
+When is a run complete?
+
+- **Runs of our handler** (spans carry ``runjournal.run_id``): when the span marked
+  ``runjournal.is_root`` ends (the handler ends it last).
+- **Foreign GenAI spans** (other instrumentations; grouped by trace, ``run_id`` = trace id hex):
+  when the trace's local root ends (a span with no parent or a remote parent, GenAI or not — e.g.
+  the application's HTTP server span), or when no span of the group arrived for
+  ``foreign_idle_timeout`` seconds, or on flush. A trace that also carries handler spans is journaled
+  from the handler's spans only (the foreign spans would count the same model calls twice).
+
+Memory is bounded by ``max_pending_spans``: past it the run seen first is written early as a partial
+run (status ``running``) and its later spans are written when they arrive, appended after what was
+already written (so a run written in parts is time-ordered within each part, and its ``run_start``
+arrives with its root, in the last part). Totals of runs already written are remembered in a bounded
+LRU (``max_written_runs``) so that each ``runs`` upsert carries the run's cumulative totals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from . import _mapping as m
+from . import _semconv as sc
+from ._guard import report_internal_error
+from ._records import RunRecord, RunWrite
+
+
+@dataclass(slots=True)
+class _Pending:
+    run_id: str
+    thread_id: str
+    foreign: bool
+    last_seen: float
+    spans: list[m.MappedSpan] = field(default_factory=list)
+
+
+class Assembler:
+    """Buffers mapped spans per run; not thread-safe (the exporter holds its lock around it)."""
+
+    def __init__(
+        self,
+        *,
+        max_pending_spans: int,
+        with_content: bool = True,
+        foreign_idle_timeout: float = 60.0,
+        max_written_runs: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_pending = max_pending_spans
+        self._with_content = with_content
+        self._idle_timeout = foreign_idle_timeout
+        self._max_written = max_written_runs
+        self._clock = clock
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
+        self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
+        self._handler_traces: OrderedDict[str, None] = OrderedDict()  # LRU of traces with our spans
+        self.pending_spans = 0
+        self.ignored_spans = 0  # foreign spans in traces our handler also traced
+        self.unmapped_spans = 0  # spans the mapping failed on (internal errors)
+
+    @property
+    def pending_runs(self) -> int:
+        return len(self._pending)
+
+    # --- input -------------------------------------------------------------------------------------
+    def add(self, spans: Iterable[ReadableSpan]) -> list[RunWrite]:
+        """Take finished spans; return the writes of every run they complete (and early writes)."""
+        out: list[RunWrite] = []
+        now = self._clock()
+        for span in spans:
+            try:
+                self._add_one(span, now, out)
+            except Exception as exc:  # a bug in the mapping must not lose the whole batch
+                self.unmapped_spans += 1
+                report_internal_error("mapping a span to run events", exc)
+        out.extend(self._expire_idle(now))
+        out.extend(self._enforce_bound())
+        return out
+
+    def drain(self, *, final: bool) -> list[RunWrite]:
+        """Write everything held: unfinished runs become ``abandoned`` (``final``) or stay ``running``."""
+        unfinished = "abandoned" if final else "running"
+        out = [self._finish(run_id, unfinished=unfinished) for run_id in list(self._pending)]
+        if final:
+            for record in list(self._written.values()):
+                if record.status == "running":
+                    out.append(self._remember(RunWrite(run=replace(record, status="abandoned"))))
+        return out
+
+    def _add_one(self, span: ReadableSpan, now: float, out: list[RunWrite]) -> None:
+        attrs = span.attributes or {}
+        trace_id = m.span_ids(span)[0]
+        run_id = attrs.get(sc.RJ_RUN_ID)
+        if isinstance(run_id, str) and run_id:
+            self._lru_add(self._handler_traces, trace_id)
+            thread = attrs.get(sc.RJ_THREAD_ID)
+            thread_id = thread if isinstance(thread, str) and thread else run_id
+            mapped = m.map_span(span, run_id, thread_id, with_content=self._with_content)
+            self._hold(run_id, thread_id, mapped, foreign=False, now=now)
+            if mapped.is_root:
+                out.append(self._finish(run_id, root=mapped.root))
+            elif self._finished(run_id):  # a late span of a run already complete
+                out.append(self._finish(run_id))
+        elif m.is_genai(span):
+            if trace_id in self._handler_traces:
+                self.ignored_spans += 1
+            else:
+                conversation = attrs.get(sc.GEN_AI_CONVERSATION_ID)
+                thread_id = conversation if isinstance(conversation, str) and conversation else trace_id
+                mapped = m.map_span(
+                    span, trace_id, thread_id, with_content=self._with_content, candidate=True
+                )
+                self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
+                if self._finished(trace_id):
+                    out.append(self._finish(trace_id))
+        if m.is_local_root(span) and trace_id in self._pending and self._pending[trace_id].foreign:
+            out.append(self._finish(trace_id))
+
+    def _hold(self, run_id: str, thread_id: str, mapped: m.MappedSpan, *, foreign: bool, now: float) -> None:
+        pending = self._pending.get(run_id)
+        if pending is None:
+            prior = self._written.get(run_id)
+            pending = _Pending(run_id, prior.thread_id if prior else thread_id, foreign, now)
+            self._pending[run_id] = pending
+        pending.spans.append(mapped)
+        pending.last_seen = now
+        self.pending_spans += 1
+
+    def _finished(self, run_id: str) -> bool:
+        prior = self._written.get(run_id)
+        return prior is not None and prior.status != "running"
+
+    # --- output ------------------------------------------------------------------------------------
+    def _finish(
+        self,
+        run_id: str,
+        root: m.RootInfo | None = None,
+        *,
+        complete: bool = True,
+        unfinished: str = "running",
+    ) -> RunWrite:
+        """Hand out what is held for a run. ``complete``: a foreign group gets its root (and run_end)."""
+        pending = self._pending.pop(run_id, None)
+        spans = pending.spans if pending else []
+        self.pending_spans -= len(spans)
+        prior = self._written.get(run_id)
+        thread_id = prior.thread_id if prior else (pending.thread_id if pending else run_id)
+        status = prior.status if prior is not None and prior.status != "running" else unfinished
+        if pending is not None and pending.foreign:
+            if pending.run_id in self._handler_traces:  # our handler traced it after all
+                self.ignored_spans += len(spans)
+                spans = []
+            elif complete and not self._finished(run_id):
+                root = self._foreign_root(spans)
+        write = m.build_write(run_id, thread_id, spans, root=root, status=status, prior=prior)
+        for event in write.events:
+            event.thread_id = thread_id
+        return self._remember(write)
+
+    def _foreign_root(self, spans: list[m.MappedSpan]) -> m.RootInfo | None:
+        """The root of a foreign group: its top-level span(s) (parent not in the group)."""
+        if not spans:
+            return None
+        ids = {s.record.span_id for s in spans}
+        tops = [s.root for s in spans if s.record.parent_span_id not in ids and s.root is not None]
+        start_ns = min(s.start_ns for s in spans)
+        end_ns = max(s.end_ns for s in spans)
+        return m.merge_roots(tops, spans[0].record.trace_id, start_ns, end_ns) if tops else None
+
+    def _remember(self, write: RunWrite) -> RunWrite:
+        self._written[write.run.run_id] = write.run
+        self._written.move_to_end(write.run.run_id)
+        while len(self._written) > self._max_written:
+            self._written.popitem(last=False)
+        return write
+
+    def _expire_idle(self, now: float) -> list[RunWrite]:
+        idle = [
+            run_id
+            for run_id, p in self._pending.items()
+            if p.foreign and now - p.last_seen >= self._idle_timeout
+        ]
+        return [self._finish(run_id) for run_id in idle]
+
+    def _enforce_bound(self) -> list[RunWrite]:
+        out: list[RunWrite] = []
+        while self.pending_spans > self._max_pending and self._pending:
+            out.append(self._finish(next(iter(self._pending)), complete=False))
+        return out
+
+    def _lru_add(self, lru: OrderedDict[str, None], key: str) -> None:
+        lru[key] = None
+        lru.move_to_end(key)
+        while len(lru) > self._max_written:
+            lru.popitem(last=False)
