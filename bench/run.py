@@ -5,7 +5,7 @@
 
 Needs the bench venv (``pip install -e '.[dev]' -r bench/requirements.txt``); variants whose
 packages are missing are listed as skipped. Every ratio is computed within one process and one
-round (time of the variant / time untraced), then summarised over rounds as median [min–max];
+round (time of the variant / time untraced), then summarised over rounds as median [min-max];
 absolute times drift with the machine, ratios much less. Variants that patch LangChain globally
 (the peers) each run in a subprocess of their own that re-measures the untraced baseline.
 """
@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tracers  # noqa: E402
-import workload  # noqa: E402
+import tracers
+import workload
 
 MODES = ("sync", "async")
 _T0 = time.perf_counter()
@@ -161,17 +161,17 @@ def ratios(result: dict[str, Any], mode: str) -> list[float]:
 
 
 def _summary(values: list[float], fmt: str) -> str:
-    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}–{fmt.format(max(values))}]"
+    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
 
 
 def overhead_table(results: dict[str, Any], plan: Plan) -> str:
     """The Markdown table of per-invoke times and ratios."""
     lines = [
         f"Per-invoke time, demo agent (3 model calls + 2 tool calls), {plan.rounds} rounds of "
-        f"{plan.sync_invokes} sequential invokes and {plan.async_batches}×{workload.CONCURRENCY} "
-        "concurrent ainvokes; ratio to untraced in the same process and round: median [min–max]",
+        f"{plan.sync_invokes} sequential invokes and {plan.async_batches}x{workload.CONCURRENCY} "
+        "concurrent ainvokes; ratio to untraced in the same process and round: median [min-max]",
         "",
-        "| tracer | spans/invoke | sync ms | sync × untraced | async ms | async × untraced |",
+        "| tracer | spans/invoke | sync ms | sync x untraced | async ms | async x untraced |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, res in results.items():
@@ -182,7 +182,7 @@ def overhead_table(results: dict[str, Any], plan: Plan) -> str:
         cells = [tracers.LABELS[name] + (" †" if res["process"] == "own" else ""), span_text]
         for mode in MODES:
             cells.append(f"{statistics.median(res[mode]) * 1e3:.2f}")
-            cells.append(_summary(ratios(res, mode), "{:.2f}×"))
+            cells.append(_summary(ratios(res, mode), "{:.2f}x"))
         lines.append("| " + " | ".join(cells) + " |")
     own = [n for n, r in results.items() if r["process"] == "own"]
     if own:
@@ -211,7 +211,7 @@ def target_lines(results: dict[str, Any]) -> list[tuple[str, bool]]:
     peers = [n for n in results if n in tracers.GLOBAL_PATCHERS]
     for mode in MODES:
         ours = statistics.median(ratios(results["ours_duckdb"], mode))
-        checks.append((f"ours (DuckDB journal) {mode} {ours:.2f}× untraced ≤ 1.30×", ours <= 1.30))
+        checks.append((f"ours (DuckDB journal) {mode} {ours:.2f}x untraced <= 1.30x", ours <= 1.30))
         if peers:
             best = min(peers, key=lambda n: statistics.median(ratios(results[n], mode)))
             peer = statistics.median(ratios(results[best], mode))
@@ -219,7 +219,7 @@ def target_lines(results: dict[str, Any]) -> list[tuple[str, bool]]:
             checks.append(
                 (
                     f"{mode} overhead {ours - 1:+.2f} vs better peer {tracers.LABELS[best]} "
-                    f"{peer - 1:+.2f}: {factor:.1f}× less (target ≥ 2.5×)",
+                    f"{peer - 1:+.2f}: {factor:.1f}x less (target >= 2.5x)",
                     factor >= 2.5,
                 )
             )
@@ -278,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         if skipped:
             sections.append("Skipped (not installed): " + ", ".join(skipped))
         checks += target_lines(results)
-    if not args.no_memory:
+    if not args.no_memory and tracers.missing("ours_duckdb"):
+        sections.append(f"Memory: skipped ({tracers.missing('ours_duckdb')}).")
+    elif not args.no_memory:
         import memory
 
         log("memory: RSS over many runs through one handler + exporter")
@@ -300,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 def _stores_section(raw: dict[str, Any], quick: bool) -> str:
     """Exporter throughput and query latency rows from ``bench_stores`` (the stores' own bench)."""
     try:
-        import bench_stores  # type: ignore[import-not-found]
+        import bench_stores
     except ImportError:
         return "Store throughput / query latency: bench/bench_stores.py not present yet."
     log("stores: throughput and query latency (bench_stores)")

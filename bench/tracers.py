@@ -102,23 +102,19 @@ def missing(name: str) -> str | None:
         if not found:
             return f"{module} not importable"
     if name in ("ours_duckdb", "ours_jsonl") and _store_factory(name) is None:
-        return "no DuckDBStore/JsonlStore found in otel_runjournal.stores"
+        return "otel_runjournal.stores._open.open_store not importable"
     return None
 
 
 def _store_factory(name: str) -> Callable[[Path], Any] | None:
-    """The store constructor for ``ours_duckdb`` / ``ours_jsonl`` (looked up, as the stores are new)."""
-    import importlib
-
-    wanted = "DuckDBStore" if name == "ours_duckdb" else "JsonlStore"
-    for module in ("otel_runjournal.stores", "otel_runjournal"):
-        try:
-            factory = getattr(importlib.import_module(module), wanted, None)
-        except ImportError:
-            factory = None
-        if factory is not None:
-            return factory  # type: ignore[no-any-return]
-    return None
+    """Open the store for ``ours_duckdb`` / ``ours_jsonl`` at a path (None while stores are missing)."""
+    try:
+        from otel_runjournal.stores._open import open_store
+    except ImportError:
+        return None
+    if name == "ours_duckdb":
+        return lambda path: open_store(str(path))
+    return lambda path: open_store(f"jsonl://{path}")
 
 
 def _provider(stack: ExitStack, counter: SpanCounter) -> TracerProvider:
@@ -134,7 +130,6 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
     provider = _provider(stack, session.counter)
     if name == "ours_otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
         from otlp_sink import running_sink, stats
 
         endpoint = stack.enter_context(running_sink())

@@ -1,0 +1,260 @@
+"""Memory: resident set size over many runs through one handler + journal exporter, and abandoned runs.
+
+A cheap run shape: a root chain with one chat-model child. Its callbacks are recorded once from a
+real LangChain runnable (so the handler sees exactly the arguments LangChain passes), then replayed
+with fresh run ids, which keeps 100k runs affordable. Abandoned runs replay only the ``*_start``
+callbacks; the handler's time-to-live must end them, so its open-run count stays bounded.
+
+Run by ``run.py`` in a fresh interpreter (``python bench/memory.py --runs N --abandoned M`` prints
+JSON), so the RSS baseline is not polluted by other measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_runjournal.demo.model import ScriptedChatModel
+
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+_MB = 1024 * 1024
+RSS_TARGET_MB = 20.0
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _Recorder(BaseCallbackHandler):
+    """Records the callbacks LangChain makes for one run."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((method, args, kwargs))
+
+    def on_chain_start(self, *args: Any, **kwargs: Any) -> None:
+        self._record("on_chain_start", *args, **kwargs)
+
+    def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+        self._record("on_chat_model_start", *args, **kwargs)
+
+    def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
+        self._record("on_llm_end", *args, **kwargs)
+
+    def on_chain_end(self, *args: Any, **kwargs: Any) -> None:
+        self._record("on_chain_end", *args, **kwargs)
+
+
+def record_run() -> list[Call]:
+    """The callback sequence of one real root-chain → chat-model run."""
+    model = ScriptedChatModel(answer="Hello! You said: {question}")
+
+    def answer(question: str, config: RunnableConfig) -> str:
+        return str(model.invoke([HumanMessage(question)], config).content)
+
+    recorder = _Recorder()
+    RunnableLambda(answer, name="memory_probe").invoke("hi there", {"callbacks": [recorder]})
+    methods = [c[0] for c in recorder.calls]
+    expected = ["on_chain_start", "on_chat_model_start", "on_llm_end", "on_chain_end"]
+    if methods != expected:
+        raise RuntimeError(f"unexpected callback sequence {methods}")
+    return recorder.calls
+
+
+def replay(handler: Any, calls: list[Call], *, end: bool = True) -> None:
+    """Replay ``calls`` on ``handler`` with fresh run ids (only the starts when ``end`` is False)."""
+    ids: dict[Any, uuid.UUID] = {}
+    for method, args, kwargs in calls:
+        if not end and not method.endswith("_start"):
+            continue
+        fresh = dict(kwargs)
+        for key in ("run_id", "parent_run_id"):
+            old = kwargs.get(key)
+            if old is not None:
+                fresh[key] = ids.setdefault(old, uuid.uuid4())
+        getattr(handler, method)(*args, **fresh)
+
+
+def open_runs(handler: Any) -> int:
+    """The handler's count of runs it still tracks (its public counter, if any, else its run map)."""
+    for name in ("open_run_count", "open_runs"):
+        value = getattr(handler, name, None)
+        if value is not None:
+            return int(value() if callable(value) else value)
+    for name in ("_runs", "_registry", "_spans"):
+        value = getattr(handler, name, None)
+        if value is not None:
+            return len(value)
+    return -1
+
+
+@dataclass
+class MemoryReport:
+    """What :func:`run` measured, as a table, target checks and raw numbers."""
+
+    table: str
+    checks: list[tuple[str, bool]] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def measure(
+    runs: int, abandoned: int, workdir: Path, log: Callable[[str], None], ttl: float = 1.0
+) -> dict[str, Any]:
+    """Drive ``runs`` complete and ``abandoned`` never-ending runs; sample RSS and open runs."""
+    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.stores._open import open_store
+
+    from otel_runjournal.exporter import RunJournalExporter
+
+    calls = record_run()
+    provider = TracerProvider()
+    store = open_store(str(workdir / "memory.duckdb"))
+    provider.add_span_processor(BatchSpanProcessor(RunJournalExporter(store)))
+    handler = RunJournalCallbackHandler(tracer_provider=provider)
+    out: dict[str, Any] = {"runs": runs, "abandoned": abandoned, "samples": []}
+
+    def sample(done: int) -> None:
+        provider.force_flush(timeout_millis=120_000)
+        gc.collect()
+        row = {"runs": done, "rss_mb": rss_bytes() / _MB, "open_runs": open_runs(handler)}
+        out["samples"].append(row)
+        log(f"memory: {done} runs, RSS {row['rss_mb']:.1f} MB, open runs {row['open_runs']}")
+
+    warmup = min(2_000, runs // 10)
+    for _ in range(warmup):
+        replay(handler, calls)
+    sample(0)
+    step = max(1, runs // 5)
+    start = time.perf_counter()
+    for i in range(1, runs + 1):
+        replay(handler, calls)
+        if i % step == 0:
+            sample(i)
+    out["runs_per_s"] = runs / (time.perf_counter() - start)
+    out["rss_growth_mb"] = out["samples"][-1]["rss_mb"] - out["samples"][0]["rss_mb"]
+
+    ttl_handler = RunJournalCallbackHandler(tracer_provider=provider, run_ttl=ttl)
+    chunks = 10
+    before = rss_bytes()
+    counts = []
+    for _ in range(chunks):
+        for _ in range(abandoned // chunks):
+            replay(ttl_handler, calls, end=False)
+        counts.append(open_runs(ttl_handler))
+        time.sleep(ttl * 1.1)
+    replay(ttl_handler, calls)  # a later run lets the handler sweep what expired
+    provider.force_flush(timeout_millis=120_000)
+    gc.collect()
+    out["abandoned_ttl_s"] = ttl
+    out["abandoned_open_runs"] = counts
+    out["abandoned_open_after"] = open_runs(ttl_handler)
+    out["abandoned_rss_growth_mb"] = (rss_bytes() - before) / _MB
+    log(f"memory: abandoned runs, open-run count per chunk {counts}, after {out['abandoned_open_after']}")
+    shutdown = getattr(ttl_handler, "shutdown", None)
+    if shutdown:
+        shutdown()
+    provider.shutdown()
+    store.close()
+    out["stored_runs"] = _stored_runs(workdir / "memory.duckdb")
+    return out
+
+
+def _stored_runs(path: Path) -> dict[str, int]:
+    """Runs per status in the journal (proves the exporter kept up and abandoned runs were marked)."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {
+            str(s): int(n) for s, n in con.execute("SELECT status, count(*) FROM runs GROUP BY 1").fetchall()
+        }
+
+
+def report(raw: dict[str, Any]) -> MemoryReport:
+    """Format the measurements as a Markdown table and evaluate the targets."""
+    samples = raw["samples"]
+    lines = [
+        f"Memory: one handler + journal exporter (DuckDB, BatchSpanProcessor), "
+        f"a root chain with one chat-model child per run ({raw['runs_per_s']:.0f} runs/s replayed)",
+        "",
+        "| runs | RSS MB | open runs |",
+        "|---:|---:|---:|",
+        *(f"| {s['runs']} | {s['rss_mb']:.1f} | {s['open_runs']} |" for s in samples),
+        "",
+        f"RSS growth over {raw['runs']} runs: {raw['rss_growth_mb']:+.1f} MB.",
+        f"{raw['abandoned']} abandoned runs (started, never ended; run_ttl={raw['abandoned_ttl_s']} s), "
+        f"open-run count after each tenth: {raw['abandoned_open_runs']}, after the TTL: "
+        f"{raw['abandoned_open_after']}; RSS growth {raw['abandoned_rss_growth_mb']:+.1f} MB.",
+        f"Runs in the journal by status: {raw['stored_runs']}.",
+    ]
+    peak_open = max(raw["abandoned_open_runs"])
+    checks = [
+        (
+            f"RSS growth over {raw['runs']} runs {raw['rss_growth_mb']:+.1f} MB < {RSS_TARGET_MB:.0f} MB",
+            raw["rss_growth_mb"] < RSS_TARGET_MB,
+        ),
+        (
+            f"abandoned runs: open-run count stays bounded (peak {peak_open} of {raw['abandoned']}, "
+            f"{raw['abandoned_open_after']} after the TTL)",
+            peak_open < raw["abandoned"] and raw["abandoned_open_after"] == 0,
+        ),
+    ]
+    return MemoryReport("\n".join(lines), checks, raw)
+
+
+def run(runs: int, abandoned: int, log: Callable[[str], None], ttl: float = 1.0) -> MemoryReport:
+    """Measure in a fresh interpreter (clean RSS baseline) and report."""
+    log(f"memory: {runs} runs, then {abandoned} abandoned runs (run_ttl={ttl} s), in a fresh interpreter")
+    cmd = [sys.executable, __file__, "--runs", str(runs), "--abandoned", str(abandoned), "--ttl", str(ttl)]
+    done = subprocess.run(
+        cmd,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement exited with {done.returncode}")
+    return report(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="RSS over many runs through one handler + exporter")
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--abandoned", type=int, default=10_000)
+    parser.add_argument("--ttl", type=float, default=1.0, help="run_ttl of the abandoned-runs handler")
+    args = parser.parse_args()
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        print(json.dumps(measure(args.runs, args.abandoned, Path(tmp), log, args.ttl)))
+
+
+if __name__ == "__main__":
+    _main()

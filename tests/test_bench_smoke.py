@@ -1,0 +1,91 @@
+"""Smoke runs of the benchmark harness (bench/): tiny iteration counts, no timing asserts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import memory  # noqa: E402
+import run  # noqa: E402
+import tracers  # noqa: E402
+import workload  # noqa: E402
+
+TINY = ["--rounds", "1", "--sync-invokes", "1", "--async-batches", "1", "--no-memory", "--no-stores"]
+
+
+def test_workload_has_the_documented_shape() -> None:
+    """The timed workload is the demo agent with 3 model calls and 2 tool calls per invoke."""
+    workload.check(workload.build())
+
+
+def test_smoke_run_prints_a_row_for_every_installed_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One tiny round produces a table with a row, span count and ratios for every installed variant."""
+    raw_path = tmp_path / "raw.json"
+    run.main([*TINY, "--json", str(raw_path)])
+    table = capsys.readouterr().out
+    installed = [n for n in tracers.VARIANTS if tracers.missing(n) is None]
+    assert {"untraced", "noop_handler"} <= set(installed)
+    raw = json.loads(raw_path.read_text())["overhead"]
+    assert set(raw) == set(installed)
+    rows = {line.split(" | ")[0].strip("| †") for line in table.splitlines() if line.startswith("| ")}
+    for name in installed:
+        assert tracers.LABELS[name] in rows, name
+        result = raw[name]
+        assert len(result["sync"]) == len(result["async"]) == 1
+        assert all(r > 0 for r in run.ratios(result, "sync") + run.ratios(result, "async"))
+        spans = result["spans_per_invoke"]["sync"]
+        assert spans == 0 if name in ("untraced", "noop_handler") else spans >= 5, (name, spans)
+        assert result["spans_per_invoke"]["async"] == spans, name
+    for name in set(tracers.VARIANTS) - set(installed):
+        assert name in table  # listed as skipped, with the reason
+
+
+def test_unknown_variant_is_refused() -> None:
+    """Asking for a variant the harness does not know is an error, not a silent skip."""
+    with pytest.raises(ValueError, match="unknown variant"), tracers.open_session("nope"):
+        pass
+
+
+def test_otlp_sink_counts_spans_a_real_exporter_sends() -> None:
+    """The loopback OTLP/HTTP sink accepts real exports and counts their spans."""
+    import otlp_sink
+
+    with otlp_sink.running_sink() as endpoint:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        tracer = provider.get_tracer("smoke")
+        for i in range(3):
+            with tracer.start_as_current_span(f"span-{i}"):
+                pass
+        provider.shutdown()
+        assert otlp_sink.stats(endpoint) == {"requests": 3, "spans": 3}
+
+
+def test_memory_callbacks_are_recorded_from_a_real_run() -> None:
+    """The memory bench replays the exact callback sequence of a real root-chain → chat-model run."""
+    calls = memory.record_run()
+    assert [c[0] for c in calls] == ["on_chain_start", "on_chat_model_start", "on_llm_end", "on_chain_end"]
+    assert calls[1][2]["parent_run_id"] == calls[0][2]["run_id"]
+
+
+@pytest.mark.skipif(tracers.missing("ours_duckdb") is not None, reason="handler/exporter/stores not built")
+def test_memory_smoke_reports_rss_and_bounded_open_runs() -> None:
+    """A tiny memory run reports RSS samples, ends every complete run and sweeps abandoned ones."""
+    report = memory.run(200, 50, log=lambda _: None, ttl=0.05)
+    raw = report.raw
+    assert raw["samples"][-1]["runs"] == 200
+    assert raw["samples"][-1]["open_runs"] == 0
+    assert raw["abandoned_open_after"] == 0
+    assert raw["stored_runs"].get("abandoned") == 50
+    assert "RSS growth" in report.table
