@@ -1,0 +1,181 @@
+"""Row <-> plain-value conversion and page selection shared by both stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .._records import RunEvent, RunRecord, SpanRecord, TokenUsage
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+RUN_TOKEN_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "llm_call_count",
+    "lead_agent_tokens",
+    "subagent_tokens",
+    "middleware_tokens",
+)
+
+RUN_FIELDS: tuple[str, ...] = (
+    "run_id",
+    "thread_id",
+    "trace_id",
+    "name",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    *RUN_TOKEN_FIELDS,
+    "message_count",
+    "first_human_message",
+    "last_ai_message",
+    "error",
+    "usage_by_caller",
+)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that never fails: unknown objects become their ``str``."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def to_us(value: datetime | None) -> int | None:
+    """Microseconds since the epoch (naive datetimes are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int | None) -> datetime | None:
+    """The UTC datetime of an epoch-microsecond count."""
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def run_to_dict(run: RunRecord) -> dict[str, Any]:
+    """A run summary as JSON-ready values (timestamps as ISO-8601 UTC strings)."""
+    row = {name: getattr(run, name) for name in RUN_FIELDS}
+    for name in ("started_at", "ended_at"):
+        stamp = to_us(row[name])
+        row[name] = None if stamp is None else iso(stamp)
+    row["usage_by_caller"] = dict(run.usage_by_caller)
+    return row
+
+
+def run_from_dict(row: Mapping[str, Any]) -> RunRecord:
+    """Inverse of :func:`run_to_dict` (unknown keys ignored)."""
+    values: dict[str, Any] = {name: row.get(name) for name in RUN_FIELDS if name in row}
+    for name in ("started_at", "ended_at"):
+        if isinstance(values.get(name), str):
+            values[name] = datetime.fromisoformat(values[name])
+    for name in (*RUN_TOKEN_FIELDS, "message_count"):
+        values[name] = int(values.get(name) or 0)
+    values["usage_by_caller"] = dict(values.get("usage_by_caller") or {})
+    return RunRecord(**values)
+
+
+def iso(us: int) -> str:
+    """ISO-8601 UTC text of an epoch-microsecond count (what DuckDB's ``read_json`` detects)."""
+    stamp = from_us(us)
+    assert stamp is not None
+    return stamp.isoformat()
+
+
+def event_from_values(
+    thread_id: str,
+    run_id: str,
+    seq: int,
+    event_type: str,
+    category: str,
+    content: str | None,
+    metadata: Any,
+    created_at: datetime,
+    trace_id: str | None,
+    span_id: str | None,
+) -> RunEvent:
+    """A RunEvent from stored values (``metadata`` as JSON text or already decoded)."""
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return RunEvent(
+        thread_id=thread_id,
+        run_id=run_id,
+        event_type=event_type,
+        category=category,
+        created_at=created_at,
+        content=content,
+        metadata=metadata if isinstance(metadata, dict) else {},
+        trace_id=trace_id,
+        span_id=span_id,
+        seq=seq,
+    )
+
+
+def span_to_dict(span: SpanRecord) -> dict[str, Any]:
+    """A span row as JSON-ready values."""
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "run_id": span.run_id,
+        "name": span.name,
+        "kind": span.kind,
+        "start_time": iso(to_us(span.start_time) or 0),
+        "end_time": iso(to_us(span.end_time) or 0),
+        "duration_ms": span.duration_ms,
+        "status_code": span.status_code,
+        "status_message": span.status_message,
+        "attributes": span.attributes,
+        "events": span.events,
+        "resource": span.resource,
+    }
+
+
+def latest_runs(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    """One record per ``run_id``, the last one given winning (first-seen order kept)."""
+    latest: dict[str, RunRecord] = {}
+    for run in runs:
+        latest[run.run_id] = run
+    return list(latest.values())
+
+
+def assign_seqs(events: Sequence[RunEvent], last_seq: Mapping[str, int]) -> tuple[list[int], dict[str, int]]:
+    """Seqs for ``events`` in list order after each thread's ``last_seq``; returns (seqs, new last)."""
+    new_last = dict(last_seq)
+    seqs = []
+    for event in events:
+        seq = new_last.get(event.thread_id, 0) + 1
+        new_last[event.thread_id] = seq
+        seqs.append(seq)
+    return seqs, {thread: new_last[thread] for thread in {e.thread_id for e in events}}
+
+
+def select_page(seqs: Sequence[int], after_seq: int | None, before_seq: int | None, limit: int) -> list[int]:
+    """The seqs of one page from ascending ``seqs``, per the cursor rules in ``stores._base``.
+
+    ``after_seq`` (with or without ``before_seq``): the first ``limit`` in the open interval;
+    only ``before_seq``: the last ``limit`` below it; neither: the first ``limit``.
+    """
+    chosen = [
+        s for s in seqs if (after_seq is None or s > after_seq) and (before_seq is None or s < before_seq)
+    ]
+    if before_seq is not None and after_seq is None:
+        return chosen[-limit:]
+    return chosen[:limit]
+
+
+def merge_usage(usage: TokenUsage, run: RunRecord) -> None:
+    """Add one run's totals and caller split into ``usage``."""
+    usage.run_count += 1
+    for name in RUN_TOKEN_FIELDS:
+        setattr(usage, name, getattr(usage, name) + int(getattr(run, name) or 0))
+    for caller, tokens in run.usage_by_caller.items():
+        usage.by_caller[caller] = usage.by_caller.get(caller, 0) + int(tokens or 0)

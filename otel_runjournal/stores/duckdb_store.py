@@ -1,0 +1,535 @@
+"""The default store: one DuckDB file shared by writer processes and readers.
+
+DuckDB lets one process hold a file for writing, and then no other process can open it at all. So
+this store never holds the file for long: it opens it for an operation, keeps the connection for
+``linger`` seconds in case another operation follows (a batch of exports, a page of queries), then
+closes it. Opening takes about 10 ms (measured in ``bench/bench_stores.py``). A process that finds
+the file held retries with backoff for up to ``timeout`` seconds, then raises
+:class:`StoreLockedError`. Several writer processes therefore take turns, and ``seq`` stays unique
+because the per-thread counter (``thread_seq``) is read and advanced inside each write transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from types import TracebackType
+from typing import Any
+
+import duckdb
+
+from .._records import RunEvent, RunRecord, RunWrite, TokenUsage
+from . import _codec
+from ._base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
+from ._duckdb_schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
+
+try:  # optional fast path: Arrow tables insert 3-4x faster than list parameters
+    import pyarrow as _pa
+except ImportError:  # pragma: no cover - exercised where pyarrow is absent
+    _pa = None
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_LINGER = 0.2
+
+_EVENT_COLS = "thread_id, run_id, seq, event_type, category, content, metadata, created_at, trace_id, span_id"
+_EVENT_SELECT = (
+    "thread_id, run_id, seq, event_type, category::VARCHAR, content, metadata::VARCHAR, "
+    "epoch_us(created_at), trace_id, span_id"
+)
+_EVENT_TYPES = ("VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT",
+                "VARCHAR", "VARCHAR")  # fmt: skip
+_EVENT_EXPRS = (
+    "{0}", "{1}", "{2}", "{3}", "CAST({4} AS event_category)", "{5}", "CAST({6} AS JSON)",
+    "CAST(make_timestamp({7}) AS TIMESTAMPTZ)", "{8}", "{9}",
+)  # fmt: skip
+_SPAN_COLS = (
+    "trace_id, span_id, parent_span_id, run_id, name, kind, start_time, end_time, duration_ms, "
+    "status_code, status_message, attributes, events, resource"
+)
+_SPAN_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT",
+               "DOUBLE", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR")  # fmt: skip
+_SPAN_EXPRS = (
+    "{0}", "{1}", "{2}", "{3}", "{4}", "{5}", "CAST(make_timestamp({6}) AS TIMESTAMPTZ)",
+    "CAST(make_timestamp({7}) AS TIMESTAMPTZ)", "{8}", "{9}", "{10}", "CAST({11} AS JSON)",
+    "CAST({12} AS JSON)", "CAST({13} AS JSON)",
+)  # fmt: skip
+_RUN_SELECT = ", ".join(
+    f"epoch_us({name})"
+    if name in ("started_at", "ended_at")
+    else f"{name}::VARCHAR"
+    if name == "usage_by_caller"
+    else name
+    for name in _codec.RUN_FIELDS
+)
+
+_path_locks: dict[str, threading.Lock] = {}
+_path_locks_guard = threading.Lock()
+
+
+def _path_lock(path: str) -> threading.Lock:
+    """One lock per database file per process: writers in one process take turns."""
+    with _path_locks_guard:
+        return _path_locks.setdefault(path, threading.Lock())
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "different configuration" in text
+
+
+def _unnest_insert(table: str, columns: str, types: Sequence[str], exprs: Sequence[str]) -> str:
+    """``INSERT ... SELECT`` of list parameters, one per column (the pure-Python columnar path)."""
+    unnested = ", ".join(f"unnest(${i + 1}::{t}[]) AS c{i}" for i, t in enumerate(types))
+    projected = ", ".join(e.format(*(f"c{i}" for i in range(len(types)))) for e in exprs)
+    return f"INSERT INTO {table} ({columns}) SELECT {projected} FROM (SELECT {unnested})"
+
+
+def _arrow_insert(table: str, columns: str, exprs: Sequence[str], view: str) -> str:
+    names = [c.strip() for c in columns.split(",")]
+    projected = ", ".join(e.format(*names) for e in exprs)
+    return f"INSERT INTO {table} ({columns}) SELECT {projected} FROM {view}"
+
+
+_INSERT_EVENTS = _unnest_insert("run_events", _EVENT_COLS, _EVENT_TYPES, _EVENT_EXPRS)
+_INSERT_SPANS = _unnest_insert("spans", _SPAN_COLS, _SPAN_TYPES, _SPAN_EXPRS)
+_ARROW_EVENTS = _arrow_insert("run_events", _EVENT_COLS, _EVENT_EXPRS, "_rj_events")
+_ARROW_SPANS = _arrow_insert("spans", _SPAN_COLS, _SPAN_EXPRS, "_rj_spans")
+_RUN_TYPES = tuple(
+    "BIGINT" if name in (*_codec.RUN_TOKEN_FIELDS, "message_count", "started_at", "ended_at")
+    else "DOUBLE" if name == "duration_ms" else "VARCHAR"
+    for name in _codec.RUN_FIELDS
+)  # fmt: skip
+_RUN_EXPRS = tuple(
+    f"CAST(make_timestamp({{{i}}}) AS TIMESTAMPTZ)" if name in ("started_at", "ended_at")
+    else f"CAST({{{i}}} AS JSON)" if name == "usage_by_caller" else f"{{{i}}}"
+    for i, name in enumerate(_codec.RUN_FIELDS)
+)  # fmt: skip
+_UPSERT_RUNS = _unnest_insert("runs", ", ".join(_codec.RUN_FIELDS), _RUN_TYPES, _RUN_EXPRS).replace(
+    "INSERT INTO", "INSERT OR REPLACE INTO", 1
+)
+
+
+class DuckDBStore:
+    """A run journal in one DuckDB file (see the module docstring for how processes share it).
+
+    ``read_only=True`` opens an existing journal for queries only. ``timeout``: seconds to wait for
+    a file held by another process. ``linger``: seconds an idle connection stays open (0 = close
+    after every operation). ``arrow``: use pyarrow for inserts (default: when it is installed).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        linger: float = DEFAULT_LINGER,
+        arrow: bool | None = None,
+    ) -> None:
+        raw = os.fspath(path)
+        if not isinstance(raw, str) or not raw or raw == ":memory:":
+            raise ValueError(f"DuckDBStore needs a file path, got {path!r}")
+        if timeout < 0 or linger < 0:
+            raise ValueError("timeout and linger must be >= 0")
+        if arrow and _pa is None:
+            raise ValueError("arrow=True needs pyarrow installed (pip install pyarrow)")
+        self.path = os.path.abspath(raw)
+        self.read_only = read_only
+        self._timeout = timeout
+        self._linger = linger
+        self._arrow = (_pa is not None) if arrow is None else arrow
+        self._write_lock = _path_lock(self.path)
+        self._mutex = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        if read_only and not os.path.exists(self.path):
+            raise StoreError(f"no run journal at {self.path}")
+        with self._write_lock, self._session() as con:
+            self._migrate(con)
+
+    # -- connection handling -------------------------------------------------------------------
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self._timeout
+        delay = 0.005
+        while True:
+            try:
+                con = duckdb.connect(self.path, read_only=self.read_only)
+                con.execute("SET TimeZone = 'UTC'")
+                return con
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc):
+                    raise StoreError(f"cannot open run journal {self.path}: {exc}") from exc
+                if time.monotonic() + delay > deadline:
+                    raise StoreLockedError(
+                        f"run journal {self.path} was held by another process for more than "
+                        f"{self._timeout:g}s; retry, raise the store's timeout, or read a copy of the file "
+                        f"({str(exc).splitlines()[0]})"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    @contextmanager
+    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection for one operation; released ``linger`` seconds after the last one."""
+        with self._mutex:
+            if self._closed:
+                raise StoreError(f"run journal {self.path} is closed")
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._con is None:
+                self._con = self._connect()
+            try:
+                yield self._con
+            finally:
+                if self._linger == 0:
+                    self._release()
+                else:
+                    self._timer = threading.Timer(self._linger, self._release_idle)
+                    self._timer.daemon = True
+                    self._timer.start()
+
+    def _release_idle(self) -> None:
+        with self._mutex:
+            if self._timer is not None and self._timer is threading.current_thread():
+                self._timer = None
+                self._release()
+
+    def _release(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
+                con.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._mutex:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._release()
+            self._closed = True
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DuckDBStore({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = $1", [SCHEMA_TABLE]
+            ).fetchone()
+            applied: set[int] = set()
+            if exists and exists[0]:
+                applied = {v for (v,) in con.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchall()}
+            if applied and max(applied) > LATEST_VERSION:
+                raise StoreError(
+                    f"run journal {self.path} has schema version {max(applied)}, newer than this "
+                    f"otel-runjournal ({LATEST_VERSION}); upgrade otel-runjournal"
+                )
+            pending = [m for m in MIGRATIONS if m[0] not in applied]
+            if not pending:
+                return
+            if self.read_only:
+                raise StoreError(f"run journal {self.path} needs migrating; open it once for writing")
+            con.execute("BEGIN")
+            try:
+                con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
+                    "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+                )
+                for version, name, statements in pending:
+                    for statement in statements:
+                        con.execute(statement)
+                    con.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES ($1, $2, now())", [version, name])
+                con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot prepare run journal {self.path}: {exc}") from exc
+
+    def schema_versions(self) -> list[tuple[int, str]]:
+        """The recorded migrations, oldest first."""
+        return [(int(v), str(n)) for v, n in self.sql(f"SELECT version, name FROM {SCHEMA_TABLE} ORDER BY 1")]
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def write(self, batch: Sequence[RunWrite]) -> None:
+        """Write ``batch`` in one transaction (see ``RunStore.write``); sets ``seq`` on its events."""
+        if self.read_only:
+            raise StoreError(f"run journal {self.path} was opened read-only")
+        if not batch:
+            return
+        events = [e for unit in batch for e in unit.events]
+        spans = [s for unit in batch for s in unit.spans]
+        runs = _codec.latest_runs(unit.run for unit in batch)
+        event_cols = self._event_columns(events)
+        span_cols = self._span_columns(spans)
+        run_cols = [list(col) for col in zip(*(self._run_row(r) for r in runs), strict=True)]
+        with self._write_lock, self._session() as con:
+            try:
+                con.execute("BEGIN")
+                try:
+                    seqs = self._insert_events(con, events, event_cols)
+                    if runs:
+                        con.execute(_UPSERT_RUNS, run_cols)
+                    if spans:
+                        self._insert_spans(con, span_cols)
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback(con)
+                    raise
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot write to run journal {self.path}: {exc}") from exc
+        for event, seq in zip(events, seqs, strict=True):
+            event.seq = seq
+
+    def _insert_events(
+        self, con: duckdb.DuckDBPyConnection, events: list[RunEvent], cols: list[list[Any]]
+    ) -> list[int]:
+        if not events:
+            return []
+        threads = sorted({e.thread_id for e in events})
+        last = dict(
+            con.execute(
+                "SELECT thread_id, last_seq FROM thread_seq "
+                "WHERE thread_id IN (SELECT unnest($1::VARCHAR[]))",
+                [threads],
+            ).fetchall()
+        )
+        seqs, new_last = _codec.assign_seqs(events, last)
+        cols[2] = seqs
+        if self._arrow:
+            assert _pa is not None
+            names = [c.strip() for c in _EVENT_COLS.split(",")]
+            con.register("_rj_events", _pa.table(dict(zip(names, cols, strict=True))))
+            try:
+                con.execute(_ARROW_EVENTS)
+            finally:
+                con.unregister("_rj_events")
+        else:
+            con.execute(_INSERT_EVENTS, cols)
+        con.execute(
+            "INSERT OR REPLACE INTO thread_seq SELECT unnest($1::VARCHAR[]), unnest($2::BIGINT[])",
+            [list(new_last), list(new_last.values())],
+        )
+        return seqs
+
+    def _insert_spans(self, con: duckdb.DuckDBPyConnection, cols: list[list[Any]]) -> None:
+        if self._arrow:
+            assert _pa is not None
+            names = [c.strip() for c in _SPAN_COLS.split(",")]
+            con.register("_rj_spans", _pa.table(dict(zip(names, cols, strict=True))))
+            try:
+                con.execute(_ARROW_SPANS)
+            finally:
+                con.unregister("_rj_spans")
+        else:
+            con.execute(_INSERT_SPANS, cols)
+
+    @staticmethod
+    def _event_columns(events: list[RunEvent]) -> list[list[Any]]:
+        dumps, to_us = _codec.dumps, _codec.to_us
+        return [
+            [e.thread_id for e in events],
+            [e.run_id for e in events],
+            [0] * len(events),  # seq, assigned inside the transaction
+            [e.event_type for e in events],
+            [e.category for e in events],
+            [e.content for e in events],
+            [dumps(e.metadata) for e in events],
+            [to_us(e.created_at) for e in events],
+            [e.trace_id for e in events],
+            [e.span_id for e in events],
+        ]
+
+    @staticmethod
+    def _span_columns(spans: list[Any]) -> list[list[Any]]:
+        dumps, to_us = _codec.dumps, _codec.to_us
+        return [
+            [s.trace_id for s in spans],
+            [s.span_id for s in spans],
+            [s.parent_span_id for s in spans],
+            [s.run_id for s in spans],
+            [s.name for s in spans],
+            [s.kind for s in spans],
+            [to_us(s.start_time) for s in spans],
+            [to_us(s.end_time) for s in spans],
+            [float(s.duration_ms) for s in spans],
+            [s.status_code for s in spans],
+            [s.status_message for s in spans],
+            [dumps(s.attributes) for s in spans],
+            [dumps(s.events) for s in spans],
+            [dumps(s.resource) for s in spans],
+        ]
+
+    @staticmethod
+    def _run_row(run: RunRecord) -> list[Any]:
+        row: list[Any] = []
+        for name in _codec.RUN_FIELDS:
+            value = getattr(run, name)
+            if name in ("started_at", "ended_at"):
+                value = _codec.to_us(value)
+            elif name == "usage_by_caller":
+                value = _codec.dumps(value)
+            row.append(value)
+        return row
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one SQL statement (e.g. ``SELECT * FROM tokens_by_model``) and return its rows."""
+        with self._session() as con:
+            try:
+                return con.execute(query, params).fetchall()
+            except duckdb.Error as exc:
+                raise StoreError(f"query on run journal {self.path} failed: {exc}") from exc
+
+    def _page(
+        self,
+        key_column: str,
+        key: str,
+        keep: Any,
+        after_seq: int | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[RunEvent]:
+        """Select (rowid, seq) through the index on ``key_column``, then fetch the page by rowid."""
+        with self._session() as con:
+            try:
+                con.execute("BEGIN")
+                try:
+                    keys = con.execute(
+                        f"SELECT rowid, seq, category::VARCHAR, event_type FROM run_events "
+                        f"WHERE {key_column} = $1",
+                        [key],
+                    ).fetchall()
+                    by_seq = {
+                        seq: rowid for rowid, seq, category, event_type in keys if keep(category, event_type)
+                    }
+                    page = _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)
+                    rows = (
+                        con.execute(
+                            f"SELECT {_EVENT_SELECT} FROM run_events "
+                            "WHERE rowid IN (SELECT unnest($1::BIGINT[])) ORDER BY seq",
+                            [[by_seq[s] for s in page]],
+                        ).fetchall()
+                        if page
+                        else []
+                    )
+                finally:
+                    con.execute("ROLLBACK")  # read-only transaction: nothing to keep
+            except duckdb.Error as exc:
+                raise StoreError(f"query on run journal {self.path} failed: {exc}") from exc
+        return [_event_from_row(r) for r in rows]
+
+    def list_events(
+        self,
+        run_id: str,
+        *,
+        category: str | None = None,
+        event_types: Sequence[str] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]:
+        """One page of a run's events in ascending ``seq`` (cursor rules: ``stores._base``)."""
+        check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq, category=category)
+        types = None if event_types is None else frozenset(event_types)
+
+        def keep(cat: str, event_type: str) -> bool:
+            return (category is None or cat == category) and (types is None or event_type in types)
+
+        return self._page("run_id", run_id, keep, after_seq, before_seq, limit)
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]:
+        """One page of a thread's message rows (all its runs) in ascending ``seq``."""
+        check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq)
+        return self._page(
+            "thread_id", thread_id, lambda cat, _t: cat == "message", after_seq, before_seq, limit
+        )
+
+    def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRecord]:
+        rows = self.sql(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)
+        return [_run_from_row(r) for r in rows]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run's summary, or ``None``."""
+        runs = self._runs("WHERE run_id = $1", [run_id])
+        return runs[0] if runs else None
+
+    def list_runs(
+        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[RunRecord]:
+        """Runs, most recent first (by ``started_at``)."""
+        check_page_args(limit=limit, status=status)
+        where, params = _run_filter(thread_id=thread_id, status=status)
+        return self._runs(where, params, f"ORDER BY started_at DESC NULLS LAST, run_id LIMIT {limit:d}")
+
+    def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
+        """Token totals over the selected runs (all runs when neither is given) and the caller split."""
+        where, params = _run_filter(run_id=run_id, thread_id=thread_id)
+        sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
+        totals = self.sql(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
+        usage = TokenUsage(run_count=int(totals[0]))
+        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
+            setattr(usage, name, int(value))
+        split = self.sql(
+            f"SELECT key, sum(TRY_CAST(value AS BIGINT)) FROM runs, json_each(usage_by_caller) {where} "
+            "GROUP BY key ORDER BY key",
+            params,
+        )
+        usage.by_caller = {str(k): int(v or 0) for k, v in split}
+        return usage
+
+
+def _event_from_row(r: tuple[Any, ...]) -> RunEvent:
+    created_at = _codec.from_us(r[7])
+    assert created_at is not None
+    return _codec.event_from_values(r[0], r[1], r[2], r[3], r[4], r[5], r[6], created_at, r[8], r[9])
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open (a failed COMMIT may already have ended it)."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
+
+
+def _run_filter(**equal: str | None) -> tuple[str, list[Any]]:
+    terms, params = [], []
+    for column, value in equal.items():
+        if value is not None:
+            params.append(value)
+            terms.append(f"runs.{column} = ${len(params)}")
+    return ("WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    values = dict(zip(_codec.RUN_FIELDS, row, strict=True))
+    values["started_at"] = _codec.from_us(values["started_at"])
+    values["ended_at"] = _codec.from_us(values["ended_at"])
+    return _codec.run_from_dict(
+        values | {"usage_by_caller": _codec.json.loads(values["usage_by_caller"] or "{}")}
+    )
