@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 VARIANTS: tuple[str, ...] = (
     "untraced",
     "noop_handler",
+    "bare_spans",
     "ours_duckdb",
     "ours_jsonl",
     "ours_otlp",
@@ -40,6 +41,7 @@ VARIANTS: tuple[str, ...] = (
 LABELS: dict[str, str] = {
     "untraced": "untraced",
     "noop_handler": "no-op BaseCallbackHandler",
+    "bare_spans": "reference: bare span-per-run handler",
     "ours_duckdb": "otel_runjournal + journal (DuckDB)",
     "ours_jsonl": "otel_runjournal + journal (JSONL)",
     "ours_otlp": "otel_runjournal + OTLP only",
@@ -68,6 +70,45 @@ class NoopHandler(BaseCallbackHandler):
     """A handler that does nothing: the cost of LangChain dispatching callbacks at all."""
 
     run_inline = True
+
+
+class BareSpanHandler(BaseCallbackHandler):
+    """Reference floor: one span per run, parent from ``parent_run_id``, no attributes, no content."""
+
+    run_inline = True
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self._tracer = provider.get_tracer("bench.bare")
+        self._spans: dict[Any, Any] = {}
+
+    def _start(self, name: str, run_id: Any, parent_run_id: Any) -> None:
+        from opentelemetry import trace
+
+        parent = self._spans.get(parent_run_id)
+        context = trace.set_span_in_context(parent) if parent is not None else None
+        self._spans[run_id] = self._tracer.start_span(name, context=context)
+
+    def _end(self, _result: Any, *, run_id: Any, **_: Any) -> None:
+        span = self._spans.pop(run_id, None)
+        if span is not None:
+            span.end()
+
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, run_id: Any, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        self._start(kw.get("name") or "chain", run_id, parent_run_id)
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: Any, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        self._start("chat", run_id, parent_run_id)
+
+    def on_tool_start(
+        self, serialized: Any, input_str: Any, *, run_id: Any, parent_run_id: Any = None, **kw: Any
+    ) -> None:
+        self._start(kw.get("name") or "tool", run_id, parent_run_id)
+
+    on_chain_end = on_chain_error = on_llm_end = on_llm_error = on_tool_end = on_tool_error = _end  # type: ignore[assignment]
 
 
 @dataclass
@@ -231,6 +272,12 @@ def open_session(name: str, workdir: Path | None = None) -> Iterator[Session]:
         session = Session(name)
         if name == "noop_handler":
             session.callbacks = [NoopHandler()]
+        elif name == "bare_spans":
+            provider = _provider(stack, session.counter)
+            memory = InMemorySpanExporter()
+            provider.add_span_processor(BatchSpanProcessor(memory))
+            session.callbacks = [BareSpanHandler(provider)]
+            session.flush = lambda: (_flush(provider), memory.clear())  # type: ignore[func-returns-value]
         elif name in OURS:
             _ours(name, stack, workdir, session)
         elif name in GLOBAL_PATCHERS:
