@@ -1,0 +1,33 @@
+"""Zero-code: this app never imports otel_runjournal's API; ``opentelemetry-instrument`` wires it all.
+
+    pip install 'otel-runjournal[demo]' opentelemetry-distro
+    OTEL_SERVICE_NAME=zero-code-app \
+    OTEL_TRACES_EXPORTER=otlp,runjournal \
+    OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none \
+    OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 \
+    OTEL_RUNJOURNAL_STORE=./runjournal.duckdb \
+      opentelemetry-instrument python examples/zero_code.py
+
+``OTEL_TRACES_EXPORTER=otlp,runjournal`` loads the OTLP exporter and the ``runjournal`` exporter (an
+``opentelemetry_traces_exporter`` entry point) into the SDK provider; the ``langchain_runjournal``
+``opentelemetry_instrumentor`` entry point attaches the callback handler to every LangChain run.
+Then ``otel-runjournal runs`` lists the run, and the collector / Jaeger shows the same trace.
+Leave out ``otlp,`` (``OTEL_TRACES_EXPORTER=runjournal``) to journal only.
+"""
+
+from __future__ import annotations
+
+from otel_runjournal.demo.agent import build_agent  # stands in for your own LangGraph app
+
+
+def main() -> None:
+    agent = build_agent(subagent=False, failing_tool=False, middleware=False)
+    result = agent.invoke(
+        {"messages": [("user", "What's the weather in Paris?")]},
+        {"configurable": {"thread_id": "zero-code"}},
+    )
+    print(result["messages"][-1].content)
+
+
+if __name__ == "__main__":
+    main()
