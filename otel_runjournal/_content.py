@@ -1,10 +1,10 @@
 """How content travels from the handler to the journal without going onto spans.
 
 By default no content attribute is put on any span, so no exporter (OTLP, console, the user's own)
-ever sees prompts or completions. The handler instead attaches content to the SDK span *object* as a
-plain Python attribute (``_runjournal_content``) before ending it; the SDK hands that same object
-to every processor's ``on_end``, so :class:`~otel_runjournal.RunJournalExporter` reads it there and
-nothing else does. The values are captured cheaply (references / shallow copies) on the hot path and
+ever sees prompts or completions. The handler instead attaches content to the SDK span as a plain
+Python attribute (``_runjournal_content``) of the span's attributes *object*: ``Span.end()`` hands
+processors a new ``ReadableSpan`` sharing that object (not the span itself), so
+:class:`~otel_runjournal.RunJournalExporter` reads it there and nothing else does. The values are captured cheaply (references / shallow copies) on the hot path and
 rendered (serialised, redacted, truncated) by the exporter on its own thread.
 
 With ``capture_content=True`` (or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``) the
@@ -36,21 +36,34 @@ KEY_INTERRUPT_VALUE = "runjournal.interrupt_value"
 KEY_CUSTOM_EVENTS = "runjournal.custom_events"
 
 
+def _carriers(span: Any) -> tuple[Any, ...]:
+    # The SDK's ``Span.end()`` hands processors a *new* ``ReadableSpan`` built around the span's own
+    # attributes object, so that shared object is the carrier that reaches ``on_end``; the span
+    # object itself is the fallback (a hand-built ``ReadableSpan`` whose attributes are a dict).
+    return (getattr(span, "_attributes", None), span)
+
+
 def attach(span: Any, content: dict[str, Any]) -> None:
     """Attach ``content`` (attribute name → raw or rendered value) to an SDK span object."""
-    try:
-        existing = getattr(span, SIDE_CHANNEL_ATTR, None)
-        if existing is None:
-            setattr(span, SIDE_CHANNEL_ATTR, content)
-        else:
-            existing.update(content)
-    except AttributeError:  # a non-SDK span (e.g. NonRecordingSpan): nothing will read it
-        pass
+    existing = read(span)
+    if existing is not None:
+        existing.update(content)
+        return
+    for carrier in _carriers(span):
+        try:
+            setattr(carrier, SIDE_CHANNEL_ATTR, content)
+            return
+        except (AttributeError, TypeError):  # a dict / NonRecordingSpan: try the next, else nothing reads it
+            continue
 
 
 def read(span: Any) -> dict[str, Any] | None:
-    """The content attached to a finished span, or ``None``."""
-    return getattr(span, SIDE_CHANNEL_ATTR, None)
+    """The content attached to a finished span (or the live span it came from), or ``None``."""
+    for carrier in _carriers(span):
+        content = getattr(carrier, SIDE_CHANNEL_ATTR, None)
+        if content is not None:
+            return content
+    return None
 
 
 def render(value: Any) -> str | None:
