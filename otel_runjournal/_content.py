@@ -4,8 +4,9 @@ By default no content attribute is put on any span, so no exporter (OTLP, consol
 ever sees prompts or completions. The handler instead attaches content to the SDK span as a plain
 Python attribute (``_runjournal_content``) of the span's attributes *object*: ``Span.end()`` hands
 processors a new ``ReadableSpan`` sharing that object (not the span itself), so
-:class:`~otel_runjournal.RunJournalExporter` reads it there and nothing else does. The values are captured cheaply (references / shallow copies) on the hot path and
-rendered (serialised, redacted, truncated) by the exporter on its own thread.
+:class:`~otel_runjournal.RunJournalExporter` reads it there and nothing else does. The values are
+captured cheaply (references / shallow copies) on the hot path and rendered (serialised, redacted,
+truncated) by the exporter on its own thread.
 
 With ``capture_content=True`` (or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``) the
 rendered content is put on the span as the standard ``gen_ai.*`` content attributes instead, and the
