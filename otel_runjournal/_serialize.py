@@ -1,0 +1,337 @@
+"""Content rendering: LangChain values → GenAI JSON message format, redacted and truncated.
+
+Rendering is deferred: the handler keeps shallow copies (:func:`snapshot`) and hands the exporter
+zero-argument callables (``functools.partial(renderer.input_messages, msgs)``), so no JSON is built on
+the application's hot path unless content goes on spans. Messages are read through their fields
+(``.type``, ``.content``, ``.tool_calls``, ``.tool_call_id``, ``.name``), never through ``str()``/
+``repr()``. Unknown objects become ``"<TypeName>"`` rather than their ``repr``.
+
+Redaction: the user's ``redact(str) -> str`` is applied to every string value (text parts, tool
+arguments, results, custom event data) before truncation; if it raises, the value is replaced by
+``"[redaction failed]"`` (fail closed). Truncation: a rendered value longer than the limit has its
+longest strings cut (each ending in :data:`TRUNCATION_MARKER`) until it fits, so JSON stays valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import math
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
+
+Redactor = Callable[[str], str]
+
+TRUNCATION_MARKER = "…[truncated]"
+REDACTION_FAILED = "[redaction failed]"
+_MAX_DEPTH = 24
+_MAX_ITEMS = 10_000
+_MIN_LIMIT = 64
+
+_ROLES = {
+    "human": "user",
+    "user": "user",
+    "ai": "assistant",
+    "assistant": "assistant",
+    "AIMessageChunk": "assistant",
+    "system": "system",
+    "developer": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+_SIMPLE_STR_TYPES = (uuid.UUID, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, PurePath)
+
+
+def snapshot(value: Any) -> Any:
+    """A cheap shallow copy of a container the handler keeps for later rendering (one level of
+    list values inside a dict is copied too, e.g. ``{"messages": [...]}``)."""
+    if isinstance(value, dict):
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in value.items()}
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+class Renderer:
+    """Renders content values with one truncation limit and one redaction function."""
+
+    __slots__ = ("limit", "redact")
+
+    def __init__(self, limit: int, redact: Redactor | None = None) -> None:
+        self.limit = max(int(limit), _MIN_LIMIT)
+        self.redact = redact
+
+    # -- public renderings -----------------------------------------------------------------------
+    def input_messages(self, messages: Any) -> str:
+        """A prompt (messages, strings, tuples, dicts) as GenAI input messages JSON."""
+        items = messages if isinstance(messages, (list, tuple)) else [messages]
+        return self._fit([self._message(m) for m in items[:_MAX_ITEMS]])
+
+    def output_messages(self, outputs: Sequence[tuple[Any, str | None]]) -> str:
+        """``(message-or-text, finish_reason)`` pairs as GenAI output messages JSON."""
+        rendered = []
+        for message, finish in outputs:
+            out = self._message(message, default_role="assistant")
+            out["finish_reason"] = finish or (
+                "tool_call" if any(p.get("type") == "tool_call" for p in out["parts"]) else "stop"
+            )
+            rendered.append(out)
+        return self._fit(rendered)
+
+    def run_input(self, inputs: Any) -> str:
+        """A run's input as GenAI input messages: its messages if it has any, else one user message."""
+        messages = _messages_in(inputs)
+        if messages is not None:
+            return self.input_messages(messages)
+        return self._fit([{"role": "user", "parts": [self._text_part(inputs)]}])
+
+    def run_output(self, outputs: Any) -> str:
+        """A run's output as one GenAI output message: its last message, else the output as text."""
+        messages = _messages_in(outputs)
+        if messages:
+            return self.output_messages([(messages[-1], None)])
+        return self._fit(
+            [{"role": "assistant", "parts": [self._text_part(outputs)], "finish_reason": "stop"}]
+        )
+
+    def value(self, obj: Any) -> str:
+        """A tool argument / result: text stays text, a tool message its content, anything else JSON."""
+        if getattr(obj, "type", None) == "tool" and hasattr(obj, "content"):
+            obj = obj.content
+        if isinstance(obj, str):
+            return self.text(obj)
+        return self.json(obj)
+
+    def json(self, obj: Any) -> str:
+        """Any value as JSON."""
+        return self._fit(self._jsonable(obj, 0))
+
+    def text(self, text: str) -> str:
+        """A plain string, redacted and truncated."""
+        text = self._redact(text)
+        if len(text) <= self.limit:
+            return text
+        return text[: self.limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
+
+    # -- internals -------------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        if self.redact is None:
+            return text
+        try:
+            out = self.redact(text)
+        except Exception:
+            return REDACTION_FAILED
+        return out if isinstance(out, str) else REDACTION_FAILED
+
+    def _text_part(self, value: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            return {"type": "text", "content": self._redact(value)}
+        return {"type": "text", "content": _dumps(self._jsonable(value, 0))}
+
+    def _message(self, m: Any, default_role: str = "user") -> dict[str, Any]:
+        role: str | None
+        content: Any
+        tool_calls: Any = None
+        tool_call_id: Any = None
+        name: Any = None
+        if isinstance(m, str):
+            role, content = default_role, m
+        elif isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
+            role, content = _ROLES.get(m[0], m[0]), m[1]
+        elif isinstance(m, Mapping):
+            raw_role = m.get("role") or m.get("type") or default_role
+            role = _ROLES.get(raw_role, raw_role) if isinstance(raw_role, str) else default_role
+            content, tool_calls = m.get("content"), m.get("tool_calls")
+            role = role if isinstance(role, str) else default_role
+            tool_call_id, name = m.get("tool_call_id"), m.get("name")
+        elif hasattr(m, "content") and hasattr(m, "type"):
+            mtype = m.type
+            role = _ROLES.get(mtype) if isinstance(mtype, str) else None
+            if role is None:
+                custom = getattr(m, "role", None)
+                role = custom if isinstance(custom, str) else default_role
+            content = m.content
+            tool_calls = getattr(m, "tool_calls", None)
+            tool_call_id = getattr(m, "tool_call_id", None)
+            name = getattr(m, "name", None)
+        else:
+            return {"role": default_role, "parts": [self._text_part(m)]}
+        role = role or default_role
+        if role == "tool":
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": tool_call_id if isinstance(tool_call_id, str) else None,
+                    "response": self._content_value(content),
+                }
+            ]
+        else:
+            parts = self._parts(content, skip_tool_blocks=bool(tool_calls))
+            if isinstance(tool_calls, list):
+                for call in tool_calls[:_MAX_ITEMS]:
+                    if isinstance(call, Mapping):
+                        parts.append(self._tool_call(call))
+        out: dict[str, Any] = {"role": role, "parts": parts}
+        if isinstance(name, str) and name:
+            out["name"] = self._redact(name)
+        return out
+
+    def _tool_call(self, call: Mapping[str, Any]) -> dict[str, Any]:
+        function = call.get("function")  # OpenAI dict shape
+        if isinstance(function, Mapping):
+            name, args = function.get("name"), function.get("arguments")
+        else:
+            name, args = call.get("name"), call.get("args", call.get("arguments"))
+        return {
+            "type": "tool_call",
+            "id": call.get("id") if isinstance(call.get("id"), str) else None,
+            "name": name if isinstance(name, str) else None,
+            "arguments": self._jsonable(args, 1),
+        }
+
+    def _content_value(self, content: Any) -> Any:
+        if isinstance(content, str):
+            return self._redact(content)
+        return self._jsonable(content, 1)
+
+    def _parts(self, content: Any, skip_tool_blocks: bool) -> list[dict[str, Any]]:
+        if content is None or content == "":
+            return []
+        if isinstance(content, str):
+            return [{"type": "text", "content": self._redact(content)}]
+        if not isinstance(content, list):
+            return [self._text_part(content)]
+        parts: list[dict[str, Any]] = []
+        for block in content[:_MAX_ITEMS]:
+            if isinstance(block, str):
+                parts.append({"type": "text", "content": self._redact(block)})
+            elif isinstance(block, Mapping):
+                btype = block.get("type")
+                if btype == "text":
+                    parts.append({"type": "text", "content": self._content_value(block.get("text"))})
+                elif btype in ("reasoning", "thinking"):
+                    value = block.get(btype) or block.get("text") or ""
+                    parts.append({"type": "reasoning", "content": self._content_value(value)})
+                elif btype in ("tool_use", "tool_call", "function_call") and skip_tool_blocks:
+                    continue
+                else:
+                    parts.append({"type": btype if isinstance(btype, str) else "unknown"})
+            else:
+                parts.append(self._text_part(block))
+        return parts
+
+    def _jsonable(self, obj: Any, depth: int) -> Any:
+        if obj is None or isinstance(obj, (bool, int)):
+            return obj
+        if isinstance(obj, str):
+            return self._redact(obj)
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else str(obj)
+        if depth >= _MAX_DEPTH:
+            return "<max depth>"
+        if isinstance(obj, Mapping):
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(obj.items()):
+                if i >= _MAX_ITEMS:
+                    out[TRUNCATION_MARKER] = True
+                    break
+                key = k if isinstance(k, str) else (str(k) if isinstance(k, (int, float, bool)) else None)
+                out[self._redact(key) if key is not None else f"<{type(k).__name__}>"] = self._jsonable(
+                    v, depth + 1
+                )
+            return out
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            items = list(obj)[:_MAX_ITEMS] if not isinstance(obj, (list, tuple)) else obj[:_MAX_ITEMS]
+            return [self._jsonable(v, depth + 1) for v in items]
+        if hasattr(obj, "content") and isinstance(getattr(obj, "type", None), str):
+            return self._message(obj)
+        page_content = getattr(obj, "page_content", None)
+        if isinstance(page_content, str):
+            return {
+                "page_content": self._redact(page_content),
+                "metadata": self._jsonable(getattr(obj, "metadata", None), depth + 1),
+            }
+        if isinstance(obj, enum.Enum):
+            return self._jsonable(obj.value, depth + 1)
+        if isinstance(obj, _SIMPLE_STR_TYPES):
+            return self._redact(str(obj))
+        if isinstance(obj, (bytes, bytearray)):
+            return f"<bytes {len(obj)}>"
+        dump = getattr(obj, "model_dump", None)
+        if callable(dump):
+            try:
+                return self._jsonable(dump(), depth + 1)
+            except Exception:
+                return f"<{type(obj).__name__}>"
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return {
+                f.name: self._jsonable(getattr(obj, f.name, None), depth + 1) for f in dataclasses.fields(obj)
+            }
+        return f"<{type(obj).__name__}>"
+
+    def _fit(self, obj: Any) -> str:
+        text = _dumps(obj)
+        if len(text) <= self.limit:
+            return text
+        cap = self.limit // 2
+        while cap >= 8:
+            text = _dumps(_cap_strings(obj, cap))
+            if len(text) <= self.limit:
+                return text
+            cap //= 4
+        # the structure alone is too big: keep a prefix of its JSON as one truncated string
+        full = _dumps(obj)
+        budget = self.limit - len(TRUNCATION_MARKER) - 2
+        while True:
+            text = _dumps(full[: max(budget, 0)] + TRUNCATION_MARKER)
+            if len(text) <= self.limit or budget <= 0:
+                return text
+            budget -= max(len(text) - self.limit, 1)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)
+
+
+def _default(obj: Any) -> str:
+    return f"<{type(obj).__name__}>"
+
+
+def _cap_strings(obj: Any, cap: int) -> Any:
+    if isinstance(obj, str):
+        return obj if len(obj) <= cap else obj[:cap] + TRUNCATION_MARKER
+    if isinstance(obj, dict):
+        return {k: _cap_strings(v, cap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cap_strings(v, cap) for v in obj]
+    return obj
+
+
+def _messages_in(value: Any) -> list[Any] | None:
+    """The message list inside a run's input/output (``{"messages": [...]}``, a list of messages,
+    one message), or ``None``."""
+    if isinstance(value, Mapping):
+        messages = value.get("messages")
+        if isinstance(messages, (list, tuple)):
+            return list(messages)
+        return None
+    if isinstance(value, (list, tuple)) and value and all(_is_message_like(v) for v in value):
+        return list(value)
+    if _is_message_like(value) and not isinstance(value, (str, tuple)):
+        return [value]
+    return None
+
+
+def _is_message_like(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, tuple):
+        return len(value) == 2 and isinstance(value[0], str)
+    if isinstance(value, Mapping):
+        return "role" in value and "content" in value
+    return hasattr(value, "content") and isinstance(getattr(value, "type", None), str)
