@@ -143,16 +143,25 @@ def missing(name: str) -> str | None:
         if not found:
             return f"{module} not importable"
     if name in ("ours_duckdb", "ours_jsonl") and _store_factory(name) is None:
-        return "otel_runjournal.stores._open.open_store not importable"
+        return "its store is not importable from otel_runjournal.stores"
     return None
 
 
 def _store_factory(name: str) -> Callable[[Path], Any] | None:
     """Open the store for ``ours_duckdb`` / ``ours_jsonl`` at a path (None while stores are missing)."""
+    import importlib
+
     try:
-        from otel_runjournal.stores._open import open_store
+        open_store = importlib.import_module("otel_runjournal.stores._open").open_store
     except ImportError:
-        return None
+        module, cls = {
+            "ours_duckdb": ("otel_runjournal.stores.duckdb_store", "DuckDBStore"),
+            "ours_jsonl": ("otel_runjournal.stores.jsonl_store", "JsonlStore"),
+        }[name]
+        try:
+            return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+        except (ImportError, AttributeError):
+            return None
     if name == "ours_duckdb":
         return lambda path: open_store(str(path))
     return lambda path: open_store(f"jsonl://{path}")
