@@ -105,6 +105,8 @@ def configure(
     journal_content: bool | None = None,
     content_max_length: int | None = None,
     redact: Callable[[str], str] | None = None,
+    verbosity: str | None = None,
+    run_ttl: float | None = None,
     meter_provider: Any = None,
     set_global: bool | None = None,
 ) -> Configured:
@@ -116,7 +118,6 @@ def configure(
     """
     from .exporter import RunJournalExporter
     from .handler import RunJournalCallbackHandler
-    from .stores._open import open_store
 
     if otlp_protocol is not None and otlp_protocol not in OTLP_PROTOCOLS:
         raise ValueError(f"otlp_protocol must be one of {OTLP_PROTOCOLS}, got {otlp_protocol!r}")
@@ -144,7 +145,12 @@ def configure(
             run_store: RunStore = exporter.store  # the provider already journals: reuse it
         else:
             owned_store = isinstance(location, (str, os.PathLike))
-            run_store = open_store(os.fspath(location)) if owned_store else location
+            if owned_store:
+                from .stores._open import open_store
+
+                run_store = open_store(os.fspath(location))
+            else:
+                run_store = location
             exporter = RunJournalExporter(run_store)
             processors.append(BatchSpanProcessor(exporter))
         otlp = _otlp_exporter(otlp_endpoint, otlp_protocol, from_env=owns_provider)
@@ -158,6 +164,8 @@ def configure(
             journal_content=journal_content,
             content_max_length=content_max_length,
             redact=redact,
+            verbosity=verbosity,
+            run_ttl=run_ttl,
             meter_provider=meter_provider,
         )
         wired = Configured(
