@@ -1,0 +1,485 @@
+"""A run journal as a directory of JSON Lines files, readable with DuckDB's ``read_json``.
+
+Layout::
+
+    runs.jsonl            run summaries; the last line of a run_id wins
+    spans.jsonl           span rows
+    events/<name>.jsonl   one file per run (name from :func:`safe_file_name`, never the raw id)
+    commits.jsonl         the commit log: per batch an intent line (file sizes before the batch and
+                          the last seq per thread it hands out), then an ``ok`` (or ``abort``) line
+    .lock                 ``flock``-ed around every write (exclusive) and read (shared)
+
+A write appends each file's part of the batch with one ``os.write`` in append mode. The batch is
+atomic through the commit log: a batch whose intent has no ``ok`` (a process died mid-write, the
+disk filled up) is rolled back by truncating its files to the recorded sizes, by whichever process
+takes the lock next. Several writer processes take turns on the lock and re-read the commit log's
+tail first, so every thread's ``seq`` stays unique and increasing across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from .. import _env
+from .._records import RunEvent, RunRecord, RunWrite, TokenUsage
+from . import _codec
+from ._base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
+from ._safe_names import safe_file_name
+
+FSYNC_POLICIES = ("never", "batch")
+DEFAULT_TIMEOUT = 10.0
+RUNS_FILE = "runs.jsonl"
+SPANS_FILE = "spans.jsonl"
+COMMITS_FILE = "commits.jsonl"
+EVENTS_DIR = "events"
+LOCK_FILE = ".lock"
+
+
+def _parse_fsync(text: str) -> str:
+    value = text.strip().lower()
+    if value not in FSYNC_POLICIES:
+        raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, got {text!r}")
+    return value
+
+
+def _complete_lines(data: bytes) -> Iterator[Any]:
+    """Decoded JSON records of ``data``'s complete lines; a torn or corrupt line is skipped."""
+    end = data.rfind(b"\n")
+    for line in data[: end + 1].splitlines():
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """One ``os.write`` (looping only if the kernel takes part of it)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class JsonlStore:
+    """A run journal in ``directory`` (created if missing). ``fsync``: ``never`` | ``batch``
+    (``OTEL_RUNJOURNAL_FSYNC``; default ``never``). ``timeout``: seconds to wait for the lock."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, fsync: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        raw = os.fspath(directory)
+        if not isinstance(raw, str) or not raw:
+            raise ValueError(f"JsonlStore needs a directory, got {directory!r}")
+        if fsync is not None:
+            _parse_fsync(fsync)
+        if timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        self.directory = os.path.abspath(raw)
+        self.fsync = _env.resolve(fsync, _env.OTEL_RUNJOURNAL_FSYNC, "never", _parse_fsync)
+        self._timeout = timeout
+        self._mutex = threading.RLock()
+        self._closed = False
+        self._last_seq: dict[str, int] = {}
+        self._log_offset = 0
+        self._open_intent: dict[str, Any] | None = None
+        self._runs: dict[str, RunRecord] = {}
+        self._thread_runs: dict[str, dict[str, None]] = {}  # thread -> run ids (ordered set)
+        self._runs_offset = 0
+        try:
+            os.makedirs(os.path.join(self.directory, EVENTS_DIR), exist_ok=True)
+            self._lock_fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open run journal directory {self.directory}: {exc}") from exc
+        try:
+            with self._locked(shared=False):
+                self._recover_on_open()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    # -- locking and recovery ------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, *, shared: bool) -> Iterator[None]:
+        with self._mutex:
+            if self._closed:
+                raise StoreError(f"run journal {self.directory} is closed")
+            deadline = time.monotonic() + self._timeout
+            delay = 0.001
+            mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+            while True:
+                try:
+                    fcntl.flock(self._lock_fd, mode | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise StoreError(f"cannot lock run journal {self.directory}: {exc}") from exc
+                    if time.monotonic() + delay > deadline:
+                        raise StoreLockedError(
+                            f"run journal {self.directory} was locked by another process for more than "
+                            f"{self._timeout:g}s; retry or raise the store's timeout"
+                        ) from exc
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _path(self, relative: str) -> str:
+        return os.path.join(self.directory, relative)
+
+    def _recover_on_open(self) -> None:
+        """Cut torn last lines, roll back an unfinished batch, recover every thread's last seq."""
+        for name in (COMMITS_FILE, RUNS_FILE, SPANS_FILE):
+            self._cut_torn_tail(self._path(name))
+        if not os.path.exists(self._path(COMMITS_FILE)):
+            self._last_seq = self._scan_event_files()
+        self._sync(exclusive=True)
+
+    def _cut_torn_tail(self, path: str) -> None:
+        try:
+            with open(path, "rb+") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size == 0:
+                    return
+                handle.seek(size - 1)
+                if handle.read(1) == b"\n":
+                    return
+                start = max(0, size - (1 << 16))
+                while True:  # find the last newline, reading backwards in chunks
+                    handle.seek(start)
+                    chunk = handle.read(size - start)
+                    cut = chunk.rfind(b"\n")
+                    if cut >= 0:
+                        handle.truncate(start + cut + 1)
+                        return
+                    if start == 0:
+                        handle.truncate(0)
+                        return
+                    start = max(0, start - (1 << 16))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot repair {path}: {exc}") from exc
+
+    def _scan_event_files(self) -> dict[str, int]:
+        """Last seq per thread from the event files (a journal written without a commit log)."""
+        last: dict[str, int] = {}
+        folder = self._path(EVENTS_DIR)
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            self._cut_torn_tail(path)
+            with open(path, "rb") as handle:
+                for row in _complete_lines(handle.read()):
+                    if isinstance(row, dict) and isinstance(row.get("seq"), int):
+                        thread = str(row.get("thread_id"))
+                        last[thread] = max(last.get(thread, 0), row["seq"])
+        return last
+
+    def _sync(self, *, exclusive: bool) -> None:
+        """Read the commit log's new tail; under the exclusive lock, roll back an unfinished batch."""
+        path = self._path(COMMITS_FILE)
+        try:
+            with open(path, "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size < self._log_offset:  # replaced underneath us: start over
+                    self._log_offset, self._open_intent = 0, None
+                handle.seek(self._log_offset)
+                data = handle.read(size - self._log_offset)
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        end = data.rfind(b"\n")
+        if exclusive and end + 1 < len(data):  # a torn line from a failed append: never glue onto it
+            try:
+                os.truncate(path, self._log_offset + end + 1)
+            except OSError as exc:
+                raise StoreError(f"cannot repair {path}: {exc}") from exc
+        for record in _complete_lines(data):
+            if not isinstance(record, dict):
+                continue
+            if "files" in record:
+                self._open_intent = record
+                for thread, seq in record.get("seq", {}).items():
+                    if seq > self._last_seq.get(thread, 0):
+                        self._last_seq[thread] = seq
+            elif self._open_intent is not None and record.get("b") == self._open_intent.get("b"):
+                self._open_intent = None
+        self._log_offset += end + 1
+        if exclusive and self._open_intent is not None:
+            self._roll_back(self._open_intent)
+
+    def _roll_back(self, intent: dict[str, Any]) -> None:
+        """Truncate the batch's files to their sizes before it, then log the abort."""
+        try:
+            for relative, size in intent["files"].items():
+                path = self._path(relative)
+                if os.path.exists(path) and os.path.getsize(path) > size:
+                    os.truncate(path, size)
+            self._append_log({"b": intent["b"], "abort": 1})
+            self._open_intent = None
+        except OSError as exc:
+            raise StoreError(f"cannot roll back an unfinished batch in {self.directory}: {exc}") from exc
+
+    def _append_log(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        fd = os.open(self._path(COMMITS_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            _write_all(fd, data)
+            if self.fsync == "batch":
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._log_offset += len(data)
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def write(self, batch: Sequence[RunWrite]) -> None:
+        """Write ``batch`` atomically (see ``RunStore.write``); sets ``seq`` on its events."""
+        if not batch:
+            return
+        events = [e for unit in batch for e in unit.events]
+        with self._locked(shared=False):
+            self._sync(exclusive=True)
+            seqs, new_last = _codec.assign_seqs(events, self._last_seq)
+            parts = self._encode(batch, seqs)
+            intent: dict[str, Any] = {"b": uuid.uuid4().hex, "files": {}, "seq": new_last}
+            try:
+                for relative in parts:
+                    path = self._path(relative)
+                    intent["files"][relative] = os.path.getsize(path) if os.path.exists(path) else 0
+                self._append_log(intent)
+            except OSError as exc:
+                raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
+            self._open_intent = intent
+            self._last_seq.update(new_last)  # handed out even if the batch fails: never reused
+            try:
+                for relative, data in parts.items():
+                    fd = os.open(self._path(relative), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    try:
+                        _write_all(fd, data)
+                        if self.fsync == "batch":
+                            os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                self._append_log({"b": intent["b"], "ok": 1})
+                self._open_intent = None
+            except OSError as exc:
+                with suppress(StoreError):  # if this fails too, the next writer or open rolls back
+                    self._roll_back(intent)
+                raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
+        for event, seq in zip(events, seqs, strict=True):
+            event.seq = seq
+
+    def _encode(self, batch: Sequence[RunWrite], seqs: list[int]) -> dict[str, bytes]:
+        """Each file's part of the batch: events per run file, then runs and spans."""
+        dumps = _codec.dumps
+        chunks: dict[str, list[str]] = {}
+        position = 0
+        for unit in batch:
+            for event in unit.events:
+                relative = f"{EVENTS_DIR}/{safe_file_name(event.run_id)}"
+                chunks.setdefault(relative, []).append(
+                    dumps(
+                        {
+                            "thread_id": event.thread_id,
+                            "run_id": event.run_id,
+                            "seq": seqs[position],
+                            "event_type": event.event_type,
+                            "category": event.category,
+                            "content": event.content,
+                            "metadata": event.metadata,
+                            "created_at": _codec.iso(_codec.to_us(event.created_at) or 0),
+                            "trace_id": event.trace_id,
+                            "span_id": event.span_id,
+                        }
+                    )
+                )
+                position += 1
+        runs = _codec.latest_runs(unit.run for unit in batch)
+        chunks[RUNS_FILE] = [dumps(_codec.run_to_dict(run)) for run in runs]
+        spans = [dumps(_codec.span_to_dict(s)) for unit in batch for s in unit.spans]
+        if spans:
+            chunks[SPANS_FILE] = spans
+        return {relative: ("\n".join(lines) + "\n").encode() for relative, lines in chunks.items()}
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A shared lock on a journal with no unfinished batch, and the runs index brought up to date."""
+        with self._locked(shared=True):
+            self._sync(exclusive=False)
+            if self._open_intent is None:
+                self._refresh_runs()
+                yield
+                return
+        with self._locked(shared=False):  # a writer died mid-batch: roll it back first
+            self._sync(exclusive=True)
+            self._refresh_runs()
+            yield
+
+    def _refresh_runs(self) -> None:
+        path = self._path(RUNS_FILE)
+        try:
+            with open(path, "rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size < self._runs_offset:
+                    self._runs, self._thread_runs, self._runs_offset = {}, {}, 0
+                handle.seek(self._runs_offset)
+                data = handle.read(size - self._runs_offset)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        for row in _complete_lines(data):
+            if isinstance(row, dict) and isinstance(row.get("run_id"), str):
+                run = _codec.run_from_dict(row)
+                self._runs[run.run_id] = run
+                self._thread_runs.setdefault(run.thread_id, {})[run.run_id] = None
+        self._runs_offset += data.rfind(b"\n") + 1
+
+    def _read_events(self, run_id: str) -> list[RunEvent]:
+        path = self._path(f"{EVENTS_DIR}/{safe_file_name(run_id)}")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        events = []
+        for row in _complete_lines(data):
+            if isinstance(row, dict) and row.get("run_id") == run_id:
+                created_at = datetime.fromisoformat(row["created_at"])
+                events.append(
+                    _codec.event_from_values(
+                        row["thread_id"],
+                        run_id,
+                        row["seq"],
+                        row["event_type"],
+                        row["category"],
+                        row.get("content"),
+                        row.get("metadata"),
+                        created_at,
+                        row.get("trace_id"),
+                        row.get("span_id"),
+                    )
+                )
+        return events
+
+    @staticmethod
+    def _page(
+        events: list[RunEvent], after_seq: int | None, before_seq: int | None, limit: int
+    ) -> list[RunEvent]:
+        by_seq = {e.seq: e for e in events}
+        return [by_seq[s] for s in _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)]
+
+    def list_events(
+        self,
+        run_id: str,
+        *,
+        category: str | None = None,
+        event_types: Sequence[str] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]:
+        """One page of a run's events in ascending ``seq`` (cursor rules: ``stores._base``)."""
+        check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq, category=category)
+        types = None if event_types is None else frozenset(event_types)
+        with self._reading():
+            events = self._read_events(run_id)
+        kept = [
+            e
+            for e in events
+            if (category is None or e.category == category) and (types is None or e.event_type in types)
+        ]
+        return self._page(kept, after_seq, before_seq, limit)
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]:
+        """One page of a thread's message rows (all its runs) in ascending ``seq``."""
+        check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq)
+        messages: list[RunEvent] = []
+        with self._reading():
+            for run_id in list(self._thread_runs.get(thread_id, ())):
+                messages.extend(
+                    e
+                    for e in self._read_events(run_id)
+                    if e.category == "message" and e.thread_id == thread_id
+                )
+        return self._page(messages, after_seq, before_seq, limit)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run's summary, or ``None``."""
+        with self._reading():
+            return self._runs.get(run_id)
+
+    def list_runs(
+        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[RunRecord]:
+        """Runs, most recent first (by ``started_at``)."""
+        check_page_args(limit=limit, status=status)
+        with self._reading():
+            runs = (
+                [self._runs[r] for r in self._thread_runs.get(thread_id, ())]
+                if thread_id is not None
+                else list(self._runs.values())
+            )
+        runs = [r for r in runs if status is None or r.status == status]
+        runs.sort(key=lambda r: r.run_id)
+        runs.sort(key=lambda r: _codec.to_us(r.started_at) or -1, reverse=True)
+        return runs[:limit]
+
+    def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
+        """Token totals over the selected runs (all runs when neither is given) and the caller split."""
+        usage = TokenUsage()
+        with self._reading():
+            for run in self._runs.values():
+                if (run_id is None or run.run_id == run_id) and (
+                    thread_id is None or run.thread_id == thread_id
+                ):
+                    _codec.merge_usage(usage, run)
+        usage.by_caller = dict(sorted(usage.by_caller.items()))
+        return usage
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the directory (idempotent)."""
+        with self._mutex:
+            if not self._closed:
+                self._closed = True
+                os.close(self._lock_fd)
+
+    def __enter__(self) -> JsonlStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"JsonlStore({self.directory!r})"
