@@ -1,0 +1,340 @@
+"""RunJournalExporter on real stores: batching across exports, bounds, flush, failures, foreign spans."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import SpanKind
+from spanfactory import (
+    HANDLER_RUN_EVENTS,
+    SpanFactory,
+    assistant_output,
+    chat_attrs,
+    common,
+    handler_run,
+    user_input,
+)
+
+from otel_runjournal import _semconv as sc
+from otel_runjournal._records import RunWrite
+from otel_runjournal.exporter import RunJournalExporter
+from otel_runjournal.stores._base import RunStore, StoreError
+from otel_runjournal.stores.duckdb_store import DuckDBStore
+
+STORE_KINDS = ["duckdb"]
+
+
+def _open(kind: str, tmp_path: Path) -> RunStore:
+    if kind == "duckdb":
+        return DuckDBStore(tmp_path / "journal.duckdb")
+    from otel_runjournal.stores.jsonl_store import JsonlStore
+
+    return JsonlStore(tmp_path / "journal")
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    s = _open(request.param, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def f(tracer_provider: TracerProvider) -> SpanFactory:
+    return SpanFactory(tracer_provider)
+
+
+class FlakyStore:
+    """Failure-path test double: raises on the next ``failures`` writes, then delegates to a real store."""
+
+    def __init__(self, real: RunStore, failures: int) -> None:
+        self.real, self.failures, self.calls = real, failures, 0
+
+    def write(self, batch: Sequence[RunWrite]) -> None:
+        self.calls += 1
+        if self.failures != 0:
+            self.failures -= 1
+            raise StoreError("disk full (test double)")
+        self.real.write(batch)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _types(store: RunStore, run_id: str) -> list[str]:
+    events = store.list_events(run_id, limit=1000)
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    return [e.event_type for e in events]
+
+
+def test_run_written_when_its_root_arrives_in_a_later_batch(store: RunStore, f: SpanFactory) -> None:
+    """Children exported in earlier batches are held; the root's batch writes the whole run in time order."""
+    exporter = RunJournalExporter(store)
+    spans = handler_run(f, "run-a", thread_id="th")
+    for span in spans[:-1]:
+        assert exporter.export([span]) is SpanExportResult.SUCCESS
+    assert store.get_run("run-a") is None
+    assert exporter.stats.pending_spans == 3
+    assert exporter.export([spans[-1]]) is SpanExportResult.SUCCESS
+    assert _types(store, "run-a") == HANDLER_RUN_EVENTS
+    run = store.get_run("run-a")
+    assert run is not None
+    assert (run.status, run.total_tokens, run.lead_agent_tokens, run.llm_call_count) == ("success", 42, 42, 2)
+    assert (run.message_count, run.first_human_message, run.last_ai_message) == (
+        2,
+        "weather in Paris?",
+        "It is sunny.",
+    )
+    assert exporter.stats.pending_spans == 0 and exporter.stats.written_spans == 4
+    exporter.shutdown()
+
+
+def test_interleaved_runs_of_one_thread(store: RunStore, f: SpanFactory) -> None:
+    """Two interleaved runs of one thread: each run in order; the thread's seq unique and rising."""
+    exporter = RunJournalExporter(store)
+    a = handler_run(f, "run-a", thread_id="th", question="first?", answer="one")
+    b = handler_run(f, "run-b", thread_id="th", t=200, question="second?", answer="two")
+    assert exporter.export([a[0], b[0]]) is SpanExportResult.SUCCESS
+    assert exporter.export([b[1], a[1], b[2], b[3]]) is SpanExportResult.SUCCESS  # b completes first
+    assert exporter.export([a[2], a[3]]) is SpanExportResult.SUCCESS
+    assert _types(store, "run-a") == _types(store, "run-b") == HANDLER_RUN_EVENTS
+    messages = store.list_messages("th", limit=10)
+    assert [m.content for m in messages] == ["second?", "two", "first?", "one"]  # written order
+    b_seqs = [e.seq for e in store.list_events("run-b", limit=100)]
+    a_seqs = [e.seq for e in store.list_events("run-a", limit=100)]
+    assert max(b_seqs) < min(a_seqs)
+    usage = store.token_usage(thread_id="th")
+    assert (usage.run_count, usage.total_tokens, usage.lead_agent_tokens) == (2, 84, 84)
+    exporter.shutdown()
+
+
+def test_memory_bound_writes_the_oldest_run_early(store: RunStore, f: SpanFactory) -> None:
+    """Past max_pending_spans the oldest run is written as 'running'; its root completes it later."""
+    exporter = RunJournalExporter(store, max_pending_spans=2)
+    spans = handler_run(f, "run-a")
+    assert exporter.export(spans[:3]) is SpanExportResult.SUCCESS
+    partial = store.get_run("run-a")
+    assert partial is not None and (partial.status, partial.total_tokens) == ("running", 42)
+    assert exporter.stats.pending_spans == 0
+    assert exporter.export(spans[3:]) is SpanExportResult.SUCCESS
+    run = store.get_run("run-a")
+    assert run is not None
+    assert (run.status, run.total_tokens, run.llm_call_count, run.message_count) == ("success", 42, 2, 2)
+    # documented caveat: the part written early comes first; run_start arrives with the root
+    assert _types(store, "run-a") == [
+        *["llm_start", "llm_end", "tool_start", "tool_end", "llm_start", "llm_end", "ai_message"],
+        *["run_start", "human_message", "run_end"],
+    ]
+    exporter.shutdown()
+
+
+def test_force_flush_writes_running_then_the_root_completes(store: RunStore, f: SpanFactory) -> None:
+    """force_flush writes an unfinished run as 'running'; when its root arrives, the row is completed."""
+    exporter = RunJournalExporter(store)
+    spans = handler_run(f, "run-a")
+    exporter.export(spans[:2])
+    assert exporter.force_flush() is True
+    run = store.get_run("run-a")
+    assert run is not None and (run.status, run.total_tokens) == ("running", 15)
+    exporter.export(spans[2:])
+    run = store.get_run("run-a")
+    assert run is not None and (run.status, run.total_tokens, run.llm_call_count) == ("success", 42, 2)
+    assert len(_types(store, "run-a")) == len(HANDLER_RUN_EVENTS)
+    exporter.shutdown()
+
+
+def test_shutdown_writes_unfinished_runs_as_abandoned(store: RunStore, f: SpanFactory) -> None:
+    """shutdown writes held spans and marks unfinished runs abandoned, also runs flushed earlier."""
+    exporter = RunJournalExporter(store)
+    a = handler_run(f, "run-a")
+    b = handler_run(f, "run-b", t=200)
+    exporter.export(a[:1])
+    exporter.force_flush()
+    exporter.export(b[:2])
+    exporter.shutdown()
+    for run_id, tokens in (("run-a", 15), ("run-b", 15)):
+        run = store.get_run(run_id)
+        assert run is not None and (run.status, run.total_tokens) == ("abandoned", tokens)
+    assert _types(store, "run-b") == ["llm_start", "llm_end", "tool_start", "tool_end"]
+    assert store.list_runs(status="abandoned", limit=10) != []
+
+
+def test_failed_write_is_retried_with_the_next_export(
+    store: RunStore, f: SpanFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing store → FAILURE, logged once; the next export retries the kept runs first, then succeeds."""
+    flaky = FlakyStore(store, failures=2)
+    exporter = RunJournalExporter(flaky)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="otel_runjournal"):
+        assert exporter.export(handler_run(f, "run-a", thread_id="th")) is SpanExportResult.FAILURE
+        assert exporter.export(handler_run(f, "run-b", thread_id="th", t=200)) is SpanExportResult.FAILURE
+    assert len([r for r in caplog.records if "failed" in r.getMessage()]) == 1
+    assert exporter.stats.retry_spans == 8 and exporter.stats.failed_writes == 2
+    assert exporter.export([]) is SpanExportResult.SUCCESS
+    assert flaky.calls == 3
+    a_seqs = [e.seq for e in store.list_events("run-a", limit=100)]
+    b_seqs = [e.seq for e in store.list_events("run-b", limit=100)]
+    assert len(a_seqs) == len(b_seqs) == len(HANDLER_RUN_EVENTS) and max(a_seqs) < min(b_seqs)
+    assert exporter.dropped_spans == 0 and exporter.stats.retry_spans == 0
+    exporter.shutdown()
+
+
+def test_spans_dropped_after_the_retries_are_counted(store: RunStore, f: SpanFactory) -> None:
+    """A store that keeps failing: each batch is retried max_retries times, then dropped and counted."""
+    exporter = RunJournalExporter(FlakyStore(store, failures=-1), max_retries=1)  # type: ignore[arg-type]
+    assert exporter.export(handler_run(f, "run-a")) is SpanExportResult.FAILURE
+    assert exporter.dropped_spans == 0
+    assert exporter.export(handler_run(f, "run-b", t=200)) is SpanExportResult.FAILURE
+    assert exporter.dropped_spans == 4  # run-a's second failure used up its retry
+    exporter.shutdown()  # run-b's retry fails too and nothing can retry it after shutdown
+    assert exporter.dropped_spans == 8 and exporter.stats.retry_spans == 0
+    assert store.get_run("run-a") is None
+
+
+def test_export_after_shutdown_and_double_shutdown(
+    store: RunStore, f: SpanFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """export after shutdown → FAILURE; a second shutdown only warns; a store we were given stays open."""
+    exporter = RunJournalExporter(store)
+    exporter.shutdown()
+    with caplog.at_level(logging.WARNING):
+        assert exporter.export(handler_run(f, "run-a")) is SpanExportResult.FAILURE
+        exporter.shutdown()
+    assert any("more than once" in r.getMessage() for r in caplog.records)
+    assert exporter.force_flush() is False
+    assert store.get_run("run-a") is None
+    store.write([])  # still open
+
+
+def test_zero_argument_construction_from_environment(
+    tmp_path: Path, f: SpanFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RunJournalExporter() opens OTEL_RUNJOURNAL_STORE and honours OTEL_RUNJOURNAL_MAX_PENDING_SPANS."""
+    path = tmp_path / "env.duckdb"
+    monkeypatch.setenv("OTEL_RUNJOURNAL_STORE", str(path))
+    monkeypatch.setenv("OTEL_RUNJOURNAL_MAX_PENDING_SPANS", "1")
+    exporter = RunJournalExporter()
+    spans = handler_run(f, "run-env")
+    exporter.export(spans[:2])  # over the bound of 1: written early
+    assert exporter.stats.pending_spans == 0
+    exporter.export(spans[2:])
+    exporter.shutdown()  # closes the store it opened
+    with DuckDBStore(path) as reopened:
+        run = reopened.get_run("run-env")
+        assert run is not None and (run.status, run.total_tokens) == ("success", 42)
+
+
+@pytest.mark.parametrize("bad", [0, -5])
+def test_invalid_bound_is_rejected_in_init(store: RunStore, bad: int) -> None:
+    """Configuration errors raise ValueError in __init__ (and only there)."""
+    with pytest.raises(ValueError, match="max_pending_spans"):
+        RunJournalExporter(store, max_pending_spans=bad)
+
+
+# --- foreign spans (other instrumentations) --------------------------------------------------------
+def _foreign_agent(f: SpanFactory) -> tuple[list[ReadableSpan], ReadableSpan]:
+    """An HTTP request span (not GenAI) around a foreign agent: chat (legacy usage names) + tool."""
+    http = f.start("GET /ask", 0, kind=SpanKind.SERVER, attrs={"http.request.method": "GET"})
+    agent = f.start(
+        "invoke_agent planner",
+        1,
+        parent=http,
+        attrs={sc.GEN_AI_OPERATION_NAME: "invoke_agent", sc.GEN_AI_AGENT_NAME: "planner"},
+    )
+    chat = f.start(
+        "chat gpt-4o",
+        2,
+        parent=agent,
+        kind=SpanKind.CLIENT,
+        attrs={sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_REQUEST_MODEL: "gpt-4o"},
+    )
+    tool = f.start("execute_tool search", 8, parent=agent, attrs={sc.GEN_AI_TOOL_NAME: "search"})
+    spans = [
+        f.end(
+            chat,
+            5,
+            attrs={
+                "gen_ai.usage.prompt_tokens": 12,
+                "gen_ai.usage.completion_tokens": 3,
+                sc.GEN_AI_OUTPUT_MESSAGES: assistant_output("let me search"),
+            },
+        ),
+        f.end(tool, 9, attrs={sc.GEN_AI_TOOL_CALL_RESULT: "found"}),
+        f.end(agent, 10, attrs={sc.GEN_AI_INPUT_MESSAGES: user_input("plan a trip")}),
+    ]
+    return spans, f.end(http, 11)
+
+
+def test_foreign_genai_spans_are_journaled_per_trace(store: RunStore, f: SpanFactory) -> None:
+    """Foreign GenAI spans form a run (id = trace id) ended by the trace's local root; HTTP spans: no rows."""
+    exporter = RunJournalExporter(store)
+    genai, http = _foreign_agent(f)
+    exporter.export(genai)
+    assert exporter.stats.pending_spans == 3
+    exporter.export([http])
+    run_id = format(http.get_span_context().trace_id, "032x")
+    assert _types(store, run_id) == [
+        *["run_start", "human_message", "llm_start", "llm_end", "ai_message"],
+        *["tool_start", "tool_end", "run_end"],
+    ]
+    run = store.get_run(run_id)
+    assert run is not None
+    assert (run.name, run.status, run.thread_id, run.trace_id) == ("planner", "success", run_id, run_id)
+    assert (run.input_tokens, run.output_tokens, run.lead_agent_tokens) == (12, 3, 15)
+    assert exporter.stats.written_spans == 3
+    exporter.shutdown()
+
+
+def test_foreign_group_finished_by_idle_timeout(store: RunStore, f: SpanFactory) -> None:
+    """A foreign group whose local root never ends is written after the idle timeout (fake clock)."""
+    now = [100.0]
+    exporter = RunJournalExporter(store, foreign_idle_timeout=30, clock=lambda: now[0])
+    http = f.start("GET /long", 0, kind=SpanKind.SERVER)  # never ends
+    chat = f.start("chat m", 1, parent=http, kind=SpanKind.CLIENT, attrs=chat_attrs("m", 5, 5))
+    exporter.export([f.end(chat, 2)])
+    now[0] += 29
+    exporter.export([])
+    assert exporter.stats.pending_runs == 1
+    now[0] += 2
+    exporter.export([])
+    run_id = format(chat.get_span_context().trace_id, "032x")
+    assert _types(store, run_id) == ["run_start", "llm_start", "llm_end", "run_end"]
+    exporter.shutdown()
+
+
+def test_foreign_spans_in_a_handler_trace_not_double_counted(store: RunStore, f: SpanFactory) -> None:
+    """A provider instrumentation's chat span in the handler's trace is ignored (the handler counted it)."""
+    exporter = RunJournalExporter(store)
+    spans = handler_run(f, "run-a")
+    inner = f.start(
+        "chat scripted-1", 11, parent=spans[0], kind=SpanKind.CLIENT, attrs=chat_attrs("x", 10, 5)
+    )
+    exporter.export([f.end(inner, 12), *spans])
+    run = store.get_run("run-a")
+    assert run is not None and run.total_tokens == 42
+    assert exporter.stats.ignored_spans == 1
+    assert exporter.stats.pending_runs == 0
+    exporter.shutdown()
+
+
+def test_non_genai_trace_is_ignored(store: RunStore, f: SpanFactory) -> None:
+    """An application's own spans without GenAI attributes produce no rows."""
+    exporter = RunJournalExporter(store)
+    http = f.start("GET /health", 0, kind=SpanKind.SERVER)
+    db = f.start("SELECT", 1, parent=http, attrs={"db.system": "postgresql"})
+    exporter.export([f.end(db, 2), f.end(http, 3)])
+    exporter.shutdown()
+    assert store.list_runs(limit=10) == []
+    assert exporter.stats.written_runs == 0 and exporter.stats.exported_spans == 2
+
+
+def test_common_attrs_helper_matches_handler_contract() -> None:
+    """The test helper sets the four attributes the handler puts on every span."""
+    assert set(common("r")) == {sc.RJ_RUN_ID, sc.RJ_THREAD_ID, sc.RJ_CALLER, sc.RJ_RUN_TYPE}
