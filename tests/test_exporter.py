@@ -25,9 +25,10 @@ from otel_runjournal import _semconv as sc
 from otel_runjournal._records import RunWrite
 from otel_runjournal.exporter import RunJournalExporter
 from otel_runjournal.stores._base import RunStore, StoreError
+from otel_runjournal.stores._open import open_store
 from otel_runjournal.stores.duckdb_store import DuckDBStore
 
-STORE_KINDS = ["duckdb"]
+STORE_KINDS = ["duckdb", "jsonl"]
 
 
 def _open(kind: str, tmp_path: Path) -> RunStore:
@@ -213,22 +214,28 @@ def test_export_after_shutdown_and_double_shutdown(
     store.write([])  # still open
 
 
+@pytest.mark.parametrize("location", ["env.duckdb", "jsonl:///{tmp}/env-journal"])
 def test_zero_argument_construction_from_environment(
-    tmp_path: Path, f: SpanFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, f: SpanFactory, monkeypatch: pytest.MonkeyPatch, location: str
 ) -> None:
     """RunJournalExporter() opens OTEL_RUNJOURNAL_STORE and honours OTEL_RUNJOURNAL_MAX_PENDING_SPANS."""
-    path = tmp_path / "env.duckdb"
-    monkeypatch.setenv("OTEL_RUNJOURNAL_STORE", str(path))
+    location = location.format(tmp=str(tmp_path).lstrip("/"))
+    if "://" not in location:
+        location = str(tmp_path / location)
+    monkeypatch.setenv("OTEL_RUNJOURNAL_STORE", location)
     monkeypatch.setenv("OTEL_RUNJOURNAL_MAX_PENDING_SPANS", "1")
     exporter = RunJournalExporter()
     spans = handler_run(f, "run-env")
     exporter.export(spans[:2])  # over the bound of 1: written early
     assert exporter.stats.pending_spans == 0
     exporter.export(spans[2:])
-    exporter.shutdown()  # closes the store it opened
-    with DuckDBStore(path) as reopened:
+    exporter.shutdown()  # closes the store it opened (a DuckDB file can be reopened at once)
+    reopened = open_store(location)
+    try:
         run = reopened.get_run("run-env")
         assert run is not None and (run.status, run.total_tokens) == ("success", 42)
+    finally:
+        reopened.close()
 
 
 @pytest.mark.parametrize("bad", [0, -5])
