@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import _env
+from ._location import split_location
 
 if TYPE_CHECKING:
     from .exporter import RunJournalExporter
@@ -187,15 +188,14 @@ def configure(
 
 
 def store_key(location: Any) -> str:
-    """A canonical key for a store location (absolute path with scheme), or the store object's id."""
+    """A canonical key for a store location (its absolute path), or the store object's identity."""
     if not isinstance(location, (str, os.PathLike)):
         return f"object:{id(location)}"
-    text = os.fspath(location)
-    scheme = "duckdb" if text.endswith(".duckdb") else "path"
-    for prefix in ("duckdb://", "jsonl://"):
-        if text.startswith(prefix):
-            scheme, text = prefix[:-3], text[len(prefix) :]
-    return f"{scheme}:{os.path.abspath(os.path.expanduser(text))}"
+    try:
+        path = split_location(location)[1]
+    except ValueError:
+        return f"raw:{os.fspath(location)}"  # open_store will reject it with the precise message
+    return f"path:{os.path.abspath(os.path.expanduser(path))}"
 
 
 def _resource(service_name: str | None) -> Resource:

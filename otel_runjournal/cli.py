@@ -18,10 +18,10 @@ from rich.console import Console
 
 from . import _cli_render as render
 from . import _env
+from ._location import split_location
 from ._records import RUN_STATUSES, RunEvent
 from .stores._base import MAX_LIMIT, RunStore, StoreError
 
-_SCHEMES = ("duckdb", "jsonl")
 _TOKEN_GROUPS = ("caller", "run", "thread", "model")
 
 
@@ -35,16 +35,14 @@ def store_location(option: str | None) -> str:
 
 
 def _store_path(location: str) -> str:
-    """The filesystem path of a store location; ``ClickException`` for a malformed URL."""
-    if "://" in location:
-        scheme, _, rest = location.partition("://")
-        if scheme not in _SCHEMES or not rest:
-            raise click.ClickException(
-                f"malformed store location {location!r}: use a path, duckdb:///path/file.duckdb "
-                "or jsonl:///path/dir"
-            )
-        return rest
-    return location
+    """The filesystem path of a store location; ``ClickException`` for a malformed one."""
+    try:
+        return split_location(location)[1]
+    except ValueError as exc:
+        raise click.ClickException(
+            f"malformed store location {location!r}: {exc} (use a path, duckdb:///path/file.duckdb or "
+            "jsonl:///path/dir)"
+        ) from None
 
 
 @contextmanager

@@ -253,8 +253,9 @@ def test_bad_protocol_is_rejected(tmp_path: Path) -> None:
 def test_store_key_normalises_spellings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Relative, absolute and URL spellings of one file give one key; different stores differ."""
     monkeypatch.chdir(tmp_path)
-    assert store_key("j.duckdb") == store_key(str(tmp_path / "j.duckdb")) == store_key("duckdb://j.duckdb")
+    assert store_key("j.duckdb") == store_key(str(tmp_path / "j.duckdb")) == store_key("duckdb:j.duckdb")
     assert store_key("jsonl:///x") != store_key("/x.duckdb")
+    assert store_key("jsonl:///x") == store_key("/x")
 
 
 _EXIT_SCRIPT = textwrap.dedent(
