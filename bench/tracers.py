@@ -142,12 +142,12 @@ def missing(name: str) -> str | None:
             found = False
         if not found:
             return f"{module} not importable"
-    if name in ("ours_duckdb", "ours_jsonl") and _store_factory(name) is None:
+    if name in ("ours_duckdb", "ours_jsonl") and store_factory(name) is None:
         return "its store is not importable from otel_runjournal.stores"
     return None
 
 
-def _store_factory(name: str) -> Callable[[Path], Any] | None:
+def store_factory(name: str) -> Callable[[Path], Any] | None:
     """Open the store for ``ours_duckdb`` / ``ours_jsonl`` at a path (None while stores are missing)."""
     import importlib
 
@@ -188,7 +188,7 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
     else:
         from otel_runjournal.exporter import RunJournalExporter
 
-        factory = _store_factory(name)
+        factory = store_factory(name)
         assert factory is not None
         location = workdir / ("journal.duckdb" if name == "ours_duckdb" else "journal-jsonl")
         store = factory(location)
