@@ -44,6 +44,23 @@ _ROLES = {
     "tool": "tool",
     "function": "tool",
 }
+# provider finish reasons → the GenAI output-message ``finish_reason`` values
+_FINISH = {
+    "stop": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "STOP": "stop",
+    "tool_calls": "tool_call",
+    "tool_call": "tool_call",
+    "tool_use": "tool_call",
+    "function_call": "tool_call",
+    "length": "length",
+    "max_tokens": "length",
+    "MAX_TOKENS": "length",
+    "content_filter": "content_filter",
+    "SAFETY": "content_filter",
+    "error": "error",
+}
 _SIMPLE_STR_TYPES = (uuid.UUID, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, PurePath)
 
 
@@ -77,9 +94,11 @@ class Renderer:
         rendered = []
         for message, finish in outputs:
             out = self._message(message, default_role="assistant")
-            out["finish_reason"] = finish or (
-                "tool_call" if any(p.get("type") == "tool_call" for p in out["parts"]) else "stop"
-            )
+            if finish:
+                out["finish_reason"] = _FINISH.get(finish, finish)
+            else:
+                has_calls = any(p.get("type") == "tool_call" for p in out["parts"])
+                out["finish_reason"] = "tool_call" if has_calls else "stop"
             rendered.append(out)
         return self._fit(rendered)
 
@@ -278,12 +297,18 @@ class Renderer:
         text = _dumps(obj)
         if len(text) <= self.limit:
             return text
-        cap = self.limit // 2
-        while cap >= 8:
+        # binary search for the largest per-string cap that fits
+        best: str | None = None
+        low, high = 0, self.limit
+        while low <= high:
+            cap = (low + high) // 2
             text = _dumps(_cap_strings(obj, cap))
             if len(text) <= self.limit:
-                return text
-            cap //= 4
+                best, low = text, cap + 1
+            else:
+                high = cap - 1
+        if best is not None:
+            return best
         # the structure alone is too big: keep a prefix of its JSON as one truncated string
         full = _dumps(obj)
         budget = self.limit - len(TRUNCATION_MARKER) - 2
