@@ -13,7 +13,10 @@ When is a run complete?
 Memory is bounded by ``max_pending_spans``: past it the run seen first is written early as a partial
 run (status ``running``) and its later spans are written when they arrive, appended after what was
 already written (so a run written in parts is time-ordered within each part, and its ``run_start``
-arrives with its root, in the last part). Totals of runs already written are remembered in a bounded
+arrives with its root, in the last part). Spans of a run already complete (a ``run_id`` the
+application reuses, a span ending after its root) are held like any others and written with the
+next root of that run, the idle timeout (foreign groups), the bound or a flush; the ``runs`` row
+then carries the totals of every part. Totals of runs already written are remembered in a bounded
 LRU (``max_written_runs``) so that each ``runs`` upsert carries the run's cumulative totals.
 """
 
@@ -106,8 +109,6 @@ class Assembler:
             self._hold(run_id, thread_id, mapped, foreign=False, now=now)
             if mapped.is_root:
                 out.append(self._finish(run_id, root=mapped.root))
-            elif self._finished(run_id):  # a late span of a run already complete
-                out.append(self._finish(run_id))
         elif m.is_genai(span):
             if trace_id in self._handler_traces:
                 self.ignored_spans += 1
@@ -118,8 +119,6 @@ class Assembler:
                     span, trace_id, thread_id, with_content=self._with_content, candidate=True
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
-                if self._finished(trace_id):
-                    out.append(self._finish(trace_id))
         if m.is_local_root(span) and trace_id in self._pending and self._pending[trace_id].foreign:
             out.append(self._finish(trace_id))
 

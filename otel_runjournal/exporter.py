@@ -104,6 +104,7 @@ class RunJournalExporter(SpanExporter):
         self._lock = threading.Lock()
         self._retry: list[tuple[RunWrite, int]] = []  # (failed write, attempts so far), oldest first
         self._shutdown = False
+        self._warned_after_shutdown = False
         self._last_failure_log: float | None = None
         self._exported = self._written_runs = self._written_events = self._written_spans = 0
         self._failed_writes = self._dropped = 0
@@ -141,9 +142,9 @@ class RunJournalExporter(SpanExporter):
         """Journal finished spans; never raises. FAILURE when the store failed or after shutdown."""
         with self._lock:
             if self._shutdown:
-                _logger.warning(
-                    "RunJournalExporter: export() called after shutdown; %d spans ignored", len(spans)
-                )
+                if not self._warned_after_shutdown:
+                    self._warned_after_shutdown = True
+                    _logger.warning("RunJournalExporter: export() called after shutdown; spans ignored")
                 return SpanExportResult.FAILURE
             self._exported += len(spans)
             try:
@@ -158,7 +159,7 @@ class RunJournalExporter(SpanExporter):
         with self._lock:
             if self._shutdown:
                 return False
-            return self._write(self._assembler.drain(final=False)) is SpanExportResult.SUCCESS
+            return self._write(self._drain(final=False)) is SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
         """Write what is held (unfinished runs as ``abandoned``), then close the store if we opened it."""
@@ -167,7 +168,7 @@ class RunJournalExporter(SpanExporter):
                 _logger.warning("RunJournalExporter: shutdown() called more than once")
                 return
             self._shutdown = True
-            self._write(self._assembler.drain(final=True))
+            self._write(self._drain(final=True))
             for write, _ in self._retry:  # no later export will retry these
                 self._dropped += len(write.spans)
             self._retry.clear()
@@ -178,6 +179,13 @@ class RunJournalExporter(SpanExporter):
                     _logger.warning("RunJournalExporter: closing the store failed: %s", exc)
 
     # --- writing -----------------------------------------------------------------------------------
+    def _drain(self, *, final: bool) -> list[RunWrite]:
+        try:
+            return self._assembler.drain(final=final)
+        except Exception as exc:  # pragma: no cover - a bug; never let it escape into the SDK
+            report_internal_error("flushing held runs", exc)
+            return []
+
     def _write(self, writes: list[RunWrite]) -> SpanExportResult:
         """One store.write with the retries first, then the new writes; keep what failed."""
         batch = [w for w, _ in self._retry] + writes

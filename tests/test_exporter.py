@@ -345,3 +345,19 @@ def test_non_genai_trace_is_ignored(store: RunStore, f: SpanFactory) -> None:
 def test_common_attrs_helper_matches_handler_contract() -> None:
     """The test helper sets the four attributes the handler puts on every span."""
     assert set(common("r")) == {sc.RJ_RUN_ID, sc.RJ_THREAD_ID, sc.RJ_CALLER, sc.RJ_RUN_TYPE}
+
+
+def test_reused_run_id_is_held_until_its_next_root(store: RunStore, f: SpanFactory) -> None:
+    """A run id the application reuses: the second invocation is held until its root; totals add up."""
+    exporter = RunJournalExporter(store)
+    exporter.export(handler_run(f, "run-a", question="first?", answer="one"))
+    second = handler_run(f, "run-a", t=200, question="second?", answer="two")
+    exporter.export(second[:3])
+    assert exporter.stats.pending_spans == 3
+    exporter.export(second[3:])
+    run = store.get_run("run-a")
+    assert run is not None
+    assert (run.total_tokens, run.llm_call_count, run.message_count) == (84, 4, 4)
+    assert (run.first_human_message, run.last_ai_message) == ("first?", "two")
+    assert _types(store, "run-a") == HANDLER_RUN_EVENTS * 2
+    exporter.shutdown()
