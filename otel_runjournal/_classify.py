@@ -241,15 +241,13 @@ def request_params(
     params = invocation_params or {}
     meta = metadata or {}
     for attr, keys, ls_key, types in _PARAMS:
-        value = None
-        for key in keys:
-            value = params.get(key)
-            if value is not None:
+        candidates = [params.get(key) for key in keys]
+        if ls_key is not None:
+            candidates.append(meta.get(ls_key))
+        for value in candidates:
+            if isinstance(value, types) and not isinstance(value, bool):
+                attributes[attr] = value
                 break
-        if value is None and ls_key is not None:
-            value = meta.get(ls_key)
-        if isinstance(value, types) and not isinstance(value, bool):
-            attributes[attr] = value
     stop = params.get("stop") or meta.get("ls_stop")
     if isinstance(stop, str):
         attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
