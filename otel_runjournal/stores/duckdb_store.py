@@ -33,6 +33,10 @@ except ImportError:  # pragma: no cover - exercised where pyarrow is absent
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINGER = 0.2
+MAX_HOLD = 1.0
+"""Seconds a busy writer keeps the file before closing it anyway, so waiting readers get a turn."""
+YIELD_AFTER_HOLD = 0.03
+"""Pause before reopening after such a forced release (readers retry at least this often)."""
 
 _EVENT_COLS = "thread_id, run_id, seq, event_type, category, content, metadata, created_at, trace_id, span_id"
 _EVENT_SELECT = (
@@ -145,6 +149,8 @@ class DuckDBStore:
         self._mutex = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._timer: threading.Timer | None = None
+        self._opened_at = 0.0
+        self._yield_before_open = False
         self._closed = False
         if read_only and not os.path.exists(self.path):
             raise StoreError(f"no run journal at {self.path}")
@@ -171,7 +177,7 @@ class DuckDBStore:
                         f"({str(exc).splitlines()[0]})"
                     ) from exc
                 time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+                delay = min(delay * 2, YIELD_AFTER_HOLD * 0.6)
 
     @contextmanager
     def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -183,12 +189,19 @@ class DuckDBStore:
                 self._timer.cancel()
                 self._timer = None
             if self._con is None:
+                if self._yield_before_open:
+                    time.sleep(YIELD_AFTER_HOLD)
+                    self._yield_before_open = False
                 self._con = self._connect()
+                self._opened_at = time.monotonic()
             try:
                 yield self._con
             finally:
                 if self._linger == 0:
                     self._release()
+                elif time.monotonic() - self._opened_at > MAX_HOLD:
+                    self._release()
+                    self._yield_before_open = True
                 else:
                     self._timer = threading.Timer(self._linger, self._release_idle)
                     self._timer.daemon = True

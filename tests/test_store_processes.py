@@ -1,0 +1,184 @@
+"""Stores shared by processes: a reader during writes, concurrent writers, a writer killed mid-write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_runjournal.stores import open_store
+
+TESTS_DIR = str(Path(__file__).parent)
+
+
+@pytest.fixture(params=["duckdb", "jsonl"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(tmp_path / "j.duckdb") if request.param == "duckdb" else f"jsonl://{tmp_path}/j"
+
+
+def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+WRITER = """
+    import sys, time
+    from store_batches import make_run
+    from otel_runjournal.stores import open_store
+    location, name, runs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    store = open_store(location)
+    for i in range(runs):
+        store.write([make_run(f"{name}-{i}", f"thread-{i % threads}", start=i)])
+        print(f"committed {name}-{i}", flush=True)
+        time.sleep(pause)
+    store.close()
+"""
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 120) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return out
+
+
+def _check_threads(location: str, run_ids: list[str], threads: int) -> None:
+    """Every run whole; per thread, seqs unique and each run's events contiguous and increasing."""
+    with open_store(location) as store:  # type: ignore[attr-defined]
+        seen: dict[str, list[int]] = {}
+        for run_id in run_ids:
+            events = store.list_events(run_id, limit=1000)
+            assert events[0].event_type == "run_start", run_id
+            assert len(events) == 8 and events[-1].event_type == "run_end", run_id
+            assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 8))
+            seen.setdefault(events[0].thread_id, []).extend(e.seq for e in events)
+            assert store.get_run(run_id) is not None
+        assert len(seen) == threads
+        for seqs in seen.values():
+            assert len(seqs) == len(set(seqs))
+
+
+def test_three_writer_processes_lose_nothing(location: str) -> None:
+    """3 processes writing the same threads concurrently: every event present, seq unique per thread."""
+    open_store(location).close()  # create the schema once
+    procs = [_spawn(WRITER, location, f"w{n}", "40", "5") for n in range(3)]
+    for proc in procs:
+        _finish(proc)
+    _check_threads(location, [f"w{n}-{i}" for n in range(3) for i in range(40)], threads=5)
+    with open_store(location) as store:  # type: ignore[attr-defined]
+        assert store.token_usage().run_count == 120
+
+
+READER = """
+    import sys, time
+    from otel_runjournal.stores import open_store, StoreLockedError
+    location, seconds = sys.argv[1], float(sys.argv[2])
+    reads = locked = 0
+    seen = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open_store(location) as store:
+                seen.add(len(store.list_runs(limit=1000)))
+                store.list_messages("thread-0", before_seq=10**12, limit=50)
+                reads += 1
+        except StoreLockedError as exc:
+            locked += 1
+            print("LOCKED", exc, flush=True)
+    print(f"reads={reads} locked={locked} seen={sorted(seen)}", flush=True)
+"""
+
+
+def test_reader_process_while_writer_writes(location: str) -> None:
+    """A process polling queries while another writes: reads succeed, the writer loses nothing."""
+    open_store(location).close()
+    writer = _spawn(WRITER, location, "w", "60", "3", "0.03")  # an exporter writing every 30 ms
+    reader = _spawn(READER, location, "4")
+    _finish(writer)
+    out = _finish(reader)
+    assert "LOCKED" not in out, out
+    seen = [int(n) for n in out.split("seen=[")[1].split("]")[0].split(",")]
+    assert any(0 < n < 60 for n in seen), out  # it read while the writer was writing
+    _check_threads(location, [f"w-{i}" for i in range(60)], threads=3)
+
+
+def test_lock_held_longer_than_timeout_raises_store_locked_error(tmp_path: Path) -> None:
+    """A DuckDB file held by another process beyond the timeout: StoreLockedError saying what to do."""
+    from otel_runjournal.stores import DuckDBStore, StoreLockedError
+
+    path = tmp_path / "held.duckdb"
+    DuckDBStore(path).close()
+    holder = _spawn(
+        """
+        import sys, time, duckdb
+        con = duckdb.connect(sys.argv[1])
+        print("held", flush=True)
+        time.sleep(30)
+        """,
+        str(path),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLockedError, match="held by another process"):
+            DuckDBStore(path, timeout=0.3)
+    finally:
+        holder.kill()
+        holder.wait()
+    DuckDBStore(path, timeout=5).close()  # usable again once released
+
+
+KILLED_WRITER = """
+    import sys
+    from store_batches import make_run
+    from otel_runjournal.stores import open_store
+    store = open_store(sys.argv[1])
+    i = 0
+    while True:  # big batches so the kill lands mid-write
+        store.write([make_run(f"k-{i}-{j}", f"thread-{j % 4}", content="z" * 2000) for j in range(50)])
+        print(f"committed {i}", flush=True)
+        i += 1
+"""
+
+
+def test_writer_killed_mid_write_leaves_only_whole_runs(location: str) -> None:
+    """SIGKILL during writes, then reopen: every committed batch is whole, no run is half written."""
+    open_store(location).close()
+    proc = _spawn(KILLED_WRITER, location)
+    assert proc.stdout is not None
+    committed = -1
+    deadline = time.monotonic() + 60
+    while committed < 4 and time.monotonic() < deadline:
+        committed = int(proc.stdout.readline().split()[1])
+    time.sleep(0.05)  # likely inside the next write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with open_store(location) as store:  # type: ignore[attr-defined]
+        runs = store.list_runs(limit=1000)
+        ids = {r.run_id for r in runs}
+        assert {f"k-{i}-{j}" for i in range(committed + 1) for j in range(50)} <= ids
+        for run in runs:
+            events = store.list_events(run.run_id)
+            assert (
+                len(events) == 8
+                and events[0].event_type == "run_start"
+                and events[-1].event_type == "run_end"
+            )
+        batches = {r.run_id.split("-")[1] for r in runs}
+        for batch in batches:  # a batch is all in or all out
+            assert all(f"k-{batch}-{j}" in ids for j in range(50))
+        last_seq = max(e.seq for r in runs for e in store.list_events(r.run_id) if e.thread_id == "thread-0")
+        after = __import__("store_batches").make_run("after", "thread-0")
+        store.write([after])
+        assert after.events[0].seq > last_seq
