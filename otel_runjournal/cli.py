@@ -15,11 +15,12 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import _cli_render as render
 from . import _env
 from ._location import split_location
-from ._records import RUN_STATUSES, RunEvent
+from ._records import RUN_STATUSES, RunEvent, RunRecord
 from .stores._base import MAX_LIMIT, RunStore, StoreError
 
 _TOKEN_GROUPS = ("caller", "run", "thread", "model")
@@ -109,7 +110,8 @@ def runs(store: str | None, as_json: bool, limit: int, thread_id: str | None, st
     if as_json:
         _echo_json(rows)
     else:
-        _console().print(render.runs_table(rows))
+        console = _console()
+        console.print(render.runs_table(rows, width=console.width))
 
 
 @cli.command()
@@ -120,16 +122,27 @@ def runs(store: str | None, as_json: bool, limit: int, thread_id: str | None, st
 def show(run_id: str, store: str | None, as_json: bool, category: str | None) -> None:
     """Show one run: its summary and event timeline (durations, tokens)."""
     with open_for_reading(store_location(store)) as st:
-        run = st.get_run(run_id)
-        if run is None:
-            raise click.ClickException(f"unknown run id {run_id!r} (list runs with `otel-runjournal runs`)")
-        events = all_events(st, run_id, category=category)
+        run = resolve_run(st, run_id)
+        events = all_events(st, run.run_id, category=category)
     if as_json:
         _echo_json({"run": run, "events": events})
         return
     console = _console()
-    console.print(render.timeline_table(run, events))
+    console.print(render.timeline_table(run, events, width=console.width))
     console.print(render.run_summary(run))
+
+
+def resolve_run(store: RunStore, run_id: str) -> RunRecord:
+    """The run with this id, or the one run (among the latest 1000) whose id starts with it."""
+    run = store.get_run(run_id)
+    if run is not None:
+        return run
+    matches = [r for r in store.list_runs(limit=MAX_LIMIT) if r.run_id.startswith(run_id)] if run_id else []
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise click.ClickException(f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs match)")
+    raise click.ClickException(f"unknown run id {run_id!r} (list runs with `otel-runjournal runs`)")
 
 
 def all_events(store: RunStore, run_id: str, *, category: str | None = None) -> list[RunEvent]:
@@ -179,8 +192,8 @@ def messages(
 def tokens(store: str | None, as_json: bool, group: str, run_id: str | None, thread_id: str | None) -> None:
     """Token usage by caller (lead agent / subagents / middleware), run, thread or model."""
     with open_for_reading(store_location(store)) as st:
-        if run_id is not None and st.get_run(run_id) is None:
-            raise click.ClickException(f"unknown run id {run_id!r} (list runs with `otel-runjournal runs`)")
+        if run_id is not None:
+            run_id = resolve_run(st, run_id).run_id
         rows = token_rows(st, group, run_id=run_id, thread_id=thread_id)
     if as_json:
         _echo_json(rows)
@@ -288,31 +301,34 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
     console = _console()
     console.print(
         f"[bold]otel-runjournal demo[/]: {len(run_rows)} runs of the offline agent "
-        f"'research_assistant' on {result.thread_count} threads → journal [cyan]{location}[/]"
+        f"'research_assistant' on {result.thread_count} threads → journal [cyan]{escape(location)}[/]"
     )
     if result.otlp_endpoint:
-        console.print(f"Traces also exported over OTLP to [cyan]{result.otlp_endpoint}[/]")
+        console.print(f"Traces also exported over OTLP to [cyan]{escape(result.otlp_endpoint)}[/]")
     console.print()
-    console.print(
-        render.runs_table(sorted(run_rows, key=lambda r: r.started_at or 0, reverse=True), "Runs recorded")
+    newest_first = sorted(
+        run_rows, key=lambda r: r.started_at.timestamp() if r.started_at else 0.0, reverse=True
     )
+    console.print(render.runs_table(newest_first, "Runs recorded", width=console.width))
     if shown is not None:
         console.print()
-        console.print(render.timeline_table(shown, events))
+        console.print(render.timeline_table(shown, events, width=console.width))
     console.print()
     console.print(render.tokens_table(by_caller, "caller", "Tokens by caller (this demo)"))
     store_flag = "" if store is None else f" --store {location}"
+    hints = []
+    if shown is not None:
+        hints += [
+            f"otel-runjournal show {shown.run_id[:8]}{store_flag}",
+            f"otel-runjournal messages {shown.thread_id}{store_flag}",
+        ]
+    hints += [f"otel-runjournal tokens --by model{store_flag}", f"otel-runjournal runs --json{store_flag}"]
+    if _store_path(location).endswith(".duckdb"):
+        hints.append(f'duckdb {_store_path(location)} "select * from tokens_by_caller"')
     console.print()
     console.print("[bold]Next:[/]")
-    if shown is not None:
-        console.print(f"  otel-runjournal show {shown.run_id}{store_flag}")
-        console.print(f"  otel-runjournal messages {shown.thread_id}{store_flag}")
-    console.print(f"  otel-runjournal tokens --by model{store_flag}")
-    console.print(f"  otel-runjournal runs --json{store_flag}")
-    if _store_path(location).endswith(".duckdb"):
-        console.print(
-            f'  duckdb {_store_path(location)} "select event_type, count(*) from run_events group by 1"'
-        )
+    for hint in hints:
+        console.print(f"  {hint}", markup=False, highlight=False)
 
 
 def main() -> None:
