@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -144,10 +144,24 @@ def span_ids(span: ReadableSpan) -> tuple[str, str]:
     return hex_trace_id(ctx.trace_id), hex_span_id(ctx.span_id)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def utc(ns: int) -> datetime:
     """Nanoseconds since the epoch → aware UTC datetime (microsecond precision, exact)."""
-    base = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc)
-    return base.replace(microsecond=(ns // 1000) % 1_000_000)
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+_resource_memo: tuple[Any, dict[str, Any]] = (None, {})
+
+
+def _resource(span: ReadableSpan) -> dict[str, Any]:
+    """The span's resource as a dict, converted once per resource object (all spans share one)."""
+    global _resource_memo
+    resource = span.resource
+    if _resource_memo[0] is not resource:
+        _resource_memo = (resource, {k: _jsonable(v) for k, v in resource.attributes.items()})
+    return dict(_resource_memo[1])
 
 
 def _attrs(span: ReadableSpan) -> Mapping[str, Any]:
@@ -166,9 +180,9 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def operation(span: ReadableSpan) -> str | None:
+def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str | None:
     """The GenAI operation of a span: attribute, else its name's first word, else its run type."""
-    attrs = _attrs(span)
+    attrs = _attrs(span) if attrs is None else attrs
     op = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if isinstance(op, str) and op:
         return op
@@ -227,10 +241,10 @@ def _usage(attrs: Mapping[str, Any]) -> Usage:
 class _Content:
     """Reads a span's content: the side channel first, then the gen_ai.* content attributes."""
 
-    def __init__(self, span: ReadableSpan, enabled: bool) -> None:
+    def __init__(self, span: ReadableSpan, enabled: bool, attrs: Mapping[str, Any]) -> None:
         self.enabled = enabled
         self._side = (_content.read(span) or {}) if enabled else {}
-        self._attrs = _attrs(span) if enabled else {}
+        self._attrs = attrs if enabled else {}
 
     def get(self, key: str) -> str | None:
         if key in self._side:
@@ -305,10 +319,10 @@ def _output(text: str | None) -> tuple[str, list[dict[str, Any]]]:
     return "".join(out), calls
 
 
-def _error(span: ReadableSpan) -> tuple[str | None, str | None]:
+def _error(span: ReadableSpan, attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(message, type) of a failed span."""
     message: Any = span.status.description
-    error_type: Any = _attrs(span).get(sc.ERROR_TYPE)
+    error_type: Any = attrs.get(sc.ERROR_TYPE)
     for event in span.events:
         if event.name == sc.EVENT_EXCEPTION:
             ev_attrs = event.attributes or {}
@@ -324,8 +338,8 @@ def _failed(span: ReadableSpan) -> bool:
     return span.status.status_code is StatusCode.ERROR
 
 
-def _run_name(span: ReadableSpan) -> str:
-    agent = _attrs(span).get(sc.GEN_AI_AGENT_NAME)
+def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
+    agent = attrs.get(sc.GEN_AI_AGENT_NAME)
     if isinstance(agent, str) and agent:
         return agent
     first, _, rest = span.name.partition(" ")
@@ -335,10 +349,13 @@ def _run_name(span: ReadableSpan) -> str:
 # --- one span ---------------------------------------------------------------------------------------
 def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -> SpanRecord:
     """The ``spans`` row of a span (content attributes dropped when the journal records no content)."""
+    return _span_record(span, run_id, with_content, {k: _jsonable(v) for k, v in _attrs(span).items()})
+
+
+def _span_record(span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any]) -> SpanRecord:
     trace_id, span_id = span_ids(span)
     start = span.start_time or 0
     end = span.end_time or start
-    attrs = {k: _jsonable(v) for k, v in _attrs(span).items()}
     if not with_content:
         for key in sc.CONTENT_ATTRIBUTES:
             attrs.pop(key, None)
@@ -364,14 +381,16 @@ def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -
         status_message=span.status.description,
         attributes=attrs,
         events=events,
-        resource={k: _jsonable(v) for k, v in span.resource.attributes.items()},
+        resource=_resource(span),
     )
 
 
-def root_info(span: ReadableSpan, *, with_content: bool = True) -> RootInfo:
+def root_info(
+    span: ReadableSpan, *, with_content: bool = True, attrs: Mapping[str, Any] | None = None
+) -> RootInfo:
     """Root facts of a span that (may) start a run."""
-    attrs = _attrs(span)
-    content = _Content(span, with_content)
+    attrs = _attrs(span) if attrs is None else attrs
+    content = _Content(span, with_content, attrs)
     trace_id, span_id = span_ids(span)
     if attrs.get(sc.RJ_ABANDONED):
         status = "abandoned"
@@ -381,10 +400,10 @@ def root_info(span: ReadableSpan, *, with_content: bool = True) -> RootInfo:
         status = "error"
     else:
         status = "success"
-    message, error_type = _error(span) if status == "error" else (None, None)
+    message, error_type = _error(span, attrs) if status == "error" else (None, None)
     input_text = content.get(sc.GEN_AI_INPUT_MESSAGES)
     return RootInfo(
-        name=_run_name(span),
+        name=_run_name(span, attrs),
         trace_id=trace_id,
         span_id=span_id,
         start_ns=span.start_time or 0,
@@ -406,21 +425,21 @@ def map_span(
     ``candidate``: also compute :class:`RootInfo` (for foreign spans, any of which may turn out to be
     the top of its group); handler roots and agent / workflow spans always get one.
     """
-    attrs = _attrs(span)
+    attrs = {k: _jsonable(v) for k, v in _attrs(span).items()}  # one plain copy: fast lookups
     trace_id, span_id = span_ids(span)
     start = span.start_time or 0
     end = max(span.end_time or start, start)
-    content = _Content(span, with_content)
-    op = operation(span)
+    content = _Content(span, with_content, attrs)
+    op = operation(span, attrs)
     mapped = MappedSpan(
-        record=span_record(span, run_id, with_content=with_content),
+        record=_span_record(span, run_id, with_content, attrs if with_content else dict(attrs)),
         start_ns=start,
         end_ns=end,
         caller=_caller(attrs),
         is_root=bool(attrs.get(sc.RJ_IS_ROOT)),
     )
     if candidate or mapped.is_root or op in _ROOT_OPS:
-        mapped.root = root_info(span, with_content=with_content)
+        mapped.root = root_info(span, with_content=with_content, attrs=attrs)
 
     def event(key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]) -> None:
         ev = RunEvent(
@@ -443,7 +462,7 @@ def map_span(
     )
     latency_ms = (end - start) / 1e6
     failed = _failed(span)
-    error_message, error_type = _error(span) if failed else (None, None)
+    error_message, error_type = _error(span, attrs) if failed else (None, None)
     caller = mapped.caller
 
     if op in _LLM_OPS:
@@ -483,7 +502,7 @@ def map_span(
                     },
                 )
     elif op == sc.OP_EXECUTE_TOOL:
-        name = attrs.get(sc.GEN_AI_TOOL_NAME) or _run_name(span)
+        name = attrs.get(sc.GEN_AI_TOOL_NAME) or _run_name(span, attrs)
         call_id = attrs.get(sc.GEN_AI_TOOL_CALL_ID)
         args_text = content.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
         args = _json(args_text) if args_text is not None else None
@@ -507,7 +526,7 @@ def map_span(
             meta = {"tool_name": name, "tool_call_id": call_id, "status": "success", "latency_ms": latency_ms}
             event(end_key, "tool_end", "trace", content.get(sc.GEN_AI_TOOL_CALL_RESULT), meta)
     elif op == sc.OP_RETRIEVAL:
-        name = _run_name(span)
+        name = _run_name(span, attrs)
         count = attrs.get(sc.RJ_RETRIEVER_DOCUMENT_COUNT)
         event(
             start_key,
