@@ -352,8 +352,14 @@ def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -
     return _span_record(span, run_id, with_content, {k: _jsonable(v) for k, v in _attrs(span).items()})
 
 
-def _span_record(span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any]) -> SpanRecord:
-    trace_id, span_id = span_ids(span)
+def _span_record(
+    span: ReadableSpan,
+    run_id: str,
+    with_content: bool,
+    attrs: dict[str, Any],
+    ids: tuple[str, str] | None = None,
+) -> SpanRecord:
+    trace_id, span_id = ids or span_ids(span)
     start = span.start_time or 0
     end = span.end_time or start
     if not with_content:
@@ -432,7 +438,9 @@ def map_span(
     content = _Content(span, with_content, attrs)
     op = operation(span, attrs)
     mapped = MappedSpan(
-        record=_span_record(span, run_id, with_content, attrs if with_content else dict(attrs)),
+        record=_span_record(
+            span, run_id, with_content, attrs if with_content else dict(attrs), (trace_id, span_id)
+        ),
         start_ns=start,
         end_ns=end,
         caller=_caller(attrs),
@@ -558,6 +566,8 @@ def map_span(
 
 def _custom_events(span: ReadableSpan, content: _Content, end_key: SortKey) -> list[tuple[SortKey, str, Any]]:
     """(sort key, name, data) of the span's ``runjournal.custom.<name>`` events."""
+    if not span.events:
+        return []
     side = content.raw(_content.KEY_CUSTOM_EVENTS)
     pool: list[tuple[str, int, Any]] = list(side) if isinstance(side, (list, tuple)) else []
     start = span.start_time or 0
