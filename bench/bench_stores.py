@@ -1,0 +1,246 @@
+"""Store benchmark: sustained write rate into each store and query latency on a large journal.
+
+    python bench/bench_stores.py            # ~2-3 min: 200k events per write run, 10M-event query store
+    python bench/bench_stores.py --quick    # seconds: small sizes (smoke test)
+    python bench/bench_stores.py --query-events 2000000 --write-events 100000
+
+Writes use exporter-shaped batches: runs of 25 events and 10 spans, 51 runs (510 spans) per
+``write()``. The big DuckDB store is generated with SQL inside DuckDB (not through Python rows) in
+the library's own schema, then queried through ``DuckDBStore``: warm (connection kept) and cold
+(open + query + close, what a CLI call pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from otel_runjournal._records import RunEvent, RunRecord, RunWrite, SpanRecord
+from otel_runjournal.stores import DuckDBStore, JsonlStore, RunStore
+
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+EVENTS_PER_RUN = 25
+SPANS_PER_RUN = 10
+RUNS_PER_BATCH = 51
+THREADS = 40_000
+
+
+def make_batches(total_events: int, prefix: str) -> list[list[RunWrite]]:
+    """Exporter-shaped batches totalling ``total_events`` events."""
+    runs = total_events // EVENTS_PER_RUN
+    batches: list[list[RunWrite]] = []
+    for r in range(runs):
+        run_id, thread_id = f"{prefix}-run-{r}", f"{prefix}-thread-{r % 997}"
+        at = T0 + timedelta(seconds=r)
+        events = [
+            RunEvent(
+                thread_id=thread_id,
+                run_id=run_id,
+                event_type="ai_message" if i % 8 == 1 else "llm_end",
+                category="message" if i % 8 == 1 else "trace",
+                created_at=at + timedelta(milliseconds=i),
+                content=f"some model output text number {i} " * 3,
+                metadata={
+                    "model": "gpt-4o",
+                    "caller": "lead_agent",
+                    "usage": {"input_tokens": 120, "output_tokens": 40},
+                },
+                trace_id=f"{r:032x}",
+                span_id=f"{i:016x}",
+            )
+            for i in range(EVENTS_PER_RUN)
+        ]
+        spans = [
+            SpanRecord(
+                trace_id=f"{r:032x}",
+                span_id=f"{i:016x}",
+                parent_span_id=None if i == 0 else f"{0:016x}",
+                run_id=run_id,
+                name="chat gpt-4o",
+                kind="CLIENT",
+                start_time=at,
+                end_time=at + timedelta(seconds=1),
+                duration_ms=1000.0,
+                status_code="OK",
+                attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 120},
+            )  # fmt: skip
+            for i in range(SPANS_PER_RUN)
+        ]
+        run = RunRecord(run_id=run_id, thread_id=thread_id, status="success", started_at=at, total_tokens=160,
+                        usage_by_caller={"lead_agent": 160})  # fmt: skip
+        if r % RUNS_PER_BATCH == 0:
+            batches.append([])
+        batches[-1].append(RunWrite(run=run, events=events, spans=spans))
+    return batches
+
+
+def bench_writes(label: str, store: RunStore, total_events: int) -> tuple[str, float, float]:
+    batches = make_batches(total_events, label)
+    events = sum(len(u.events) for b in batches for u in b)
+    spans = sum(len(u.spans) for b in batches for u in b)
+    start = time.perf_counter()
+    for batch in batches:
+        store.write(batch)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return label, events / elapsed, spans / elapsed
+
+
+def build_big_duckdb(path: str, events: int) -> tuple[float, list[str], list[str]]:
+    """A journal of ``events`` rows in the library's schema, generated inside DuckDB."""
+    DuckDBStore(path).close()  # schema + migrations
+    runs = events // EVENTS_PER_RUN
+    start = time.perf_counter()
+    con = duckdb.connect(path)
+    con.execute("SET TimeZone = 'UTC'")
+    # runs interleave across THREADS threads, as when many conversations are served at once
+    con.execute(
+        f"""INSERT INTO run_events
+        SELECT 'thread-' || ((i // 25) % {THREADS}), 'run-' || (i // 25),
+               ((i // 25) // {THREADS}) * 25 + i % 25 + 1,
+               CASE WHEN i % 25 = 0 THEN 'run_start' WHEN i % 25 = 24 THEN 'run_end'
+                    WHEN i % 8 = 1 THEN 'ai_message' WHEN i % 25 = 1 THEN 'human_message' ELSE 'llm_end' END,
+               CAST(CASE WHEN i % 25 IN (0, 24) THEN 'lifecycle' WHEN i % 8 = 1 OR i % 25 = 1 THEN 'message'
+                    ELSE 'trace' END AS event_category),
+               'model output text ' || i, '{{"model":"gpt-4o","caller":"lead_agent"}}',
+               TIMESTAMPTZ '2025-01-01' + to_microseconds(i * 1000), lpad(printf('%x', i // 25), 32, '0'),
+               lpad(printf('%x', i % 25), 16, '0')
+        FROM range({events}) t(i)"""
+    )
+    con.execute(
+        f"""INSERT INTO runs (run_id, thread_id, status, started_at, total_tokens, usage_by_caller)
+        SELECT 'run-' || r, 'thread-' || (r % {THREADS}), 'success',
+               TIMESTAMPTZ '2025-01-01' + to_microseconds(r * 25000), 160, '{{"lead_agent":160}}'
+        FROM range({runs}) t(r)"""
+    )
+    con.execute("INSERT INTO thread_seq SELECT thread_id, max(seq) FROM run_events GROUP BY thread_id")
+    con.close()
+    rng = random.Random(7)
+    threads = [f"thread-{rng.randrange(min(THREADS, runs))}" for _ in range(50)]
+    run_ids = [f"run-{rng.randrange(runs)}" for _ in range(50)]
+    return time.perf_counter() - start, threads, run_ids
+
+
+def latency(fn: Callable[[str], object], keys: list[str]) -> tuple[float, float]:
+    """Median and p95 in ms over ``keys`` (after one warm-up call)."""
+    fn(keys[0])
+    samples = []
+    for key in keys:
+        start = time.perf_counter()
+        fn(key)
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def query_rows(
+    store_factory: Callable[[], RunStore], threads: list[str], run_ids: list[str]
+) -> list[tuple[str, float, float]]:
+    rows = []
+    store = store_factory()
+    big = 2**62
+    rows.append(
+        (
+            "last 50 messages of a thread",
+            *latency(lambda t: store.list_messages(t, before_seq=big, limit=50), threads),
+        )
+    )
+    rows.append(
+        ("one page (100) of a run's events", *latency(lambda r: store.list_events(r, limit=100), run_ids))
+    )
+    store.close()
+    return rows
+
+
+def open_cost(path: str) -> tuple[float, float]:
+    samples = []
+    for _ in range(10):
+        start = time.perf_counter()
+        duckdb.connect(path, read_only=True).close()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--write-events", type=int, default=200_000)
+    parser.add_argument(
+        "--query-events", type=int, default=10_000_000, help="size of the generated DuckDB store"
+    )
+    parser.add_argument("--jsonl-query-events", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--dir", default=None, help="where to put the stores (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.write_events, args.query_events, args.jsonl_query_events = 20_000, 200_000, 20_000
+    root = Path(args.dir or tempfile.mkdtemp(prefix="rj-bench-"))
+    print(
+        f"# stores under {root}; python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
+    )
+
+    print(
+        f"\n## write throughput ({args.write_events:,} events, {RUNS_PER_BATCH} runs x {EVENTS_PER_RUN} events per write)"
+    )
+    print(f"{'store':<34} {'events/s':>12} {'spans/s':>12}")
+    writers: list[tuple[str, Callable[[], RunStore]]] = [
+        ("duckdb (pyarrow path)", lambda: DuckDBStore(root / "w-arrow.duckdb", arrow=True)),
+        ("duckdb (pure-python path)", lambda: DuckDBStore(root / "w-python.duckdb", arrow=False)),
+        ("jsonl fsync=never", lambda: JsonlStore(root / "w-jsonl", fsync="never")),
+        ("jsonl fsync=batch", lambda: JsonlStore(root / "w-jsonl-fsync", fsync="batch")),
+    ]
+    for label, factory in writers:
+        try:
+            name, eps, sps = bench_writes(label, factory(), args.write_events)
+        except ValueError as exc:  # e.g. pyarrow missing
+            print(f"{label:<34} skipped: {exc}")
+            continue
+        print(f"{name:<34} {eps:>12,.0f} {sps:>12,.0f}")
+
+    big = str(root / "big.duckdb")
+    seconds, threads, run_ids = build_big_duckdb(big, args.query_events)
+    size_mb = os.path.getsize(big) / 2**20
+    print(
+        f"\n## query latency, DuckDB store with {args.query_events:,} events ({size_mb:,.0f} MB, built in {seconds:.0f}s)"
+    )
+    print(f"{'query':<44} {'median ms':>10} {'p95 ms':>10}")
+    for label, factory in (
+        ("warm", lambda: DuckDBStore(big, read_only=True, linger=60)),
+        ("cold: open+query+close", lambda: DuckDBStore(big, read_only=True, linger=0)),
+    ):
+        for name, med, p95 in query_rows(factory, threads, run_ids):
+            print(f"{name + ' [' + label + ']':<44} {med:>10.2f} {p95:>10.2f}")
+    med, worst = open_cost(big)
+    print(f"{'duckdb.connect + close alone':<44} {med:>10.2f} {worst:>10.2f}")
+
+    jdir = root / "jsonl-query"
+    batches = make_batches(args.jsonl_query_events, "q")
+    with JsonlStore(jdir) as store:
+        for batch in batches:
+            store.write(batch)
+    jthreads = [f"q-thread-{i}" for i in range(0, 997, 20)]
+    jruns = [f"q-run-{i}" for i in range(0, args.jsonl_query_events // EVENTS_PER_RUN, 97)][:50]
+    print(
+        f"\n## query latency, JSONL store with {args.jsonl_query_events:,} events ({len(batches) * RUNS_PER_BATCH:,} runs)"
+    )
+    start = time.perf_counter()
+    JsonlStore(jdir).list_runs(limit=1)
+    print(f"{'open + first query (indexes runs.jsonl)':<44} {(time.perf_counter() - start) * 1000:>10.2f}")
+    for name, med, p95 in query_rows(lambda: JsonlStore(jdir), jthreads, jruns):
+        print(f"{name + ' [warm]':<44} {med:>10.2f} {p95:>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
