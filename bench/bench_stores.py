@@ -73,7 +73,7 @@ def make_batches(total_events: int, prefix: str) -> list[list[RunWrite]]:
                 duration_ms=1000.0,
                 status_code="OK",
                 attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 120},
-            )  # fmt: skip
+            )
             for i in range(SPANS_PER_RUN)
         ]
         run = RunRecord(run_id=run_id, thread_id=thread_id, status="success", started_at=at, total_tokens=160,
@@ -187,11 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         args.write_events, args.query_events, args.jsonl_query_events = 20_000, 200_000, 20_000
     root = Path(args.dir or tempfile.mkdtemp(prefix="rj-bench-"))
     print(
-        f"# stores under {root}; python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
+        f"# stores under {root}; python {sys.version.split()[0]}, "
+        f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
     )
 
     print(
-        f"\n## write throughput ({args.write_events:,} events, {RUNS_PER_BATCH} runs x {EVENTS_PER_RUN} events per write)"
+        f"\n## write throughput ({args.write_events:,} events, "
+        f"{RUNS_PER_BATCH} runs x {EVENTS_PER_RUN} events per write)"
     )
     print(f"{'store':<34} {'events/s':>12} {'spans/s':>12}")
     writers: list[tuple[str, Callable[[], RunStore]]] = [
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds, threads, run_ids = build_big_duckdb(big, args.query_events)
     size_mb = os.path.getsize(big) / 2**20
     print(
-        f"\n## query latency, DuckDB store with {args.query_events:,} events ({size_mb:,.0f} MB, built in {seconds:.0f}s)"
+        f"\n## query latency, DuckDB store with {args.query_events:,} events "
+        f"({size_mb:,.0f} MB, built in {seconds:.0f}s)"
     )
     print(f"{'query':<44} {'median ms':>10} {'p95 ms':>10}")
     for label, factory in (
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     jthreads = [f"q-thread-{i}" for i in range(0, 997, 20)]
     jruns = [f"q-run-{i}" for i in range(0, args.jsonl_query_events // EVENTS_PER_RUN, 97)][:50]
     print(
-        f"\n## query latency, JSONL store with {args.jsonl_query_events:,} events ({len(batches) * RUNS_PER_BATCH:,} runs)"
+        f"\n## query latency, JSONL store with {args.jsonl_query_events:,} events "
+        f"({len(batches) * RUNS_PER_BATCH:,} runs)"
     )
     start = time.perf_counter()
     JsonlStore(jdir).list_runs(limit=1)
