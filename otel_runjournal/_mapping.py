@@ -56,6 +56,14 @@ _KNOWN_OPS = (
 )
 _RUN_TYPE_OPS = {"llm": sc.OP_TEXT_COMPLETION, "chat_model": sc.OP_CHAT, "tool": sc.OP_EXECUTE_TOOL}
 _RUN_TYPE_OPS["retriever"] = sc.OP_RETRIEVAL
+_FOREIGN_KIND_OPS = {  # OpenLLMetry's markers → GenAI operations
+    "tool": sc.OP_EXECUTE_TOOL,
+    "workflow": sc.OP_INVOKE_WORKFLOW,
+    "agent": sc.OP_INVOKE_AGENT,
+    "chat": sc.OP_CHAT,
+    "completion": sc.OP_TEXT_COMPLETION,
+    "embedding": sc.OP_EMBEDDINGS,
+}
 _USAGE_ATTRS = (
     sc.GEN_AI_USAGE_INPUT_TOKENS,
     sc.GEN_AI_USAGE_OUTPUT_TOKENS,
@@ -192,6 +200,10 @@ def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str
     run_type = attrs.get(sc.RJ_RUN_TYPE)
     if isinstance(run_type, str) and run_type in _RUN_TYPE_OPS:
         return _RUN_TYPE_OPS[run_type]
+    for marker in (sc.LLM_REQUEST_TYPE, sc.TRACELOOP_SPAN_KIND):
+        value = attrs.get(marker)
+        if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
+            return _FOREIGN_KIND_OPS[value]
     if any(name in attrs for name in _USAGE_ATTRS):
         return sc.OP_CHAT
     return None

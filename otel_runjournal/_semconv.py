@@ -61,6 +61,9 @@ LEGACY_CACHE_READ_ATTRIBUTES = ("gen_ai.usage.cache_read_input_tokens",)
 LEGACY_INPUT_TOKENS_ATTRIBUTES = ("gen_ai.usage.prompt_tokens",)
 LEGACY_OUTPUT_TOKENS_ATTRIBUTES = ("gen_ai.usage.completion_tokens",)
 LEGACY_PROVIDER_ATTRIBUTES = ("gen_ai.system",)
+# OpenLLMetry (traceloop) span markers the exporter reads to classify foreign spans
+TRACELOOP_SPAN_KIND = "traceloop.span.kind"  # workflow | agent | task | tool
+LLM_REQUEST_TYPE = "llm.request.type"  # chat | completion | embedding
 
 ERROR_TYPE = "error.type"
 
