@@ -23,11 +23,10 @@ from otel_runjournal import _semconv as sc
 pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
 pytest.importorskip("otel_runjournal.stores._open", reason="open_store not built yet")
 
-from otel_runjournal.stores._open import open_store
-
 from otel_runjournal._configure import Configured, configure, store_key
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.exporter import RunJournalExporter
+from otel_runjournal.stores._open import open_store
 
 _ENV = (
     "OTEL_SERVICE_NAME",

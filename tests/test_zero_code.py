@@ -1,0 +1,65 @@
+"""Zero-code: `opentelemetry-instrument` + env vars journal a LangGraph app and export it over OTLP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from otlp_receiver import ReceiverProcess
+
+pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
+pytest.importorskip("otel_runjournal.stores._open", reason="open_store not built yet")
+pytest.importorskip("opentelemetry.distro", reason="zero-code needs opentelemetry-distro")
+
+from otel_runjournal.stores._open import open_store
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "zero_code.py"
+INSTRUMENT = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(INSTRUMENT is None, reason="opentelemetry-instrument not installed")
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_zero_code_journals_and_exports(tmp_path: Path, protocol: str) -> None:
+    """With only env vars, the unmodified app's run lands in the journal AND at the OTLP receiver."""
+    store = tmp_path / "zero.duckdb"
+    with ReceiverProcess(tmp_path / "otlp") as rx:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            OTEL_SERVICE_NAME="zero-code-test",
+            OTEL_TRACES_EXPORTER="otlp,runjournal",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+            OTEL_EXPORTER_OTLP_ENDPOINT=rx.grpc_endpoint if protocol == "grpc" else rx.http_endpoint,
+            OTEL_RUNJOURNAL_STORE=str(store),
+        )
+        assert INSTRUMENT is not None
+        out = subprocess.run(
+            [INSTRUMENT, sys.executable, str(EXAMPLE)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert out.returncode == 0, out.stderr
+        assert "Paris" in out.stdout
+        spans = rx.wait_for_spans(6)
+    names = [s.name for s in spans]
+    assert "invoke_agent research_assistant" in names
+    assert len([n for n in names if n.startswith("chat ")]) == 3
+    assert {s.resource["service.name"] for s in spans} == {"zero-code-test"}
+    assert {s.transport for s in spans} == {"grpc" if protocol == "grpc" else "http"}
+    journal = open_store(str(store))
+    try:
+        runs = journal.list_runs(thread_id="zero-code")
+        assert [(r.status, r.llm_call_count) for r in runs] == [("success", 3)]
+        assert runs[0].trace_id == spans[0].trace_id  # the journal and the collector saw the same trace
+        messages = journal.list_messages("zero-code")
+        assert [m.event_type for m in messages][:1] == ["human_message"]
+    finally:
+        journal.close()
