@@ -128,6 +128,8 @@ class Assembler:
             prior = self._written.get(run_id)
             pending = _Pending(run_id, prior.thread_id if prior else thread_id, foreign, now)
             self._pending[run_id] = pending
+        elif foreign and pending.thread_id == run_id != thread_id and run_id not in self._written:
+            pending.thread_id = thread_id  # a later span of the group names its conversation
         pending.spans.append(mapped)
         pending.last_seen = now
         self.pending_spans += 1

@@ -274,7 +274,11 @@ def _foreign_agent(f: SpanFactory) -> tuple[list[ReadableSpan], ReadableSpan]:
             },
         ),
         f.end(tool, 9, attrs={sc.GEN_AI_TOOL_CALL_RESULT: "found"}),
-        f.end(agent, 10, attrs={sc.GEN_AI_INPUT_MESSAGES: user_input("plan a trip")}),
+        f.end(
+            agent,
+            10,
+            attrs={sc.GEN_AI_INPUT_MESSAGES: user_input("plan a trip"), sc.GEN_AI_CONVERSATION_ID: "conv-7"},
+        ),
     ]
     return spans, f.end(http, 11)
 
@@ -293,7 +297,8 @@ def test_foreign_genai_spans_are_journaled_per_trace(store: RunStore, f: SpanFac
     ]
     run = store.get_run(run_id)
     assert run is not None
-    assert (run.name, run.status, run.thread_id, run.trace_id) == ("planner", "success", run_id, run_id)
+    assert (run.name, run.status, run.thread_id, run.trace_id) == ("planner", "success", "conv-7", run_id)
+    assert [m.event_type for m in store.list_messages("conv-7", limit=10)] == ["human_message", "ai_message"]
     assert (run.input_tokens, run.output_tokens, run.lead_agent_tokens) == (12, 3, 15)
     assert exporter.stats.written_spans == 3
     exporter.shutdown()
@@ -360,4 +365,16 @@ def test_reused_run_id_is_held_until_its_next_root(store: RunStore, f: SpanFacto
     assert (run.total_tokens, run.llm_call_count, run.message_count) == (84, 4, 4)
     assert (run.first_human_message, run.last_ai_message) == ("first?", "two")
     assert _types(store, "run-a") == HANDLER_RUN_EVENTS * 2
+    exporter.shutdown()
+
+
+def test_journal_content_off(store: RunStore, f: SpanFactory) -> None:
+    """journal_content=False: no content recorded and no message rows; tokens and trace events remain."""
+    exporter = RunJournalExporter(store, journal_content=False)
+    exporter.export(handler_run(f, "run-a"))
+    events = store.list_events("run-a", limit=100)
+    assert [e.event_type for e in events] == [t for t in HANDLER_RUN_EVENTS if "message" not in t]
+    assert all(e.content is None for e in events)
+    run = store.get_run("run-a")
+    assert run is not None and (run.message_count, run.first_human_message, run.total_tokens) == (0, None, 42)
     exporter.shutdown()
