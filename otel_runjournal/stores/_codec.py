@@ -41,9 +41,12 @@ RUN_FIELDS: tuple[str, ...] = (
 )
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON that never fails: unknown objects become their ``str``."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODE(value)
 
 
 def to_us(value: datetime | None) -> int | None:

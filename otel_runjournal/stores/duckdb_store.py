@@ -154,6 +154,11 @@ class DuckDBStore:
         self._closed = False
         if read_only and not os.path.exists(self.path):
             raise StoreError(f"no run journal at {self.path}")
+        if not read_only:
+            try:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
         with self._write_lock, self._session() as con:
             self._migrate(con)
 
