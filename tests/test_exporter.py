@@ -378,3 +378,15 @@ def test_journal_content_off(store: RunStore, f: SpanFactory) -> None:
     run = store.get_run("run-a")
     assert run is not None and (run.message_count, run.first_human_message, run.total_tokens) == (0, None, 42)
     exporter.shutdown()
+
+
+def test_sdk_entry_point_builds_the_exporter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_TRACES_EXPORTER=runjournal: the SDK finds the entry point and builds it with no arguments."""
+    from opentelemetry.sdk._configuration import _import_exporters
+
+    monkeypatch.setenv("OTEL_RUNJOURNAL_STORE", str(tmp_path / "ep.duckdb"))
+    trace_exporters, _, _ = _import_exporters(["runjournal"], [], [])
+    exporter = trace_exporters["runjournal"]()
+    assert isinstance(exporter, RunJournalExporter)
+    assert isinstance(exporter.store, DuckDBStore) and Path(exporter.store.path) == tmp_path / "ep.duckdb"
+    exporter.shutdown()
