@@ -1,0 +1,120 @@
+"""DuckDBStore specifics: schema and migrations, views, read-only use, both insert paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from store_batches import make_run
+
+from otel_runjournal.stores import DuckDBStore, StoreError
+from otel_runjournal.stores import duckdb_store as duckdb_module
+
+EXPECTED_COLUMNS = {
+    "run_events": "thread_id run_id seq event_type category content metadata created_at trace_id span_id",
+    "runs": "run_id thread_id trace_id name status started_at ended_at duration_ms input_tokens "
+    "output_tokens total_tokens cached_input_tokens reasoning_tokens llm_call_count lead_agent_tokens subagent_tokens "
+    "middleware_tokens message_count first_human_message last_ai_message error usage_by_caller",
+    "spans": "trace_id span_id parent_span_id run_id name kind start_time end_time duration_ms status_code "
+    "status_message attributes events resource",
+    "thread_seq": "thread_id last_seq",
+}
+
+
+def test_schema_has_the_contract_columns_and_recorded_migrations(tmp_path: Path) -> None:
+    """Tables carry DESIGN.md's columns in order; migrations are recorded by version and name."""
+    with DuckDBStore(tmp_path / "j.duckdb") as store:
+        for table, columns in EXPECTED_COLUMNS.items():
+            rows = store.sql(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $1 "
+                "ORDER BY ordinal_position",
+                [table],
+            )
+            assert [r[0] for r in rows] == columns.split(), table
+        assert store.schema_versions() == [(1, "create_tables"), (2, "create_views")]
+    with DuckDBStore(tmp_path / "j.duckdb") as again:  # reopening applies nothing twice
+        assert len(again.schema_versions()) == 2
+
+
+def test_views_answer_common_questions(tmp_path: Path) -> None:
+    """tokens_by_model/by_caller/per_day, slowest_tools, error_runs and messages return the expected rows."""
+    with DuckDBStore(tmp_path / "j.duckdb") as store:
+        store.write([make_run("a", "t1", tokens=(10, 5)), make_run("b", "t1", tokens=(4, 2), status="error")])
+        assert store.sql(
+            "SELECT model, llm_calls, input_tokens, output_tokens, total_tokens FROM tokens_by_model"
+        ) == [("m", 2, 14, 7, 21)]
+        assert store.sql("SELECT caller, total_tokens FROM tokens_by_caller") == [("lead_agent", 21)]
+        assert store.sql("SELECT CAST(day AS VARCHAR), total_tokens FROM tokens_per_day") == [
+            ("2025-03-01", 21)
+        ]
+        assert store.sql("SELECT tool_name, calls, errors, max_ms FROM slowest_tools") == [("t", 2, 0, 30.0)]
+        assert store.sql("SELECT run_id, error FROM error_runs") == [("b", "boom")]
+        assert [r[0] for r in store.sql("SELECT event_type FROM messages")] == [
+            "human_message",
+            "ai_message",
+        ] * 2
+
+
+def test_read_only_store_reads_but_never_writes(tmp_path: Path) -> None:
+    """read_only=True answers queries, refuses write(), and needs an existing journal."""
+    path = tmp_path / "j.duckdb"
+    with pytest.raises(StoreError, match="no run journal"):
+        DuckDBStore(path, read_only=True)
+    with DuckDBStore(path) as store:
+        store.write([make_run("r1", "t1")])
+    with DuckDBStore(path, read_only=True) as reader:
+        assert reader.get_run("r1") is not None
+        with pytest.raises(StoreError, match="read-only"):
+            reader.write([make_run("r2", "t1")])
+
+
+@pytest.mark.skipif(duckdb_module._pa is None, reason="pyarrow not installed")
+def test_pyarrow_and_pure_python_paths_store_the_same_rows(tmp_path: Path) -> None:
+    """Both columnar insert paths produce identical events, runs and spans."""
+    results = []
+    for arrow in (True, False):
+        with DuckDBStore(tmp_path / f"{arrow}.duckdb", arrow=arrow) as store:
+            write = make_run("r1", "t1")
+            write.events[1].content = "ünï\ncode"
+            store.write([write])
+            spans = store.sql(
+                "SELECT * EXCLUDE (attributes), attributes::VARCHAR FROM spans ORDER BY span_id"
+            )
+            results.append((store.list_events("r1"), store.get_run("r1"), spans))
+    assert results[0] == results[1]
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    """A journal written by a newer version is not touched; the error says to upgrade."""
+    path = tmp_path / "j.duckdb"
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
+    con.close()
+    with pytest.raises(StoreError, match="upgrade"):
+        DuckDBStore(path)
+
+
+def test_failed_transaction_leaves_nothing_and_no_seq(tmp_path: Path) -> None:
+    """A batch that fails inside the transaction (bad category) leaves no rows and seq unassigned."""
+    with DuckDBStore(tmp_path / "j.duckdb") as store:
+        store.write([make_run("ok", "t1")])
+        bad = make_run("bad", "t1")
+        bad.events[3].category = "not-a-category"
+        with pytest.raises(StoreError):
+            store.write([bad])
+        assert store.get_run("bad") is None and store.list_events("bad") == []
+        assert all(e.seq == 0 for e in bad.events)
+        assert store.sql("SELECT last_seq FROM thread_seq") == [(8,)]
+
+
+def test_linger_zero_releases_the_file_after_each_operation(tmp_path: Path) -> None:
+    """With linger=0 another connection (another process's view) can open the file between operations."""
+    path = tmp_path / "j.duckdb"
+    with DuckDBStore(path, linger=0) as store:
+        store.write([make_run("r1", "t1")])
+        assert store._con is None
+        con = duckdb.connect(str(path), read_only=True)
+        assert con.execute("SELECT count(*) FROM run_events").fetchone() == (8,)
+        con.close()
