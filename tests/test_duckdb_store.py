@@ -14,7 +14,8 @@ from otel_runjournal.stores import duckdb_store as duckdb_module
 EXPECTED_COLUMNS = {
     "run_events": "thread_id run_id seq event_type category content metadata created_at trace_id span_id",
     "runs": "run_id thread_id trace_id name status started_at ended_at duration_ms input_tokens "
-    "output_tokens total_tokens cached_input_tokens reasoning_tokens llm_call_count lead_agent_tokens subagent_tokens "
+    "output_tokens total_tokens cached_input_tokens reasoning_tokens llm_call_count lead_agent_tokens "
+    "subagent_tokens "
     "middleware_tokens message_count first_human_message last_ai_message error usage_by_caller",
     "spans": "trace_id span_id parent_span_id run_id name kind start_time end_time duration_ms status_code "
     "status_message attributes events resource",
