@@ -244,7 +244,7 @@ def run_summary(run: RunRecord) -> Table:
 
 def messages_table(thread_id: str, events: Sequence[RunEvent]) -> Table:
     """A thread's conversation: human / AI / summary messages in order."""
-    table = Table(title=Text(f"Thread {thread_id}"), title_justify="left", show_lines=True)
+    table = Table(title=Text(f"Thread {thread_id}"), title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("seq", justify="right")
     table.add_column("run id", no_wrap=True)
     table.add_column("who")
@@ -275,7 +275,7 @@ def tokens_table(rows: Iterable[TokenRow], key: str, title: str) -> Table:
     """A token table grouped by ``key`` with a share column and a total row."""
     rows = list(rows)
     total = sum(int(r.get("total_tokens") or 0) for r in rows)
-    table = Table(title=Text(title), title_justify="left", show_footer=len(rows) > 1)
+    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, show_footer=len(rows) > 1)
     table.add_column(key, footer="total")
     numeric = [c for c in ("runs", "llm_calls", "input_tokens", "output_tokens") if any(c in r for r in rows)]
     for column in numeric:

@@ -40,10 +40,7 @@ def _store_path(location: str) -> str:
     try:
         return split_location(location)[1]
     except ValueError as exc:
-        raise click.ClickException(
-            f"malformed store location {location!r}: {exc} (use a path, duckdb:///path/file.duckdb or "
-            "jsonl:///path/dir)"
-        ) from None
+        raise click.ClickException(f"malformed store location: {exc}") from None
 
 
 @contextmanager
