@@ -13,11 +13,14 @@ absolute times drift with the machine, ratios much less. Variants that patch Lan
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import io
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -30,6 +33,8 @@ import tracers
 import workload
 
 MODES = ("sync", "async")
+CPU = "_cpu"
+"""Suffix of the CPU-time series (``sync_cpu``): process CPU time, all threads, per invoke."""
 _T0 = time.perf_counter()
 
 
@@ -45,8 +50,8 @@ class Plan:
     abandoned_runs: int = 10_000
 
 
-QUICK = Plan(rounds=3, sync_invokes=10, async_batches=1, memory_runs=10_000, abandoned_runs=2_000)
-FULL = Plan(rounds=5, sync_invokes=30, async_batches=2)
+QUICK = Plan(rounds=3, sync_invokes=20, async_batches=1, memory_runs=10_000, abandoned_runs=2_000)
+FULL = Plan(rounds=5, sync_invokes=100, async_batches=2)
 
 
 def log(message: str) -> None:
@@ -64,7 +69,10 @@ def measure(names: list[str], plan: Plan) -> dict[str, Any]:
     agent = workload.build()
     workload.check(agent)
     per_invoke = {"sync": plan.sync_invokes, "async": plan.async_batches * workload.CONCURRENCY}
-    out: dict[str, Any] = {n: {"spans_per_invoke": {}, "sync": [], "async": [], "info": {}} for n in names}
+    out: dict[str, Any] = {
+        n: {"spans_per_invoke": {}, "info": {}, **{m + sfx: [] for m in MODES for sfx in ("", CPU)}}
+        for n in names
+    }
     with ExitStack() as stack:
         sessions = {n: stack.enter_context(tracers.open_session(n)) for n in names}
         for name, session in sessions.items():  # warm up; count spans per invoke in each mode
@@ -85,7 +93,9 @@ def measure(names: list[str], plan: Plan) -> dict[str, Any]:
             order = names[r % len(names) :] + names[: r % len(names)]
             for mode in MODES:
                 for name in order:
-                    out[name][mode].append(_timed(agent, sessions[name], mode, plan) / per_invoke[mode])
+                    wall, cpu = _timed(agent, sessions[name], mode, plan)
+                    out[name][mode].append(wall / per_invoke[mode])
+                    out[name][mode + CPU].append(cpu / per_invoke[mode])
             log(
                 f"round {r + 1}/{plan.rounds}: "
                 + ", ".join(
@@ -99,18 +109,23 @@ def measure(names: list[str], plan: Plan) -> dict[str, Any]:
     return out
 
 
-def _timed(agent: Any, session: tracers.Session, mode: str, plan: Plan) -> float:
-    """Seconds for one measurement, including draining the variant's span pipeline."""
+def _timed(agent: Any, session: tracers.Session, mode: str, plan: Plan) -> tuple[float, float]:
+    """Wall and CPU seconds of one measurement, including draining the variant's span pipeline.
+
+    CPU time is the whole process's (every thread: the agent's and the exporter's), so it counts
+    the tracer's full cost and is less disturbed by other programs sharing the machine.
+    """
     session.activate()
     try:
         gc.collect()
+        cpu = time.process_time()
         start = time.perf_counter()
         if mode == "sync":
             workload.run_sync(agent, plan.sync_invokes, session.callbacks)
         else:
             workload.run_async(agent, plan.async_batches, session.callbacks)
         session.flush()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
     finally:
         session.deactivate()
 
@@ -160,8 +175,8 @@ def ratios(result: dict[str, Any], mode: str) -> list[float]:
     return [t / b for t, b in zip(result[mode], result["baseline"][mode], strict=True)]
 
 
-def _summary(values: list[float], fmt: str) -> str:
-    return f"{fmt.format(statistics.median(values))} [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+def _summary(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
 
 def overhead_table(results: dict[str, Any], plan: Plan) -> str:
@@ -169,10 +184,13 @@ def overhead_table(results: dict[str, Any], plan: Plan) -> str:
     lines = [
         f"Per-invoke time, demo agent (3 model calls + 2 tool calls), {plan.rounds} rounds of "
         f"{plan.sync_invokes} sequential invokes and {plan.async_batches}x{workload.CONCURRENCY} "
-        "concurrent ainvokes; ratio to untraced in the same process and round: median [min-max]",
+        "concurrent ainvokes. Ratio = time / untraced time in the same process and round, median "
+        "[min-max] over rounds; wall = elapsed time, CPU = the process's CPU time (all threads, so "
+        "the export thread is counted; steadier when other programs share the machine).",
         "",
-        "| tracer | spans/invoke | sync ms | sync x untraced | async ms | async x untraced |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| tracer | spans/invoke | sync ms | sync x wall | sync x CPU | async ms | async x wall "
+        "| async x CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, res in results.items():
         spans = res["spans_per_invoke"]
@@ -182,7 +200,8 @@ def overhead_table(results: dict[str, Any], plan: Plan) -> str:
         cells = [tracers.LABELS[name] + (" †" if res["process"] == "own" else ""), span_text]
         for mode in MODES:
             cells.append(f"{statistics.median(res[mode]) * 1e3:.2f}")
-            cells.append(_summary(ratios(res, mode), "{:.2f}x"))
+            cells.append(_summary(ratios(res, mode)))
+            cells.append(_summary(ratios(res, mode + CPU)))
         lines.append("| " + " | ".join(cells) + " |")
     own = [n for n, r in results.items() if r["process"] == "own"]
     if own:
@@ -300,20 +319,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stores_section(raw: dict[str, Any], quick: bool) -> str:
-    """Exporter throughput and query latency rows from ``bench_stores`` (the stores' own bench)."""
+    """Exporter throughput and query latency rows, printed by the stores' own ``bench_stores``."""
     try:
         import bench_stores
-    except ImportError:
-        return "Store throughput / query latency: bench/bench_stores.py not present yet."
-    log("stores: throughput and query latency (bench_stores)")
-    runner = getattr(bench_stores, "run", None) or getattr(bench_stores, "main", None)
-    if runner is None:
-        return "Store throughput / query latency: bench_stores has no run()/main()."
-    result = runner(quick=quick)
-    raw["stores"] = result
-    return (
-        result if isinstance(result, str) else "```\n" + json.dumps(result, indent=2, default=str) + "\n```"
-    )
+    except ImportError as exc:
+        return f"Store throughput / query latency: skipped (bench/bench_stores.py: {exc})."
+    log("stores: write throughput and query latency (bench_stores)")
+    out = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="bench-stores-") as tmp, contextlib.redirect_stdout(out):
+        code = bench_stores.main([*(["--quick"] if quick else []), "--dir", tmp])
+    raw["stores"] = out.getvalue()
+    if code:
+        raise RuntimeError(f"bench_stores exited with {code}")
+    body = out.getvalue().strip()
+    return f"Store throughput and query latency (bench/bench_stores.py):\n\n```\n{body}\n```"
 
 
 if __name__ == "__main__":
