@@ -349,9 +349,10 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             caller, subagent, graph_node, subagents = parent.caller, None, False, parent.subagents
         else:
             caller = cl.caller_of(tags, parent.caller)
-            subagent = cl.new_subagent(tags, parent.subagents)
+            own = cl.subagent_tags(tags)
+            subagent = cl.new_subagent(own, parent.subagents) if own else None
             graph_node = cl.has_graph_step(tags)
-            subagents = cl.subagent_tags(tags) or parent.subagents
+            subagents = own or parent.subagents
         if subagent is not None:
             attributes = self._common(root, caller, run_type)
             attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
