@@ -105,7 +105,8 @@ CALLER_MIDDLEWARE_PREFIX = "middleware:"
 # span event names the handler emits and the exporter reads
 EVENT_EXCEPTION = "exception"
 EVENT_CUSTOM_PREFIX = "runjournal.custom."  # span event "runjournal.custom.<name>"
-RJ_CUSTOM_DATA = "runjournal.custom.data"  # JSON data of a custom event (on the event only with capture_content)
+# JSON data of a custom event (on the span event only with capture_content)
+RJ_CUSTOM_DATA = "runjournal.custom.data"
 
 # --- metrics ------------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"

@@ -143,7 +143,9 @@ class ScriptedChatModel(BaseChatModel):
                 content="",
                 id=message.id,
                 tool_call_chunks=[
-                    ToolCallChunk(name=c["name"], args=_json(c["args"]), id=c["id"], index=i)
+                    ToolCallChunk(
+                        name=c["name"], args=_json(c["args"]), id=c["id"], index=i, type="tool_call_chunk"
+                    )
                     for i, c in enumerate(message.tool_calls)
                 ],
                 usage_metadata=message.usage_metadata,
