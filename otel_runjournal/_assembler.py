@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from opentelemetry.sdk.trace import ReadableSpan
 
 from . import _mapping as m
+from . import _runwrite
 from . import _semconv as sc
 from ._guard import report_internal_error
 from ._records import RunRecord, RunWrite
@@ -160,7 +161,7 @@ class Assembler:
                 spans = []
             elif complete and not self._finished(run_id):
                 root = self._foreign_root(spans)
-        write = m.build_write(run_id, thread_id, spans, root=root, status=status, prior=prior)
+        write = _runwrite.build_write(run_id, thread_id, spans, root=root, status=status, prior=prior)
         for event in write.events:
             event.thread_id = thread_id
         return self._remember(write)
@@ -173,7 +174,7 @@ class Assembler:
         tops = [s.root for s in spans if s.record.parent_span_id not in ids and s.root is not None]
         start_ns = min(s.start_ns for s in spans)
         end_ns = max(s.end_ns for s in spans)
-        return m.merge_roots(tops, spans[0].record.trace_id, start_ns, end_ns) if tops else None
+        return _runwrite.merge_roots(tops, spans[0].record.trace_id, start_ns, end_ns) if tops else None
 
     def _remember(self, write: RunWrite) -> RunWrite:
         self._written[write.run.run_id] = write.run

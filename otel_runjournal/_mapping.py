@@ -1,24 +1,16 @@
-"""Pure mapping: finished spans → RunEvent / SpanRecord rows and a run's :class:`RunWrite`.
+"""Pure mapping of ONE finished span to its rows: a ``spans`` row and its trace / message events.
 
-:func:`map_span` turns one span into its rows once (content is rendered here, on the exporter's
-thread); :func:`build_write` turns the mapped spans of one run into a :class:`RunWrite` whose events
-are in time order with deterministic tie-breaks:
-
-- ``run_start`` first and ``human_message`` right after it; ``run_end`` / ``run_error`` /
-  ``run_interrupted`` last;
-- then by time; at equal times span ends come before span starts (a tool starts after the model
-  call that asked for it ends), except that a span's own start always precedes its end;
-- ``ai_message`` right after its ``llm_end``, ``summary`` right after its ``summarization`` event.
-
-Spans of other instrumentations (no ``runjournal.*`` attributes) are read the same way, from the
-GenAI conventions' attributes; their caller is ``lead_agent``.
+Each event gets a sort key so that :mod:`._runwrite` can order a run's events by time with
+deterministic tie-breaks (see :data:`SortKey`). Content is rendered here, on the exporter's thread,
+from the handler's side channel or, failing that, from the ``gen_ai.*`` content attributes (which is
+also how spans of other instrumentations are read; their caller is ``lead_agent``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,36 +18,29 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from . import _content
+from . import _genai_json as gj
 from . import _semconv as sc
-from ._records import RunEvent, RunRecord, RunWrite, SpanRecord
+from ._records import RunEvent, SpanRecord
 
-PREVIEW_CHARS = 500
-"""Length of ``input_preview`` (the run's input as recorded in ``run_start`` metadata)."""
-
-_ROLLUP_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "llm_call_count",
-    "lead_agent_tokens",
-    "subagent_tokens",
-    "middleware_tokens",
-)
 _LLM_OPS = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION})
-_ROOT_OPS = frozenset({sc.OP_INVOKE_AGENT, sc.OP_INVOKE_WORKFLOW})
-_KNOWN_OPS = (
-    sc.OP_CHAT,
-    sc.OP_TEXT_COMPLETION,
-    sc.OP_EMBEDDINGS,
-    sc.OP_RETRIEVAL,
-    sc.OP_EXECUTE_TOOL,
-    sc.OP_INVOKE_AGENT,
-    sc.OP_INVOKE_WORKFLOW,
+ROOT_OPS = frozenset({sc.OP_INVOKE_AGENT, sc.OP_INVOKE_WORKFLOW})
+_KNOWN_OPS = frozenset(
+    {
+        sc.OP_CHAT,
+        sc.OP_TEXT_COMPLETION,
+        sc.OP_EMBEDDINGS,
+        sc.OP_RETRIEVAL,
+        sc.OP_EXECUTE_TOOL,
+        sc.OP_INVOKE_AGENT,
+        sc.OP_INVOKE_WORKFLOW,
+    }
 )
-_RUN_TYPE_OPS = {"llm": sc.OP_TEXT_COMPLETION, "chat_model": sc.OP_CHAT, "tool": sc.OP_EXECUTE_TOOL}
-_RUN_TYPE_OPS["retriever"] = sc.OP_RETRIEVAL
+_RUN_TYPE_OPS = {
+    "llm": sc.OP_TEXT_COMPLETION,
+    "chat_model": sc.OP_CHAT,
+    "tool": sc.OP_EXECUTE_TOOL,
+    "retriever": sc.OP_RETRIEVAL,
+}
 _FOREIGN_KIND_OPS = {  # OpenLLMetry's markers → GenAI operations
     "tool": sc.OP_EXECUTE_TOOL,
     "workflow": sc.OP_INVOKE_WORKFLOW,
@@ -71,11 +56,14 @@ _USAGE_ATTRS = (
     *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES,
 )
 
-# sort-key groups and ranks (see the module docstring)
-_G_FIRST, _G_BODY, _G_LAST = 0, 1, 2
-_R_END, _R_START, _R_POINT = 0, 1, 2
-
 SortKey = tuple[int, int, int, int, str, int]
+"""(group, time ns, rank, span start ns, span id, sub). Group: run_start / human_message first,
+body, run end last. Rank at equal times: span ends before span starts (a tool starts after the model
+call that asked for it), then point events; a span's own start always precedes its end (zero-length
+spans put the end on the start's key with a large ``sub``); ``ai_message`` / ``summary`` take the key
+of their ``llm_end`` / ``summarization`` event with ``sub + 1``."""
+G_FIRST, G_BODY, G_LAST = 0, 1, 2
+_R_END, _R_START, _R_POINT = 0, 1, 2
 Keyed = tuple[SortKey, RunEvent]
 
 
@@ -131,7 +119,7 @@ class MappedSpan:
     events: list[Keyed] = field(default_factory=list)
     caller: str = sc.CALLER_LEAD_AGENT
     usage: Usage | None = None  # set on model-call spans (also failed ones: they count as calls)
-    root: RootInfo | None = None  # set on handler roots and on agent / workflow spans
+    root: RootInfo | None = None  # set on handler roots, agent / workflow spans and candidates
     is_root: bool = False  # the handler marked it as its run's root
 
 
@@ -160,20 +148,23 @@ def utc(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in (attributes or {}).items()}
+
+
 _resource_memo: tuple[Any, dict[str, Any]] = (None, {})
 
 
 def _resource(span: ReadableSpan) -> dict[str, Any]:
     """The span's resource as a dict, converted once per resource object (all spans share one)."""
     global _resource_memo
-    resource = span.resource
-    if _resource_memo[0] is not resource:
-        _resource_memo = (resource, {k: _jsonable(v) for k, v in resource.attributes.items()})
+    if _resource_memo[0] is not span.resource:
+        _resource_memo = (span.resource, _plain(span.resource.attributes))
     return dict(_resource_memo[1])
-
-
-def _attrs(span: ReadableSpan) -> Mapping[str, Any]:
-    return span.attributes or {}
 
 
 def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
@@ -184,18 +175,14 @@ def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
     return 0
 
 
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
 def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str | None:
-    """The GenAI operation of a span: attribute, else its name's first word, else its run type."""
-    attrs = _attrs(span) if attrs is None else attrs
+    """The GenAI operation of a span: attribute, name's first word, run type, foreign markers, usage."""
+    attrs = (span.attributes or {}) if attrs is None else attrs
     op = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if isinstance(op, str) and op:
         return op
-    first = span.name.split(" ", 1)[0]
-    if first in _KNOWN_OPS and " " in span.name:
+    first, space, _ = span.name.partition(" ")
+    if space and first in _KNOWN_OPS:
         return first
     run_type = attrs.get(sc.RJ_RUN_TYPE)
     if isinstance(run_type, str) and run_type in _RUN_TYPE_OPS:
@@ -211,8 +198,8 @@ def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str
 
 def is_genai(span: ReadableSpan) -> bool:
     """Whether the journal records this span: ours, or one following the GenAI conventions."""
-    attrs = _attrs(span)
-    if sc.RJ_RUN_ID in attrs or operation(span) is not None:
+    attrs = span.attributes or {}
+    if sc.RJ_RUN_ID in attrs or operation(span, attrs) is not None:
         return True
     return sc.GEN_AI_PROVIDER_NAME in attrs or any(a in attrs for a in sc.LEGACY_PROVIDER_ATTRIBUTES)
 
@@ -220,11 +207,6 @@ def is_genai(span: ReadableSpan) -> bool:
 def is_local_root(span: ReadableSpan) -> bool:
     """No parent, or a parent in another process: this span ends its trace's local part."""
     return span.parent is None or span.parent.is_remote
-
-
-def _caller(attrs: Mapping[str, Any]) -> str:
-    caller = attrs.get(sc.RJ_CALLER)
-    return caller if isinstance(caller, str) and caller else sc.CALLER_LEAD_AGENT
 
 
 def caller_bucket(caller: str) -> str:
@@ -251,7 +233,7 @@ def _usage(attrs: Mapping[str, Any]) -> Usage:
 
 
 class _Content:
-    """Reads a span's content: the side channel first, then the gen_ai.* content attributes."""
+    """A span's content: the side channel first, then the gen_ai.* content attributes."""
 
     def __init__(self, span: ReadableSpan, enabled: bool, attrs: Mapping[str, Any]) -> None:
         self.enabled = enabled
@@ -272,65 +254,6 @@ class _Content:
         return self._side.get(key)
 
 
-def _json(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _messages(text: str | None) -> list[dict[str, Any]]:
-    data = _json(text)
-    if isinstance(data, dict):
-        data = [data]
-    return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
-
-
-def _message_text(message: Mapping[str, Any]) -> str:
-    parts = message.get("parts")
-    if isinstance(parts, list):
-        texts = [
-            p["content"]
-            for p in parts
-            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str)
-        ]
-        return "".join(texts)
-    content = message.get("content")  # older / foreign formats
-    return content if isinstance(content, str) else ""
-
-
-def human_text(input_content: str | None) -> str | None:
-    """Text of the first user message of a GenAI input-messages JSON (or the plain text itself)."""
-    if input_content is None:
-        return None
-    messages = _messages(input_content)
-    if not messages and _json(input_content) is None:
-        return input_content
-    for message in messages:
-        if message.get("role") in ("user", "human"):
-            return _message_text(message)
-    return None
-
-
-def _output(text: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """Response text and tool calls from GenAI output-messages JSON (or plain text)."""
-    if text is None:
-        return "", []
-    messages = _messages(text)
-    if not messages:
-        return (text if _json(text) is None else ""), []
-    out: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for message in messages:
-        out.append(_message_text(message))
-        for part in message.get("parts") or ():
-            if isinstance(part, dict) and part.get("type") == "tool_call":
-                calls.append({"id": part.get("id"), "name": part.get("name"), "args": part.get("arguments")})
-    return "".join(out), calls
-
-
 def _error(span: ReadableSpan, attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(message, type) of a failed span."""
     message: Any = span.status.description
@@ -346,10 +269,6 @@ def _error(span: ReadableSpan, attrs: Mapping[str, Any]) -> tuple[str | None, st
     )
 
 
-def _failed(span: ReadableSpan) -> bool:
-    return span.status.status_code is StatusCode.ERROR
-
-
 def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
     agent = attrs.get(sc.GEN_AI_AGENT_NAME)
     if isinstance(agent, str) and agent:
@@ -358,36 +277,23 @@ def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
     return rest if first in _KNOWN_OPS and rest else span.name
 
 
-# --- one span ---------------------------------------------------------------------------------------
+# --- rows -------------------------------------------------------------------------------------------
 def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -> SpanRecord:
     """The ``spans`` row of a span (content attributes dropped when the journal records no content)."""
-    return _span_record(span, run_id, with_content, {k: _jsonable(v) for k, v in _attrs(span).items()})
+    return _span_record(span, run_id, with_content, _plain(span.attributes), span_ids(span))
 
 
 def _span_record(
-    span: ReadableSpan,
-    run_id: str,
-    with_content: bool,
-    attrs: dict[str, Any],
-    ids: tuple[str, str] | None = None,
+    span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any], ids: tuple[str, str]
 ) -> SpanRecord:
-    trace_id, span_id = ids or span_ids(span)
     start = span.start_time or 0
     end = span.end_time or start
     if not with_content:
         for key in sc.CONTENT_ATTRIBUTES:
             attrs.pop(key, None)
-    events = [
-        {
-            "name": e.name,
-            "time_unix_nano": e.timestamp,
-            "attributes": {k: _jsonable(v) for k, v in (e.attributes or {}).items()},
-        }
-        for e in span.events
-    ]
     return SpanRecord(
-        trace_id=trace_id,
-        span_id=span_id,
+        trace_id=ids[0],
+        span_id=ids[1],
         parent_span_id=hex_span_id(span.parent.span_id) if span.parent is not None else None,
         run_id=run_id,
         name=span.name,
@@ -398,7 +304,10 @@ def _span_record(
         status_code=span.status.status_code.name,
         status_message=span.status.description,
         attributes=attrs,
-        events=events,
+        events=[
+            {"name": e.name, "time_unix_nano": e.timestamp, "attributes": _plain(e.attributes)}
+            for e in span.events
+        ],
         resource=_resource(span),
     )
 
@@ -407,32 +316,70 @@ def root_info(
     span: ReadableSpan, *, with_content: bool = True, attrs: Mapping[str, Any] | None = None
 ) -> RootInfo:
     """Root facts of a span that (may) start a run."""
-    attrs = _attrs(span) if attrs is None else attrs
+    attrs = (span.attributes or {}) if attrs is None else attrs
     content = _Content(span, with_content, attrs)
     trace_id, span_id = span_ids(span)
     if attrs.get(sc.RJ_ABANDONED):
         status = "abandoned"
     elif attrs.get(sc.RJ_INTERRUPTED):
         status = "interrupted"
-    elif _failed(span):
+    elif span.status.status_code is StatusCode.ERROR:
         status = "error"
     else:
         status = "success"
     message, error_type = _error(span, attrs) if status == "error" else (None, None)
     input_text = content.get(sc.GEN_AI_INPUT_MESSAGES)
+    start = span.start_time or 0
     return RootInfo(
         name=_run_name(span, attrs),
         trace_id=trace_id,
         span_id=span_id,
-        start_ns=span.start_time or 0,
-        end_ns=span.end_time or span.start_time or 0,
+        start_ns=start,
+        end_ns=max(span.end_time or start, start),
         status=status,
         error_message=message,
         error_type=error_type,
         input_text=input_text,
-        human_text=human_text(input_text),
+        human_text=gj.human_text(input_text),
         interrupt_value=content.get(_content.KEY_INTERRUPT_VALUE),
     )
+
+
+class _Emitter:
+    """Collects one span's keyed events; knows the span's start / end keys and its error."""
+
+    def __init__(self, span: ReadableSpan, mapped: MappedSpan, run_id: str, thread_id: str) -> None:
+        self.mapped, self.run_id, self.thread_id = mapped, run_id, thread_id
+        self.trace_id, self.span_id = mapped.record.trace_id, mapped.record.span_id
+        start, end = mapped.start_ns, mapped.end_ns
+        self.start_key: SortKey = (G_BODY, start, _R_START, start, self.span_id, 0)
+        # the end sorts before starts at the same instant, but never before its own start
+        self.end_key: SortKey = (
+            (G_BODY, end, _R_END, start, self.span_id, 0)
+            if end > start
+            else (G_BODY, start, _R_START, start, self.span_id, 1_000_000)
+        )
+        self.latency_ms = (end - start) / 1e6
+        self.failed = span.status.status_code is StatusCode.ERROR
+        self.error_message, self.error_type = (
+            _error(span, mapped.record.attributes) if self.failed else (None, None)
+        )
+
+    def emit(
+        self, key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]
+    ) -> None:
+        event = RunEvent(
+            thread_id=self.thread_id,
+            run_id=self.run_id,
+            event_type=event_type,
+            category=category,
+            created_at=utc(key[1]),
+            content=text,
+            metadata=meta,
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+        )
+        self.mapped.events.append((key, event))
 
 
 def map_span(
@@ -443,297 +390,129 @@ def map_span(
     ``candidate``: also compute :class:`RootInfo` (for foreign spans, any of which may turn out to be
     the top of its group); handler roots and agent / workflow spans always get one.
     """
-    attrs = {k: _jsonable(v) for k, v in _attrs(span).items()}  # one plain copy: fast lookups
-    trace_id, span_id = span_ids(span)
+    attrs = _plain(span.attributes)  # one plain copy: fast lookups, reused as the row's attributes
     start = span.start_time or 0
-    end = max(span.end_time or start, start)
-    content = _Content(span, with_content, attrs)
-    op = operation(span, attrs)
+    caller = attrs.get(sc.RJ_CALLER)
     mapped = MappedSpan(
         record=_span_record(
-            span, run_id, with_content, attrs if with_content else dict(attrs), (trace_id, span_id)
+            span, run_id, with_content, attrs if with_content else dict(attrs), span_ids(span)
         ),
         start_ns=start,
-        end_ns=end,
-        caller=_caller(attrs),
+        end_ns=max(span.end_time or start, start),
+        caller=caller if isinstance(caller, str) and caller else sc.CALLER_LEAD_AGENT,
         is_root=bool(attrs.get(sc.RJ_IS_ROOT)),
     )
-    if candidate or mapped.is_root or op in _ROOT_OPS:
+    op = operation(span, attrs)
+    if candidate or mapped.is_root or op in ROOT_OPS:
         mapped.root = root_info(span, with_content=with_content, attrs=attrs)
-
-    def event(key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]) -> None:
-        ev = RunEvent(
-            thread_id=thread_id,
-            run_id=run_id,
-            event_type=event_type,
-            category=category,
-            created_at=utc(key[1]),
-            content=text,
-            metadata=meta,
-            trace_id=trace_id,
-            span_id=span_id,
-        )
-        mapped.events.append((key, ev))
-
-    start_key: SortKey = (_G_BODY, start, _R_START, start, span_id, 0)
-    # the end sorts before starts at the same instant, but never before its own start
-    end_key: SortKey = (
-        (_G_BODY, end, _R_END, start, span_id, 0) if end > start else (*start_key[:5], 1_000_000)
-    )
-    latency_ms = (end - start) / 1e6
-    failed = _failed(span)
-    error_message, error_type = _error(span, attrs) if failed else (None, None)
-    caller = mapped.caller
-
+    out = _Emitter(span, mapped, run_id, thread_id)
+    content = _Content(span, with_content, attrs)
     if op in _LLM_OPS:
-        model = attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
-        mapped.usage = _usage(attrs)
-        event(start_key, "llm_start", "trace", None, {"model_name": model, "caller": caller})
-        if failed:
-            meta = {"error_type": error_type, "caller": caller, "model_name": model, "latency_ms": latency_ms}
-            event(end_key, "llm_error", "trace", error_message, meta)
-        else:
-            text, calls = _output(content.get(sc.GEN_AI_OUTPUT_MESSAGES))
-            if not text:
-                text = content.get("gen_ai.completion.0.content") or ""  # OpenLLMetry-style spans
-            finish = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
-            meta = {
-                "model": attrs.get(sc.GEN_AI_RESPONSE_MODEL) or model,
-                "model_name": model,
-                "caller": caller,
-                "usage": mapped.usage.as_dict(),
-                "latency_ms": latency_ms,
-                "finish_reasons": list(finish) if isinstance(finish, (tuple, list)) else [],
-                "tool_calls": calls,
-            }
-            ttfc = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-            if ttfc is not None:
-                meta["time_to_first_chunk"] = ttfc
-            event(end_key, "llm_end", "trace", text or None, meta)
-            if text and caller == sc.CALLER_LEAD_AGENT:
-                event(
-                    (*end_key[:5], end_key[5] + 1),
-                    "ai_message",
-                    "message",
-                    text,
-                    {
-                        "model_name": model,
-                        "tool_calls": calls,
-                    },
-                )
+        _llm_events(out, attrs, content)
     elif op == sc.OP_EXECUTE_TOOL:
-        name = attrs.get(sc.GEN_AI_TOOL_NAME) or _run_name(span, attrs)
-        call_id = attrs.get(sc.GEN_AI_TOOL_CALL_ID)
-        args_text = content.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
-        args = _json(args_text) if args_text is not None else None
-        event(
-            start_key,
-            "tool_start",
-            "trace",
-            None,
-            {
-                "tool_name": name,
-                "tool_call_id": call_id,
-                "args": args if args is not None else args_text,
-                "caller": caller,
-            },
-        )
-        if failed:
-            meta = {"tool_name": name, "tool_call_id": call_id, "error_type": error_type}
-            meta["latency_ms"] = latency_ms
-            event(end_key, "tool_error", "trace", error_message, meta)
-        else:
-            meta = {"tool_name": name, "tool_call_id": call_id, "status": "success", "latency_ms": latency_ms}
-            event(end_key, "tool_end", "trace", content.get(sc.GEN_AI_TOOL_CALL_RESULT), meta)
+        _tool_events(out, span, attrs, content)
     elif op == sc.OP_RETRIEVAL:
-        name = _run_name(span, attrs)
-        count = attrs.get(sc.RJ_RETRIEVER_DOCUMENT_COUNT)
-        event(
-            start_key,
-            "retriever_start",
-            "trace",
-            content.get(_content.KEY_RETRIEVAL_QUERY),
-            {
-                "retriever_name": name,
-                "caller": caller,
-            },
-        )
-        if failed:
-            meta = {"retriever_name": name, "error_type": error_type, "latency_ms": latency_ms}
-            event(end_key, "retriever_error", "trace", error_message, meta)
-        else:
-            meta = {"retriever_name": name, "document_count": count, "latency_ms": latency_ms}
-            event(end_key, "retriever_end", "trace", content.get(_content.KEY_RETRIEVAL_DOCUMENTS), meta)
-
-    for key, name, data in _custom_events(span, content, end_key):
-        summary = data.get("summary") if isinstance(data, dict) else None
-        summary_text = summary if isinstance(summary, str) else None
-        meta = data if isinstance(data, dict) else ({} if data is None else {"data": data})
-        event(key, name, "trace", summary_text, meta)
-        if name == "summarization" and summary_text is not None:
-            replaced = meta.get("replaced_count")
-            event((*key[:5], key[5] + 1), "summary", "message", summary_text, {"replaced_count": replaced})
+        _retriever_events(out, span, attrs, content)
+    if span.events:
+        _custom_events(out, span, content)
     return mapped
 
 
-def _custom_events(span: ReadableSpan, content: _Content, end_key: SortKey) -> list[tuple[SortKey, str, Any]]:
-    """(sort key, name, data) of the span's ``runjournal.custom.<name>`` events."""
-    if not span.events:
-        return []
+def _llm_events(out: _Emitter, attrs: Mapping[str, Any], content: _Content) -> None:
+    model = attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
+    caller = out.mapped.caller
+    usage = out.mapped.usage = _usage(attrs)
+    out.emit(out.start_key, "llm_start", "trace", None, {"model_name": model, "caller": caller})
+    if out.failed:
+        failure = {"error_type": out.error_type, "caller": caller, "model_name": model}
+        failure["latency_ms"] = out.latency_ms
+        out.emit(out.end_key, "llm_error", "trace", out.error_message, failure)
+        return
+    text, calls = gj.output(content.get(sc.GEN_AI_OUTPUT_MESSAGES))
+    text = text or content.get("gen_ai.completion.0.content") or ""  # OpenLLMetry-style spans
+    finish = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
+    meta: dict[str, Any] = {
+        "model": attrs.get(sc.GEN_AI_RESPONSE_MODEL) or model,
+        "model_name": model,
+        "caller": caller,
+        "usage": usage.as_dict(),
+        "latency_ms": out.latency_ms,
+        "finish_reasons": list(finish) if isinstance(finish, list) else [],
+        "tool_calls": calls,
+    }
+    if sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs:
+        meta["time_to_first_chunk"] = attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    out.emit(out.end_key, "llm_end", "trace", text or None, meta)
+    if text and caller == sc.CALLER_LEAD_AGENT:
+        key = out.end_key
+        meta = {"model_name": model, "tool_calls": calls}
+        out.emit((*key[:5], key[5] + 1), "ai_message", "message", text, meta)
+
+
+def _tool_events(out: _Emitter, span: ReadableSpan, attrs: Mapping[str, Any], content: _Content) -> None:
+    ids = {
+        "tool_name": attrs.get(sc.GEN_AI_TOOL_NAME) or _run_name(span, attrs),
+        "tool_call_id": attrs.get(sc.GEN_AI_TOOL_CALL_ID),
+    }
+    args_text = content.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+    args = gj.parse(args_text)
+    meta = {**ids, "args": args if args is not None else args_text, "caller": out.mapped.caller}
+    out.emit(out.start_key, "tool_start", "trace", None, meta)
+    if out.failed:
+        meta = {**ids, "error_type": out.error_type, "latency_ms": out.latency_ms}
+        out.emit(out.end_key, "tool_error", "trace", out.error_message, meta)
+    else:
+        meta = {**ids, "status": "success", "latency_ms": out.latency_ms}
+        out.emit(out.end_key, "tool_end", "trace", content.get(sc.GEN_AI_TOOL_CALL_RESULT), meta)
+
+
+def _retriever_events(out: _Emitter, span: ReadableSpan, attrs: Mapping[str, Any], content: _Content) -> None:
+    name = _run_name(span, attrs)
+    query = content.get(_content.KEY_RETRIEVAL_QUERY)
+    out.emit(
+        out.start_key,
+        "retriever_start",
+        "trace",
+        query,
+        {"retriever_name": name, "caller": out.mapped.caller},
+    )
+    if out.failed:
+        meta = {"retriever_name": name, "error_type": out.error_type, "latency_ms": out.latency_ms}
+        out.emit(out.end_key, "retriever_error", "trace", out.error_message, meta)
+    else:
+        count = attrs.get(sc.RJ_RETRIEVER_DOCUMENT_COUNT)
+        meta = {"retriever_name": name, "document_count": count, "latency_ms": out.latency_ms}
+        docs = content.get(_content.KEY_RETRIEVAL_DOCUMENTS)
+        out.emit(out.end_key, "retriever_end", "trace", docs, meta)
+
+
+def _custom_events(out: _Emitter, span: ReadableSpan, content: _Content) -> None:
+    """``runjournal.custom.<name>`` span events → ``<name>`` trace events (+ ``summary`` messages)."""
     side = content.raw(_content.KEY_CUSTOM_EVENTS)
     pool: list[tuple[str, int, Any]] = list(side) if isinstance(side, (list, tuple)) else []
-    start = span.start_time or 0
-    span_id = span_ids(span)[1]
-    out: list[tuple[SortKey, str, Any]] = []
-    for index, ev in enumerate(span.events):
-        if not ev.name.startswith(sc.EVENT_CUSTOM_PREFIX):
+    start = out.mapped.start_ns
+    for index, event in enumerate(span.events):
+        if not event.name.startswith(sc.EVENT_CUSTOM_PREFIX):
             continue
-        name = ev.name[len(sc.EVENT_CUSTOM_PREFIX) :]
-        raw = (ev.attributes or {}).get(sc.RJ_CUSTOM_DATA) if content.enabled else None
-        for i, entry in enumerate(pool):  # the side-channel entry of this event: same name, nearest time
+        name = event.name[len(sc.EVENT_CUSTOM_PREFIX) :]
+        raw = (event.attributes or {}).get(sc.RJ_CUSTOM_DATA) if content.enabled else None
+        for i, entry in enumerate(pool):  # this event's side-channel entry: the next one of that name
             if entry[0] == name:
                 raw = raw if raw is not None else _content.render(entry[2])
                 del pool[i]
                 break
-        data = _json(raw) if isinstance(raw, str) else raw
+        data = gj.parse(raw) if isinstance(raw, str) else raw
         if data is None and isinstance(raw, str):
             data = raw
-        ts = max(ev.timestamp or start, start)
+        ts = max(event.timestamp or start, start)
         # a point event sorts after its span's start and before its span's end
-        key: SortKey = (_G_BODY, ts, _R_POINT, start, span_id, 2 * index)
-        if ts >= end_key[1]:
-            key = (*end_key[:5], end_key[5] - 1000 + 2 * index)
-        out.append((key, name, data))
-    return out
-
-
-# --- one run ------------------------------------------------------------------------------------------
-def merge_roots(roots: Sequence[RootInfo], trace_id: str, start_ns: int, end_ns: int) -> RootInfo:
-    """One root for a group with several top-level spans (foreign spans without a common root)."""
-    if len(roots) == 1:
-        return roots[0]
-    failed = next((r for r in roots if r.status == "error"), None)
-    human = next((r.human_text for r in sorted(roots, key=lambda r: r.start_ns) if r.human_text), None)
-    return RootInfo(
-        name=roots[0].name if roots else None,
-        trace_id=trace_id,
-        span_id=None,
-        start_ns=start_ns,
-        end_ns=end_ns,
-        status="error" if failed else "success",
-        error_message=failed.error_message if failed else None,
-        error_type=failed.error_type if failed else None,
-        human_text=human,
-    )
-
-
-def _lifecycle(run: RunRecord, root: RootInfo, rollup: dict[str, Any]) -> list[Keyed]:
-    def ev(key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]) -> Keyed:
-        return key, RunEvent(
-            thread_id=run.thread_id,
-            run_id=run.run_id,
-            event_type=event_type,
-            category=category,
-            created_at=utc(key[1]),
-            content=text,
-            metadata=meta,
-            trace_id=root.trace_id,
-            span_id=root.span_id,
-        )
-
-    preview_source = root.human_text if root.human_text is not None else root.input_text
-    preview = preview_source[:PREVIEW_CHARS] if preview_source is not None else None
-    out = [
-        ev(
-            (_G_FIRST, root.start_ns, 0, 0, "", 0),
-            "run_start",
-            "lifecycle",
-            preview,
-            {
-                "name": root.name,
-                "input_preview": preview,
-            },
-        )
-    ]
-    if root.human_text:
-        out.append(
-            ev((_G_FIRST, root.start_ns, 1, 0, "", 0), "human_message", "message", root.human_text, {})
-        )
-    end_key: SortKey = (_G_LAST, root.end_ns, 0, 0, "", 0)
-    meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms, **rollup}
-    if root.status == "error":
-        meta["error_type"] = root.error_type
-        out.append(ev(end_key, "run_error", "lifecycle", root.error_message, meta))
-    elif root.status == "interrupted":
-        out.append(ev(end_key, "run_interrupted", "lifecycle", root.interrupt_value, meta))
-    else:
-        out.append(ev(end_key, "run_end", "lifecycle", None, meta))
-    return out
-
-
-def rollup(run: RunRecord) -> dict[str, Any]:
-    """The token roll-up of a run as recorded in ``run_end`` metadata."""
-    out: dict[str, Any] = {key: getattr(run, key) for key in _ROLLUP_KEYS}
-    out["by_caller"] = dict(run.usage_by_caller)
-    return out
-
-
-def build_write(
-    run_id: str,
-    thread_id: str,
-    spans: Sequence[MappedSpan],
-    *,
-    root: RootInfo | None,
-    status: str,
-    prior: RunRecord | None = None,
-) -> RunWrite:
-    """The :class:`RunWrite` for a run's mapped spans: events in time order and a summary that agrees.
-
-    ``prior`` is the summary already written for this run (a run written in parts): its totals are
-    carried forward and the new row replaces it. ``status`` applies when there is no ``root``.
-    """
-    run = (
-        replace(prior, usage_by_caller=dict(prior.usage_by_caller)) if prior else RunRecord(run_id, thread_id)
-    )
-    keyed: list[Keyed] = [k for span in spans for k in span.events]
-    for span in spans:
-        if span.usage is None:
-            continue
-        usage = span.usage
-        run.input_tokens += usage.input_tokens
-        run.output_tokens += usage.output_tokens
-        run.total_tokens += usage.total_tokens
-        run.cached_input_tokens += usage.cached_input_tokens
-        run.reasoning_tokens += usage.reasoning_tokens
-        run.llm_call_count += 1
-        bucket = caller_bucket(span.caller)
-        setattr(run, bucket, getattr(run, bucket) + usage.total_tokens)
-        run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + usage.total_tokens
-    if spans and run.trace_id is None:
-        run.trace_id = spans[0].record.trace_id
-    if spans:
-        first = min(s.record.start_time for s in spans)
-        run.started_at = first if run.started_at is None else min(run.started_at, first)
-    if root is not None:
-        run.trace_id = root.trace_id
-        run.name = root.name
-        run.status = root.status
-        run.started_at = utc(root.start_ns)
-        run.ended_at = utc(root.end_ns)
-        run.duration_ms = (root.end_ns - root.start_ns) / 1e6
-        run.error = root.error_message if root.status == "error" else None
-        if root.human_text and run.first_human_message is None:
-            run.first_human_message = root.human_text
-        keyed.extend(_lifecycle(run, root, {}))  # placeholder roll-up, fixed below
-    else:
-        run.status = status
-    keyed.sort(key=lambda k: k[0])
-    events = [ev for _, ev in keyed]
-    for ev in events:
-        if ev.category == "message":
-            run.message_count += 1
-            if ev.event_type == "ai_message":
-                run.last_ai_message = ev.content
-    if root is not None and events:
-        events[-1].metadata.update(rollup(run))
-    return RunWrite(run=run, events=events, spans=[s.record for s in spans])
+        key: SortKey = (G_BODY, ts, _R_POINT, start, out.span_id, 2 * index)
+        if ts >= out.end_key[1]:
+            key = (*out.end_key[:5], out.end_key[5] - 1000 + 2 * index)
+        summary = data.get("summary") if isinstance(data, dict) else None
+        text = summary if isinstance(summary, str) else None
+        meta = data if isinstance(data, dict) else ({} if data is None else {"data": data})
+        out.emit(key, name, "trace", text, meta)
+        if name == "summarization" and text is not None:
+            replaced = {"replaced_count": meta.get("replaced_count")}
+            out.emit((*key[:5], key[5] + 1), "summary", "message", text, replaced)

@@ -20,7 +20,7 @@ from spanfactory import (
     handler_run,
 )
 
-from otel_runjournal import _content
+from otel_runjournal import _content, _runwrite
 from otel_runjournal import _mapping as m
 from otel_runjournal import _semconv as sc
 from otel_runjournal._records import RunRecord
@@ -353,7 +353,7 @@ def test_utc_is_exact_to_the_microsecond() -> None:
 def _write(spans: list[ReadableSpan], **kw: Any) -> Any:
     mapped = [m.map_span(s, "run-1", "thread-1") for s in spans]
     root = next((x.root for x in mapped if x.is_root), None)
-    return m.build_write("run-1", "thread-1", mapped, root=root, status="running", **kw)
+    return _runwrite.build_write("run-1", "thread-1", mapped, root=root, status="running", **kw)
 
 
 def test_run_events_in_time_order_whatever_the_input_order(f: SpanFactory) -> None:
@@ -453,7 +453,7 @@ def test_merge_roots_of_foreign_group() -> None:
     """Several top-level foreign spans make one synthetic root spanning them; an error wins."""
     a = m.RootInfo("chat a", "t" * 32, "1" * 16, 10, 20, "success", human_text="hi")
     b = m.RootInfo("chat b", "t" * 32, "2" * 16, 30, 40, "error", error_message="bad", error_type="E")
-    root = m.merge_roots([a, b], "t" * 32, 10, 40)
+    root = _runwrite.merge_roots([a, b], "t" * 32, 10, 40)
     assert (root.status, root.error_message, root.human_text, root.span_id) == ("error", "bad", "hi", None)
-    assert m.merge_roots([a], "t" * 32, 0, 0) is a
+    assert _runwrite.merge_roots([a], "t" * 32, 0, 0) is a
     assert RunRecord("x", "x").status == "running"

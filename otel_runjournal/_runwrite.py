@@ -1,0 +1,154 @@
+"""Pure: the mapped spans of one run → one :class:`RunWrite` (events in order + a summary that agrees).
+
+Event order (sort keys from :mod:`._mapping`): ``run_start`` first and ``human_message`` right after
+it; ``run_end`` / ``run_error`` / ``run_interrupted`` last; in between by time, ends before starts at
+equal times (a tool starts after the model call that asked for it), ``ai_message`` right after its
+``llm_end``, ``summary`` right after its ``summarization`` event.
+
+The ``runs`` row is computed from the same rows that are written: tokens are the sums of the model
+calls' usage (so the row, ``run_end``'s roll-up and the ``llm_end`` events always agree),
+``message_count`` counts the message rows, ``last_ai_message`` is the last ``ai_message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from ._mapping import G_FIRST, G_LAST, Keyed, MappedSpan, RootInfo, SortKey, caller_bucket, utc
+from ._records import RunEvent, RunRecord, RunWrite
+
+PREVIEW_CHARS = 500
+"""Length of ``input_preview`` (the run's input as recorded in ``run_start``)."""
+
+_ROLLUP_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "llm_call_count",
+    "lead_agent_tokens",
+    "subagent_tokens",
+    "middleware_tokens",
+)
+
+
+def rollup(run: RunRecord) -> dict[str, Any]:
+    """The token roll-up of a run as recorded in ``run_end`` metadata."""
+    out: dict[str, Any] = {key: getattr(run, key) for key in _ROLLUP_KEYS}
+    out["by_caller"] = dict(run.usage_by_caller)
+    return out
+
+
+def merge_roots(roots: Sequence[RootInfo], trace_id: str, start_ns: int, end_ns: int) -> RootInfo:
+    """One root for a group with several top-level spans (foreign spans without a common root)."""
+    if len(roots) == 1:
+        return roots[0]
+    failed = next((r for r in roots if r.status == "error"), None)
+    human = next((r.human_text for r in sorted(roots, key=lambda r: r.start_ns) if r.human_text), None)
+    return RootInfo(
+        name=roots[0].name if roots else None,
+        trace_id=trace_id,
+        span_id=None,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        status="error" if failed else "success",
+        error_message=failed.error_message if failed else None,
+        error_type=failed.error_type if failed else None,
+        human_text=human,
+    )
+
+
+def _lifecycle(run: RunRecord, root: RootInfo) -> list[Keyed]:
+    def event(key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]) -> Keyed:
+        return key, RunEvent(
+            thread_id=run.thread_id,
+            run_id=run.run_id,
+            event_type=event_type,
+            category=category,
+            created_at=utc(key[1]),
+            content=text,
+            metadata=meta,
+            trace_id=root.trace_id,
+            span_id=root.span_id,
+        )
+
+    source = root.human_text if root.human_text is not None else root.input_text
+    preview = source[:PREVIEW_CHARS] if source is not None else None
+    start_meta = {"name": root.name, "input_preview": preview}
+    out = [event((G_FIRST, root.start_ns, 0, 0, "", 0), "run_start", "lifecycle", preview, start_meta)]
+    if root.human_text:
+        key: SortKey = (G_FIRST, root.start_ns, 1, 0, "", 0)
+        out.append(event(key, "human_message", "message", root.human_text, {}))
+    end_key: SortKey = (G_LAST, root.end_ns, 0, 0, "", 0)
+    meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms, **rollup(run)}
+    if root.status == "error":
+        meta["error_type"] = root.error_type
+        out.append(event(end_key, "run_error", "lifecycle", root.error_message, meta))
+    elif root.status == "interrupted":
+        out.append(event(end_key, "run_interrupted", "lifecycle", root.interrupt_value, meta))
+    else:  # success, or abandoned (the handler's TTL ended the root)
+        out.append(event(end_key, "run_end", "lifecycle", None, meta))
+    return out
+
+
+def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
+    for span in spans:
+        usage = span.usage
+        if usage is None:
+            continue
+        total = usage.total_tokens
+        run.input_tokens += usage.input_tokens
+        run.output_tokens += usage.output_tokens
+        run.total_tokens += total
+        run.cached_input_tokens += usage.cached_input_tokens
+        run.reasoning_tokens += usage.reasoning_tokens
+        run.llm_call_count += 1
+        bucket = caller_bucket(span.caller)
+        setattr(run, bucket, getattr(run, bucket) + total)
+        run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + total
+
+
+def build_write(
+    run_id: str,
+    thread_id: str,
+    spans: Sequence[MappedSpan],
+    *,
+    root: RootInfo | None,
+    status: str,
+    prior: RunRecord | None = None,
+) -> RunWrite:
+    """The :class:`RunWrite` for a run's mapped spans.
+
+    ``prior`` is the summary already written for this run (a run written in parts): its totals are
+    carried forward and the new row replaces it. ``status`` applies when there is no ``root``.
+    """
+    if prior is not None:
+        run = replace(prior, usage_by_caller=dict(prior.usage_by_caller))
+    else:
+        run = RunRecord(run_id, thread_id)
+    _add_usage(run, spans)
+    if spans:
+        run.trace_id = run.trace_id or spans[0].record.trace_id
+        first = utc(min(s.start_ns for s in spans))
+        run.started_at = first if run.started_at is None else min(run.started_at, first)
+    keyed: list[Keyed] = [k for span in spans for k in span.events]
+    if root is None:
+        run.status = status
+    else:
+        run.trace_id, run.name, run.status = root.trace_id, root.name, root.status
+        run.started_at, run.ended_at = utc(root.start_ns), utc(root.end_ns)
+        run.duration_ms = (root.end_ns - root.start_ns) / 1e6
+        run.error = root.error_message if root.status == "error" else None
+        run.first_human_message = run.first_human_message or root.human_text
+        keyed.extend(_lifecycle(run, root))
+    keyed.sort(key=lambda k: k[0])
+    events = [event for _, event in keyed]
+    for event in events:
+        if event.category == "message":
+            run.message_count += 1
+            if event.event_type == "ai_message":
+                run.last_ai_message = event.content
+    return RunWrite(run=run, events=events, spans=[s.record for s in spans])
