@@ -349,6 +349,7 @@ def test_content_default_only_in_side_channel(
     spans = span_exporter.get_finished_spans()
     for span in spans:
         assert not set(sc.CONTENT_ATTRIBUTES) & set(span.attributes), span.name
+        assert "hi there" not in span.to_json() and "Paris" not in span.to_json()  # what exporters see
     root = one(spans, "invoke_agent research_assistant")
     assert json.loads(side(root)[sc.GEN_AI_INPUT_MESSAGES]) == [
         {"role": "user", "parts": [{"type": "text", "content": "hi there"}]}
