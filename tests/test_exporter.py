@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
@@ -22,6 +24,7 @@ from spanfactory import (
 )
 
 from otel_runjournal import _semconv as sc
+from otel_runjournal._assembler import Assembler
 from otel_runjournal._records import RunWrite
 from otel_runjournal.exporter import RunJournalExporter
 from otel_runjournal.stores._base import RunStore, StoreError
@@ -390,3 +393,35 @@ def test_sdk_entry_point_builds_the_exporter(tmp_path: Path, monkeypatch: pytest
     assert isinstance(exporter, RunJournalExporter)
     assert isinstance(exporter.store, DuckDBStore) and Path(exporter.store.path) == tmp_path / "ep.duckdb"
     exporter.shutdown()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), bound=st.sampled_from([1, 4, 100_000]))
+def test_any_batching_writes_every_event_exactly_once(
+    f: SpanFactory, data: st.DataObject, bound: int
+) -> None:
+    """Any interleaving and batching of three runs (each root last): every event once, rows exact."""
+    runs = {f"r{i}": handler_run(f, f"r{i}", thread_id="th", t=i * 10) for i in range(3)}
+    order: list[ReadableSpan] = data.draw(st.permutations([s for spans in runs.values() for s in spans[:-1]]))
+    for spans in runs.values():  # each root somewhere after its run's last child
+        last = max(order.index(s) for s in spans[:-1])
+        order.insert(data.draw(st.integers(last + 1, len(order))), spans[-1])
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(order) - 1), max_size=6)))
+    batches = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
+    assembler = Assembler(max_pending_spans=bound)
+    writes = [w for batch in batches for w in assembler.add(batch)] + assembler.drain(final=True)
+    for run_id in runs:
+        mine = [w for w in writes if w.run.run_id == run_id]
+        types = [e.event_type for w in mine for e in w.events]
+        assert sorted(types) == sorted(HANDLER_RUN_EVENTS)
+        if bound == 100_000:
+            assert len(mine) == 1 and types == HANDLER_RUN_EVENTS
+        final = mine[-1].run
+        assert (final.status, final.total_tokens, final.llm_call_count, final.message_count) == (
+            "success",
+            42,
+            2,
+            2,
+        )
+        assert sum(len(w.spans) for w in mine) == 4
+    assert assembler.pending_spans == 0

@@ -18,9 +18,11 @@ from spanfactory import (
     chat_attrs,
     common,
     handler_run,
+    user_input,
 )
 
 from otel_runjournal import _content, _runwrite
+from otel_runjournal import _genai_json as gj
 from otel_runjournal import _mapping as m
 from otel_runjournal import _semconv as sc
 from otel_runjournal._records import RunRecord
@@ -457,3 +459,25 @@ def test_merge_roots_of_foreign_group() -> None:
     assert (root.status, root.error_message, root.human_text, root.span_id) == ("error", "bad", "hi", None)
     assert _runwrite.merge_roots([a], "t" * 32, 0, 0) is a
     assert RunRecord("x", "x").status == "running"
+
+
+@pytest.mark.parametrize(
+    ("text", "human", "output"),
+    [
+        (user_input("hi"), "hi", ("hi", [])),
+        ('[{"role": "human", "content": "old style"}]', "old style", ("old style", [])),
+        ("plain words", "plain words", ("plain words", [])),
+        ("{not json", "{not json", ("{not json", [])),
+        ('{"role": "system", "parts": []}', None, ("", [])),
+        ("42", None, ("", [])),
+        (
+            assistant_output("ok", [("c1", "t", {"a": 1})]),
+            None,
+            ("ok", [{"id": "c1", "name": "t", "args": {"a": 1}}]),
+        ),
+    ],
+)
+def test_genai_json_is_lenient(text: str, human: str | None, output: tuple[str, list[Any]]) -> None:
+    """Content JSON in the conventions' format, older formats, plain text and junk all read without errors."""
+    assert gj.human_text(text) == human
+    assert gj.output(text) == output
