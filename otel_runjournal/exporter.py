@@ -56,9 +56,17 @@ class ExporterStats:
 class RunJournalExporter(SpanExporter):
     """Writes finished spans as RunEvents, ``runs`` rows and ``spans`` rows to a :class:`RunStore`.
 
-    ``store``: a store object (not closed by the exporter), or a location string / ``None``
-    (``OTEL_RUNJOURNAL_STORE``, default ``./runjournal.duckdb``) opened with ``open_store`` and
-    closed on shutdown. Other settings: argument → environment variable → default.
+    - ``store``: a store object (never closed by the exporter), or a location string / ``None``
+      (``OTEL_RUNJOURNAL_STORE``, default ``./runjournal.duckdb``) opened with ``open_store`` and
+      closed on shutdown.
+    - ``max_pending_spans`` (``OTEL_RUNJOURNAL_MAX_PENDING_SPANS``, 100000): spans held for runs
+      whose root has not ended; past it the oldest run is written early (see :mod:`._assembler`).
+      Also bounds the spans kept for retries.
+    - ``journal_content`` (``OTEL_RUNJOURNAL_JOURNAL_CONTENT``, true): record content (messages,
+      tool arguments / results); when false, no message rows and no content attributes in span rows.
+    - ``foreign_idle_timeout``: seconds after which a group of other instrumentations' spans whose
+      local root never ended is written. ``max_retries``: further attempts for a failed write.
+    - ``clock``: monotonic seconds (tests pass a fake one).
     """
 
     def __init__(
