@@ -415,6 +415,10 @@ def map_span(
         _retriever_events(out, span, attrs, content)
     if span.events:
         _custom_events(out, span, content)
+    if attrs.get(sc.RJ_ABANDONED) and not mapped.is_root:  # ended by the handler's TTL, not by LangChain
+        for key, event in mapped.events:
+            if key == out.end_key:
+                event.metadata["abandoned"] = True
     return mapped
 
 

@@ -481,3 +481,11 @@ def test_genai_json_is_lenient(text: str, human: str | None, output: tuple[str, 
     """Content JSON in the conventions' format, older formats, plain text and junk all read without errors."""
     assert gj.human_text(text) == human
     assert gj.output(text) == output
+
+
+def test_abandoned_child_is_marked(f: SpanFactory) -> None:
+    """A child span the handler ended on TTL marks its end event abandoned."""
+    span = _one(f, "execute_tool calc", {**common("r"), **TOOL, sc.RJ_ABANDONED: True})
+    events = {ev.event_type: ev for _, ev in m.map_span(span, "r", "r").events}
+    assert events["tool_end"].metadata["abandoned"] is True
+    assert "abandoned" not in events["tool_start"].metadata
