@@ -1,0 +1,245 @@
+"""Exporter micro-benchmark: CPU the journal exporter spends per span, with and without a store.
+
+    python bench/bench_exporter.py                       # ~1 min: both workloads, 3 stages
+    python bench/bench_exporter.py --baseline HEAD~5     # same run, plus the package at a git revision
+    python bench/bench_exporter.py --quick               # seconds (smoke test)
+
+Workloads (spans are made once, then replayed; each stage runs ``--repeat`` times, best and median
+printed):
+
+- ``agent``: real spans of the real handler on the benchmark agent (``bench/workload.py``: LangGraph
+  ReAct loop, 3 model calls + 2 tool calls, ~23 spans per invoke), content in the side channel (the
+  default), so rendering the content the journal records is part of the measured cost.
+- ``synthetic``: handler-shaped spans from ``tests/spanfactory.py`` (4 spans per run).
+
+Stages, spans fed in batches of 512 (``BatchSpanProcessor``'s default export size):
+
+- ``map+assemble``: :class:`~otel_runjournal._assembler.Assembler` only (span → rows, held per run,
+  one ``RunWrite`` per finished run) — what the exporter costs before ``store.write``;
+- ``duckdb`` / ``jsonl``: ``RunJournalExporter.export`` into a fresh real store in a temporary
+  directory (mapping + the store's write path), then ``shutdown``.
+
+``--baseline REV`` extracts ``otel_runjournal/`` at ``REV`` (``git archive``) into a temporary
+directory and runs this same script against it in a subprocess, so "before" and "after" are measured
+in one run, on the same machine state. The baseline makes its spans with its own handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BATCH = 512
+
+
+# --- workloads ---------------------------------------------------------------------------------------
+def agent_spans(invokes: int) -> list[Any]:
+    """Finished spans of ``invokes`` runs of the benchmark agent traced by the real handler."""
+    from langchain_core.messages import HumanMessage
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_runjournal.demo.agent import build_agent
+    from otel_runjournal.handler import RunJournalCallbackHandler
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    handler = RunJournalCallbackHandler(tracer_provider=provider)
+    agent = build_agent(subagent=False, failing_tool=False, middleware=False)
+    config = {"callbacks": [handler]}
+    question = "What is the weather in Paris, and what is 6*7+1?"
+    for _ in range(invokes):
+        agent.invoke({"messages": [HumanMessage(question)]}, config)
+    return list(memory.get_finished_spans())
+
+
+def synthetic_spans(runs: int) -> list[Any]:
+    """Handler-shaped spans of ``runs`` runs (4 spans each) from the tests' span factory."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from spanfactory import SpanFactory, handler_run
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    factory = SpanFactory(provider)
+    for r in range(runs):
+        handler_run(factory, f"run-{r}", thread_id=f"thread-{r % 97}", t=r * 200.0)
+    return list(memory.get_finished_spans())
+
+
+# --- stages ------------------------------------------------------------------------------------------
+def _batches(spans: Sequence[Any]) -> list[Sequence[Any]]:
+    return [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
+
+
+def assemble_only(spans: Sequence[Any]) -> tuple[float, int]:
+    """Seconds (process CPU time) to map and assemble every span; events produced."""
+    from otel_runjournal._assembler import Assembler
+
+    assembler = Assembler(max_pending_spans=100_000)
+    batches = _batches(spans)
+    events = 0
+    start = time.process_time()
+    for batch in batches:
+        for write in assembler.add(batch):
+            events += len(write.events)
+    for write in assembler.drain(final=True):
+        events += len(write.events)
+    return time.process_time() - start, events
+
+
+def _store_stage(kind: str) -> Callable[[Sequence[Any]], tuple[float, int]]:
+    def run(spans: Sequence[Any]) -> tuple[float, int]:
+        """Wall seconds to export every span into a fresh store (then shut down); events written."""
+        from otel_runjournal.exporter import RunJournalExporter
+        from otel_runjournal.stores import DuckDBStore, JsonlStore
+
+        with tempfile.TemporaryDirectory(prefix="bench-exporter-") as tmp:
+            store: Any = DuckDBStore(Path(tmp) / "j.duckdb") if kind == "duckdb" else JsonlStore(Path(tmp))
+            exporter = RunJournalExporter(store)
+            batches = _batches(spans)
+            start = time.perf_counter()
+            for batch in batches:
+                exporter.export(batch)
+            exporter.shutdown()
+            elapsed = time.perf_counter() - start
+            stats = exporter.stats
+            store.close()
+            if stats.dropped_spans or stats.written_spans != len(spans):
+                raise RuntimeError(f"{kind}: not every span was written: {stats}")
+            return elapsed, stats.written_events
+
+    return run
+
+
+STAGES: dict[str, Callable[[Sequence[Any]], tuple[float, int]]] = {
+    "map+assemble": assemble_only,
+    "duckdb": _store_stage("duckdb"),
+    "jsonl": _store_stage("jsonl"),
+}
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every workload and stage: spans/s and events/s (best and median of the repeats)."""
+    workloads = {
+        "agent": lambda: agent_spans(args.invokes),
+        "synthetic": lambda: synthetic_spans(args.runs),
+    }
+    rows: list[dict[str, Any]] = []
+    for workload, make in workloads.items():
+        spans = make()
+        for stage, run in STAGES.items():
+            repeat = args.repeat if stage == "map+assemble" else max(1, args.repeat // 2)
+            times: list[float] = []
+            events = 0
+            for _ in range(repeat):
+                gc.collect()
+                elapsed, events = run(spans)
+                times.append(elapsed)
+            best, median = min(times), statistics.median(times)
+            rows.append(
+                {
+                    "workload": workload,
+                    "stage": stage,
+                    "spans": len(spans),
+                    "events": events,
+                    "spans_per_s_best": len(spans) / best,
+                    "spans_per_s_median": len(spans) / median,
+                    "events_per_s_best": events / best,
+                    "us_per_span_best": best / len(spans) * 1e6,
+                }
+            )
+    return rows
+
+
+# --- baseline ----------------------------------------------------------------------------------------
+def baseline_rows(rev: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run this script against ``otel_runjournal/`` as of git revision ``rev``; its rows."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", rev, "otel_runjournal"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        env = {**os.environ, "PYTHONPATH": tmp}
+        cmd = [sys.executable, __file__, "--json", *_forwarded(args)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
+
+
+def _forwarded(args: argparse.Namespace) -> list[str]:
+    return ["--invokes", str(args.invokes), "--runs", str(args.runs), "--repeat", str(args.repeat)]
+
+
+def _table(rows: list[dict[str, Any]], before: list[dict[str, Any]] | None) -> str:
+    old = {(r["workload"], r["stage"]): r for r in before or []}
+    head = f"{'workload':<10} {'stage':<13} {'spans':>6} {'events':>7} {'spans/s':>9} {'median':>9}"
+    head += f" {'events/s':>9} {'µs/span':>8}"
+    if before is not None:
+        head += f" {'before':>9} {'speed-up':>8}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        line = (
+            f"{r['workload']:<10} {r['stage']:<13} {r['spans']:>6} {r['events']:>7}"
+            f" {r['spans_per_s_best']:>9,.0f} {r['spans_per_s_median']:>9,.0f}"
+            f" {r['events_per_s_best']:>9,.0f} {r['us_per_span_best']:>8.1f}"
+        )
+        if before is not None:
+            b = old.get((r["workload"], r["stage"]))
+            if b is not None:
+                ratio = r["spans_per_s_best"] / b["spans_per_s_best"]
+                line += f" {b['spans_per_s_best']:>9,.0f} {ratio:>7.2f}x"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse arguments, measure (and the baseline), print the table (or JSON rows)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--invokes", type=int, default=400, help="agent invokes (~23 spans each)")
+    parser.add_argument("--runs", type=int, default=10_000, help="synthetic runs (4 spans each)")
+    parser.add_argument("--repeat", type=int, default=5, help="repeats per stage (stores: half)")
+    parser.add_argument("--baseline", metavar="REV", help="also measure otel_runjournal at this git rev")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    args = parser.parse_args()
+    if args.quick:
+        args.invokes, args.runs, args.repeat = 20, 200, 2
+    import otel_runjournal
+
+    before = baseline_rows(args.baseline, args) if args.baseline else None
+    rows = measure(args)
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(f"otel_runjournal from {Path(otel_runjournal.__file__).parent}; batches of {BATCH} spans")
+    print("map+assemble: process CPU time; stores: wall time incl. shutdown; best of repeats\n")
+    if before is not None:
+        print(f"before = otel_runjournal at {args.baseline}\n")
+    print(_table(rows, before))
+
+
+if __name__ == "__main__":
+    main()
