@@ -154,7 +154,12 @@ class MemoryReport:
 
 
 def measure(
-    runs: int, abandoned: int, workdir: Path, log: Callable[[str], None], ttl: float = 1.0
+    runs: int,
+    abandoned: int,
+    workdir: Path,
+    log: Callable[[str], None],
+    ttl: float = 1.0,
+    store_kind: str = "duckdb",
 ) -> dict[str, Any]:
     """Drive ``runs`` complete and ``abandoned`` never-ending runs; sample RSS and open runs."""
     from tracers import store_factory
@@ -162,14 +167,15 @@ def measure(
     from otel_runjournal.exporter import RunJournalExporter
     from otel_runjournal.handler import RunJournalCallbackHandler
 
-    factory = store_factory("ours_duckdb")
-    assert factory is not None, "the DuckDB store is not importable"
+    factory = store_factory(f"ours_{store_kind}")
+    assert factory is not None, f"the {store_kind} store is not importable"
     calls = record_run()
     provider = TracerProvider()
-    store = factory(workdir / "memory.duckdb")
+    location = workdir / ("memory.duckdb" if store_kind == "duckdb" else "memory-jsonl")
+    store = factory(location)
     provider.add_span_processor(BatchSpanProcessor(RunJournalExporter(store)))
     handler = RunJournalCallbackHandler(tracer_provider=provider)
-    out: dict[str, Any] = {"runs": runs, "abandoned": abandoned, "samples": []}
+    out: dict[str, Any] = {"store": store_kind, "runs": runs, "abandoned": abandoned, "samples": []}
 
     def sample(done: int) -> None:
         provider.force_flush(timeout_millis=120_000)
@@ -206,6 +212,26 @@ def measure(
     first, last = out["samples"][0], out["samples"][-1]
     out["rss_growth_mb"] = last["rss_mb"] - first["rss_mb"]
     out["rss_idle_growth_mb"] = last["rss_idle_mb"] - first["rss_idle_mb"]
+    out["py_blocks_growth"] = last["py_blocks"] - first["py_blocks"]
+    if abandoned:
+        _abandon(out, provider, store, calls, abandoned, ttl, log)
+    provider.shutdown()
+    store.close()
+    out["stored_runs"] = _stored_runs(location) if store_kind == "duckdb" else {}
+    return out
+
+
+def _abandon(
+    out: dict[str, Any],
+    provider: TracerProvider,
+    store: Any,
+    calls: list[Call],
+    abandoned: int,
+    ttl: float,
+    log: Callable[[str], None],
+) -> None:
+    """Start ``abandoned`` runs that never end, a tenth per TTL; record the handler's open runs."""
+    from otel_runjournal.handler import RunJournalCallbackHandler
 
     ttl_handler = RunJournalCallbackHandler(tracer_provider=provider, run_ttl=ttl)
     chunks = 10
@@ -227,10 +253,6 @@ def measure(
     shutdown = getattr(ttl_handler, "shutdown", None)
     if shutdown:
         shutdown()
-    provider.shutdown()
-    store.close()
-    out["stored_runs"] = _stored_runs(workdir / "memory.duckdb")
-    return out
 
 
 def _stored_runs(path: Path) -> dict[str, int]:
@@ -267,7 +289,17 @@ def report(raw: dict[str, Any]) -> MemoryReport:
         f"{raw['abandoned_open_runs']}, after the TTL {raw['abandoned_open_after']}; "
         f"settled RSS change {raw['abandoned_rss_growth_mb']:+.1f} MB.",
         f"Runs in the journal by status: {raw['stored_runs']}.",
+        f"Python memory blocks (sys.getallocatedblocks) grew by {raw['py_blocks_growth']:+d} over the "
+        f"{raw['runs']} runs (the exporter's bounded LRU of recent runs fills, then stays flat).",
     ]
+    jsonl = raw.get("jsonl")
+    if jsonl:
+        lines.append(
+            f"Same {jsonl['runs']} runs into the JSONL store ({jsonl['runs_per_s']:.0f} runs/s): settled RSS "
+            f"growth {jsonl['rss_idle_growth_mb']:+.1f} MB ({jsonl['rss_growth_mb']:+.1f} MB just flushed), "
+            f"Python blocks {jsonl['py_blocks_growth']:+d}, open runs at the end "
+            f"{jsonl['samples'][-1]['open_runs']}."
+        )
     peak = max(raw["abandoned_open_runs"])
     checks = [
         (
@@ -284,19 +316,23 @@ def report(raw: dict[str, Any]) -> MemoryReport:
     return MemoryReport("\n".join(lines), checks, raw)
 
 
-def run(runs: int, abandoned: int, log: Callable[[str], None], ttl: float = 1.0) -> MemoryReport:
-    """Measure in a fresh interpreter (clean RSS baseline) and report."""
-    log(f"memory: {runs} runs, then {abandoned} abandoned runs (run_ttl={ttl} s), in a fresh interpreter")
-    cmd = [sys.executable, __file__, "--runs", str(runs), "--abandoned", str(abandoned), "--ttl", str(ttl)]
+def _subprocess(runs: int, abandoned: int, ttl: float, store_kind: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--runs", str(runs), "--abandoned", str(abandoned)]
     done = subprocess.run(
-        cmd,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
+        [*cmd, "--ttl", str(ttl), "--store", store_kind], stdout=subprocess.PIPE, text=True, check=False
     )
     if done.returncode != 0:
-        raise RuntimeError(f"memory measurement exited with {done.returncode}")
-    return report(json.loads(done.stdout.strip().splitlines()[-1]))
+        raise RuntimeError(f"memory measurement ({store_kind}) exited with {done.returncode}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run(runs: int, abandoned: int, log: Callable[[str], None], ttl: float = 1.0) -> MemoryReport:
+    """Measure in fresh interpreters (clean RSS baselines): DuckDB with abandoned runs, then JSONL."""
+    log(f"memory: {runs} runs, then {abandoned} abandoned runs (run_ttl={ttl} s), DuckDB store")
+    raw = _subprocess(runs, abandoned, ttl, "duckdb")
+    log(f"memory: {runs} runs, JSONL store")
+    raw["jsonl"] = _subprocess(runs, 0, ttl, "jsonl")
+    return report(raw)
 
 
 def _main() -> None:
@@ -304,13 +340,14 @@ def _main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--abandoned", type=int, default=10_000)
     parser.add_argument("--ttl", type=float, default=1.0, help="run_ttl of the abandoned-runs handler")
+    parser.add_argument("--store", choices=("duckdb", "jsonl"), default="duckdb")
     args = parser.parse_args()
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        print(json.dumps(measure(args.runs, args.abandoned, Path(tmp), log, args.ttl)))
+        print(json.dumps(measure(args.runs, args.abandoned, Path(tmp), log, args.ttl, args.store)))
 
 
 if __name__ == "__main__":

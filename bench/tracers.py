@@ -159,7 +159,8 @@ def store_factory(name: str) -> Callable[[Path], Any] | None:
             "ours_jsonl": ("otel_runjournal.stores.jsonl_store", "JsonlStore"),
         }[name]
         try:
-            return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+            factory: Callable[[Path], Any] = getattr(importlib.import_module(module), cls)
+            return factory
         except (ImportError, AttributeError):
             return None
     if name == "ours_duckdb":
@@ -218,10 +219,21 @@ def _flush(provider: TracerProvider) -> None:
         raise RuntimeError("span pipeline did not drain in 60 s")
 
 
-def _peer(name: str, stack: ExitStack, session: Session) -> None:
-    provider = _provider(stack, session.counter)
+def _in_memory_pipeline(provider: TracerProvider) -> Callable[[], None]:
+    """Export ``provider``'s spans to memory behind a BatchSpanProcessor; return its flush."""
     memory = InMemorySpanExporter()
     provider.add_span_processor(BatchSpanProcessor(memory))
+
+    def flush() -> None:
+        _flush(provider)
+        memory.clear()
+
+    return flush
+
+
+def _peer(name: str, stack: ExitStack, session: Session) -> None:
+    provider = _provider(stack, session.counter)
+    flush = _in_memory_pipeline(provider)
     instrumentor: Any
     if name == "openinference":
         from openinference.instrumentation.langchain import LangChainInstrumentor
@@ -247,10 +259,6 @@ def _peer(name: str, stack: ExitStack, session: Session) -> None:
                     setattr(cls, key, value)
             if any(vars(cls).get(k) is not v for k, v in before.items()):
                 raise RuntimeError(f"{name}: could not restore {cls.__name__} after uninstrument()")
-
-    def flush() -> None:
-        _flush(provider)
-        memory.clear()
 
     session.activate = lambda: instrumentor.instrument(tracer_provider=provider)
     session.deactivate = deactivate
@@ -283,10 +291,8 @@ def open_session(name: str, workdir: Path | None = None) -> Iterator[Session]:
             session.callbacks = [NoopHandler()]
         elif name == "bare_spans":
             provider = _provider(stack, session.counter)
-            memory = InMemorySpanExporter()
-            provider.add_span_processor(BatchSpanProcessor(memory))
             session.callbacks = [BareSpanHandler(provider)]
-            session.flush = lambda: (_flush(provider), memory.clear())  # type: ignore[func-returns-value]
+            session.flush = _in_memory_pipeline(provider)
         elif name in OURS:
             _ours(name, stack, workdir, session)
         elif name in GLOBAL_PATCHERS:

@@ -88,4 +88,6 @@ def test_memory_smoke_reports_rss_and_bounded_open_runs() -> None:
     assert raw["samples"][-1]["open_runs"] == 0
     assert raw["abandoned_open_after"] == 0
     assert raw["stored_runs"].get("abandoned") == 50
-    assert "RSS growth" in report.table
+    assert raw["stored_runs"].get("success", 0) >= 200  # no span was dropped on the way
+    assert raw["jsonl"]["samples"][-1]["open_runs"] == 0
+    assert "RSS growth" in report.table and "JSONL store" in report.table
