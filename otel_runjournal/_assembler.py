@@ -65,6 +65,7 @@ class Assembler:
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
         self._handler_traces: OrderedDict[str, None] = OrderedDict()  # LRU of traces with our spans
+        self._last_handler_trace: str | None = None  # the newest entry of that LRU
         self.pending_spans = 0
         self.ignored_spans = 0  # foreign spans in traces our handler also traced
         self.unmapped_spans = 0  # spans the mapping failed on (internal errors)
@@ -99,25 +100,32 @@ class Assembler:
         return out
 
     def _add_one(self, span: ReadableSpan, now: float, out: list[RunWrite]) -> None:
-        attrs = span.attributes or {}
+        attrs = m.attributes_of(span)
         trace_id = m.span_ids(span)[0]
         run_id = attrs.get(sc.RJ_RUN_ID)
         if isinstance(run_id, str) and run_id:
-            self._lru_add(self._handler_traces, trace_id)
+            if trace_id != self._last_handler_trace:  # a run's spans come together: one LRU touch
+                self._lru_add(self._handler_traces, trace_id)
+                self._last_handler_trace = trace_id
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
-            mapped = m.map_span(span, run_id, thread_id, with_content=self._with_content)
+            mapped = m.map_span(span, run_id, thread_id, with_content=self._with_content, trace_id=trace_id)
             self._hold(run_id, thread_id, mapped, foreign=False, now=now)
             if mapped.is_root:
                 out.append(self._finish(run_id, root=mapped.root))
-        elif m.is_genai(span):
+        elif m.is_genai(span, attrs):
             if trace_id in self._handler_traces:
                 self.ignored_spans += 1
             else:
                 conversation = attrs.get(sc.GEN_AI_CONVERSATION_ID)
                 thread_id = conversation if isinstance(conversation, str) and conversation else trace_id
                 mapped = m.map_span(
-                    span, trace_id, thread_id, with_content=self._with_content, candidate=True
+                    span,
+                    trace_id,
+                    thread_id,
+                    with_content=self._with_content,
+                    candidate=True,
+                    trace_id=trace_id,
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
         if m.is_local_root(span) and trace_id in self._pending and self._pending[trace_id].foreign:
@@ -163,7 +171,8 @@ class Assembler:
                 root = self._foreign_root(spans)
         write = _runwrite.build_write(run_id, thread_id, spans, root=root, status=status, prior=prior)
         for event in write.events:
-            event.thread_id = thread_id
+            if event.thread_id != thread_id:  # the run's thread was settled by an earlier part
+                event.thread_id = thread_id
         return self._remember(write)
 
     def _foreign_root(self, spans: list[m.MappedSpan]) -> m.RootInfo | None:

@@ -3,7 +3,8 @@
 The conventions' format is ``[{"role": ..., "parts": [{"type": "text", "content": ...},
 {"type": "tool_call", "id": ..., "name": ..., "arguments": ...}], "finish_reason": ...}]``; older and
 foreign instrumentations put ``content`` on the message, or plain text instead of JSON. Nothing here
-raises on malformed input.
+raises on malformed input. Each text is parsed at most once, with ``orjson`` (the standard library's
+parser only for what orjson refuses: ``NaN``, integers beyond 64 bits).
 """
 
 from __future__ import annotations
@@ -12,23 +13,43 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
+_NOT_JSON: Any = object()
+_JSON_STARTS = frozenset('[{"-0123456789tfnNI')
+
+
+def _load(text: str) -> Any:
+    """The value of a JSON text, or :data:`_NOT_JSON`."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    if text.lstrip(" \t\n\r")[:1] not in _JSON_STARTS:  # cheap: plain text is never JSON
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
 
 def parse(text: str | None) -> Any:
     """``json.loads`` or ``None``."""
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+    data = _load(text)
+    return None if data is _NOT_JSON else data
+
+
+def _messages(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        return [data]
+    return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
 
 
 def messages(text: str | None) -> list[dict[str, Any]]:
     """The message objects of a messages JSON (a single object counts as one message)."""
-    data = parse(text)
-    if isinstance(data, dict):
-        data = [data]
-    return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+    return _messages(parse(text))
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -48,10 +69,10 @@ def human_text(input_content: str | None) -> str | None:
     """Text of the first user message of an input-messages JSON (plain text is returned as is)."""
     if input_content is None:
         return None
-    found = messages(input_content)
-    if not found and parse(input_content) is None:
+    data = _load(input_content)
+    if data is _NOT_JSON or data is None:
         return input_content
-    for message in found:
+    for message in _messages(data):
         if message.get("role") in ("user", "human"):
             return message_text(message)
     return None
@@ -61,12 +82,12 @@ def output(text: str | None) -> tuple[str, list[dict[str, Any]]]:
     """Response text and tool calls (``{"id", "name", "args"}``) of an output-messages JSON."""
     if text is None:
         return "", []
-    found = messages(text)
-    if not found:
-        return (text if parse(text) is None else ""), []
+    data = _load(text)
+    if data is _NOT_JSON or data is None:
+        return text, []
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for message in found:
+    for message in _messages(data):
         texts.append(message_text(message))
         for part in message.get("parts") or ():
             if isinstance(part, dict) and part.get("type") == "tool_call":

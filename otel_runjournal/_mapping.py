@@ -9,13 +9,14 @@ also how spans of other instrumentations are read; their caller is ``lead_agent`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanKind, StatusCode
 
 from . import _content
 from . import _genai_json as gj
@@ -49,11 +50,13 @@ _FOREIGN_KIND_OPS = {  # OpenLLMetry's markers → GenAI operations
     "completion": sc.OP_TEXT_COMPLETION,
     "embedding": sc.OP_EMBEDDINGS,
 }
-_USAGE_ATTRS = (
-    sc.GEN_AI_USAGE_INPUT_TOKENS,
-    sc.GEN_AI_USAGE_OUTPUT_TOKENS,
-    *sc.LEGACY_INPUT_TOKENS_ATTRIBUTES,
-    *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES,
+_USAGE_ATTRS = frozenset(
+    {
+        sc.GEN_AI_USAGE_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+        *sc.LEGACY_INPUT_TOKENS_ATTRIBUTES,
+        *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES,
+    }
 )
 
 SortKey = tuple[int, int, int, int, str, int]
@@ -107,6 +110,8 @@ class RootInfo:
     input_text: str | None = None  # raw input content (GenAI messages JSON or text)
     human_text: str | None = None  # first human message of the input
     interrupt_value: str | None = None
+    start_at: datetime | None = None  # utc(start_ns) / utc(end_ns), when already made
+    end_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -119,7 +124,7 @@ class MappedSpan:
     events: list[Keyed] = field(default_factory=list)
     caller: str = sc.CALLER_LEAD_AGENT
     usage: Usage | None = None  # set on model-call spans (also failed ones: they count as calls)
-    root: RootInfo | None = None  # set on handler roots, agent / workflow spans and candidates
+    root: RootInfo | None = None  # set on handler roots, candidates and foreign agent / workflow spans
     is_root: bool = False  # the handler marked it as its run's root
 
 
@@ -132,20 +137,39 @@ def hex_span_id(span_id: int) -> str:
     return format(span_id, "016x")
 
 
+_trace_memo: tuple[int, str] = (0, hex_trace_id(0))
+
+
+def _trace_hex(trace_id: int) -> str:
+    """Hex of a trace id; the last one is remembered (a run's spans arrive together)."""
+    global _trace_memo
+    memo = _trace_memo  # one read: another thread may swap the tuple, never tear it
+    if memo[0] == trace_id:
+        return memo[1]
+    text = format(trace_id, "032x")
+    _trace_memo = (trace_id, text)
+    return text
+
+
 def span_ids(span: ReadableSpan) -> tuple[str, str]:
     """(trace id, span id) of a span as lowercase hex."""
     ctx = span.get_span_context()
     if ctx is None:
         return hex_trace_id(0), hex_span_id(0)
-    return hex_trace_id(ctx.trace_id), hex_span_id(ctx.span_id)
+    return _trace_hex(ctx.trace_id), hex_span_id(ctx.span_id)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FLOAT_EXACT_US = 2**33 * 1_000_000  # below (year 2242), us / 1e6 is within 0.5 us of the truth
+_from_timestamp = datetime.fromtimestamp
 
 
 def utc(ns: int) -> datetime:
     """Nanoseconds since the epoch → aware UTC datetime (microsecond precision, exact)."""
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    us = ns // 1000
+    if 0 <= us < _FLOAT_EXACT_US:  # the fast path; rounding to the microsecond makes it exact
+        return _from_timestamp(us / 1e6, timezone.utc)
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def _jsonable(value: Any) -> Any:
@@ -156,15 +180,33 @@ def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in (attributes or {}).items()}
 
 
+def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
+    """A span's attributes as a plain mapping, without copying (treat it as read-only).
+
+    ``ReadableSpan.attributes`` wraps the SDK's ``BoundedAttributes`` in a proxy whose every lookup
+    and iteration runs Python code (and a lock); a finished span's attributes are immutable, so the
+    dict inside is read directly, falling back to the public property for other span types.
+    """
+    raw = getattr(span, "_attributes", None)
+    inner = getattr(raw, "_dict", None)
+    if type(inner) is dict:
+        return inner
+    if type(raw) is dict:
+        return raw
+    return dict(span.attributes or {})
+
+
 _resource_memo: tuple[Any, dict[str, Any]] = (None, {})
 
 
 def _resource(span: ReadableSpan) -> dict[str, Any]:
-    """The span's resource as a dict, converted once per resource object (all spans share one)."""
+    """The span's resource as a dict, converted once per resource object (all spans share one;
+    so do their rows: treat it as read-only)."""
     global _resource_memo
-    if _resource_memo[0] is not span.resource:
-        _resource_memo = (span.resource, _plain(span.resource.attributes))
-    return dict(_resource_memo[1])
+    memo = _resource_memo
+    if memo[0] is not span.resource:
+        memo = _resource_memo = (span.resource, _plain(span.resource.attributes))
+    return memo[1]
 
 
 def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
@@ -177,7 +219,7 @@ def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
 
 def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str | None:
     """The GenAI operation of a span: attribute, name's first word, run type, foreign markers, usage."""
-    attrs = (span.attributes or {}) if attrs is None else attrs
+    attrs = attributes_of(span) if attrs is None else attrs
     op = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if isinstance(op, str) and op:
         return op
@@ -191,14 +233,14 @@ def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str
         value = attrs.get(marker)
         if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
             return _FOREIGN_KIND_OPS[value]
-    if any(name in attrs for name in _USAGE_ATTRS):
+    if not _USAGE_ATTRS.isdisjoint(attrs):
         return sc.OP_CHAT
     return None
 
 
-def is_genai(span: ReadableSpan) -> bool:
+def is_genai(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> bool:
     """Whether the journal records this span: ours, or one following the GenAI conventions."""
-    attrs = span.attributes or {}
+    attrs = attributes_of(span) if attrs is None else attrs
     if sc.RJ_RUN_ID in attrs or operation(span, attrs) is not None:
         return True
     return sc.GEN_AI_PROVIDER_NAME in attrs or any(a in attrs for a in sc.LEGACY_PROVIDER_ATTRIBUTES)
@@ -218,27 +260,38 @@ def caller_bucket(caller: str) -> str:
     return "lead_agent_tokens"
 
 
+_INPUT_NAMES = (sc.GEN_AI_USAGE_INPUT_TOKENS, *sc.LEGACY_INPUT_TOKENS_ATTRIBUTES)
+_OUTPUT_NAMES = (sc.GEN_AI_USAGE_OUTPUT_TOKENS, *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES)
+_CACHE_READ_NAMES = (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, *sc.LEGACY_CACHE_READ_ATTRIBUTES)
+_CACHE_WRITE_NAMES = (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, *sc.LEGACY_CACHE_WRITE_ATTRIBUTES)
+_REASONING_NAMES = (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,)
+
+
+_USAGE_FIELDS = (_INPUT_NAMES, _OUTPUT_NAMES, _CACHE_READ_NAMES, _CACHE_WRITE_NAMES, _REASONING_NAMES)
+
+
 def _usage(attrs: Mapping[str, Any]) -> Usage:
-    return Usage(
-        input_tokens=_int(attrs, (sc.GEN_AI_USAGE_INPUT_TOKENS, *sc.LEGACY_INPUT_TOKENS_ATTRIBUTES)),
-        output_tokens=_int(attrs, (sc.GEN_AI_USAGE_OUTPUT_TOKENS, *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES)),
-        cached_input_tokens=_int(
-            attrs, (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, *sc.LEGACY_CACHE_READ_ATTRIBUTES)
-        ),
-        cache_write_input_tokens=_int(
-            attrs, (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, *sc.LEGACY_CACHE_WRITE_ATTRIBUTES)
-        ),
-        reasoning_tokens=_int(attrs, (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,)),
-    )
+    counts = []
+    for names in _USAGE_FIELDS:
+        value = attrs.get(names[0])
+        # the current name holding an int is the common case; else the legacy names, floats
+        counts.append(value if type(value) is int else _int(attrs, names))
+    return Usage(*counts)
 
 
 class _Content:
     """A span's content: the side channel first, then the gen_ai.* content attributes."""
 
+    __slots__ = ("_attrs", "_side", "enabled")
+
     def __init__(self, span: ReadableSpan, enabled: bool, attrs: Mapping[str, Any]) -> None:
         self.enabled = enabled
-        self._side = (_content.read(span) or {}) if enabled else {}
-        self._attrs = attrs if enabled else {}
+        if enabled:
+            side = getattr(getattr(span, "_attributes", None), _content.SIDE_CHANNEL_ATTR, None)
+            self._side: Mapping[str, Any] = side if side is not None else (_content.read(span) or {})
+            self._attrs: Mapping[str, Any] = attrs
+        else:
+            self._side = self._attrs = {}
 
     def get(self, key: str) -> str | None:
         if key in self._side:
@@ -254,11 +307,13 @@ class _Content:
         return self._side.get(key)
 
 
-def _error(span: ReadableSpan, attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def _error(
+    span: ReadableSpan, attrs: Mapping[str, Any], events: Sequence[Any] | None = None
+) -> tuple[str | None, str | None]:
     """(message, type) of a failed span."""
     message: Any = span.status.description
     error_type: Any = attrs.get(sc.ERROR_TYPE)
-    for event in span.events:
+    for event in span.events if events is None else events:
         if event.name == sc.EVENT_EXCEPTION:
             ev_attrs = event.attributes or {}
             message = message or ev_attrs.get("exception.message")
@@ -278,47 +333,79 @@ def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
 
 
 # --- rows -------------------------------------------------------------------------------------------
-def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -> SpanRecord:
-    """The ``spans`` row of a span (content attributes dropped when the journal records no content)."""
-    return _span_record(span, run_id, with_content, _plain(span.attributes), span_ids(span))
+_KIND_NAMES = {kind: kind.name for kind in SpanKind}
+_STATUS_NAMES = {code: code.name for code in StatusCode}
 
 
-def _span_record(
-    span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any], ids: tuple[str, str]
-) -> SpanRecord:
+def _row(
+    span: ReadableSpan, run_id: str, with_content: bool, attrs: Mapping[str, Any], trace_id: str | None
+) -> tuple[SpanRecord, int, int, Sequence[Any]]:
+    """The span's row, its start / end ns (the end never before the start) and its OTel events."""
+    ctx = span.get_span_context()
+    if ctx is None:
+        trace_hex, span_hex = hex_trace_id(0), hex_span_id(0)
+    else:
+        trace_hex = trace_id if trace_id is not None else _trace_hex(ctx.trace_id)
+        span_hex = format(ctx.span_id, "016x")
     start = span.start_time or 0
     end = span.end_time or start
+    start_at = utc(start)
+    end_at = start_at if end // 1000 == start // 1000 else utc(end)
+    row = dict(attrs)  # one shallow C-level copy (tuple values stay tuples: JSON arrays all the same)
     if not with_content:
         for key in sc.CONTENT_ATTRIBUTES:
-            attrs.pop(key, None)
-    return SpanRecord(
-        trace_id=ids[0],
-        span_id=ids[1],
-        parent_span_id=hex_span_id(span.parent.span_id) if span.parent is not None else None,
-        run_id=run_id,
-        name=span.name,
-        kind=span.kind.name,
-        start_time=utc(start),
-        end_time=utc(end),
-        duration_ms=(end - start) / 1e6,
-        status_code=span.status.status_code.name,
-        status_message=span.status.description,
-        attributes=attrs,
-        events=[
-            {"name": e.name, "time_unix_nano": e.timestamp, "attributes": _plain(e.attributes)}
-            for e in span.events
-        ],
-        resource=_resource(span),
+            row.pop(key, None)
+    events = getattr(span, "_events", None)  # the SDK's property copies them into a new tuple
+    if not isinstance(events, (tuple, list, BoundedList)):
+        events = span.events
+    status = span.status
+    parent = span.parent
+    kind = span.kind
+    record = SpanRecord(
+        trace_hex,
+        span_hex,
+        format(parent.span_id, "016x") if parent is not None else None,
+        run_id,
+        span.name,
+        _KIND_NAMES.get(kind) or kind.name,
+        start_at,
+        end_at,
+        (end - start) / 1e6,
+        _STATUS_NAMES.get(status.status_code) or status.status_code.name,
+        status.description,
+        row,
+        [{"name": e.name, "time_unix_nano": e.timestamp, "attributes": _plain(e.attributes)} for e in events]
+        if events
+        else [],
+        _resource(span),
     )
+    return record, start, end if end > start else start, events
+
+
+def _end_at(mapped: MappedSpan) -> datetime:
+    """``utc(mapped.end_ns)``, taken from the row (whose end is the span's, even before its start)."""
+    record = mapped.record
+    return record.end_time if record.end_time > record.start_time else record.start_time
+
+
+def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -> SpanRecord:
+    """The ``spans`` row of a span (content attributes dropped when the journal records no content)."""
+    return _row(span, run_id, with_content, attributes_of(span), None)[0]
 
 
 def root_info(
     span: ReadableSpan, *, with_content: bool = True, attrs: Mapping[str, Any] | None = None
 ) -> RootInfo:
     """Root facts of a span that (may) start a run."""
-    attrs = (span.attributes or {}) if attrs is None else attrs
-    content = _Content(span, with_content, attrs)
-    trace_id, span_id = span_ids(span)
+    attrs = attributes_of(span) if attrs is None else attrs
+    record, start, end, events = _row(span, "", with_content, attrs, None)
+    mapped = MappedSpan(record, start, end)
+    return _root_info(span, attrs, mapped, events, _Content(span, with_content, attrs))
+
+
+def _root_info(
+    span: ReadableSpan, attrs: Mapping[str, Any], mapped: MappedSpan, events: Sequence[Any], content: _Content
+) -> RootInfo:
     if attrs.get(sc.RJ_ABANDONED):
         status = "abandoned"
     elif attrs.get(sc.RJ_INTERRUPTED):
@@ -327,94 +414,131 @@ def root_info(
         status = "error"
     else:
         status = "success"
-    message, error_type = _error(span, attrs) if status == "error" else (None, None)
+    message, error_type = _error(span, attrs, events) if status == "error" else (None, None)
     input_text = content.get(sc.GEN_AI_INPUT_MESSAGES)
-    start = span.start_time or 0
+    record = mapped.record
     return RootInfo(
         name=_run_name(span, attrs),
-        trace_id=trace_id,
-        span_id=span_id,
-        start_ns=start,
-        end_ns=max(span.end_time or start, start),
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        start_ns=mapped.start_ns,
+        end_ns=mapped.end_ns,
         status=status,
         error_message=message,
         error_type=error_type,
         input_text=input_text,
         human_text=gj.human_text(input_text),
-        interrupt_value=content.get(_content.KEY_INTERRUPT_VALUE),
+        interrupt_value=content.get(_content.KEY_INTERRUPT_VALUE) if status == "interrupted" else None,
+        start_at=record.start_time,
+        end_at=_end_at(mapped),
     )
 
 
 class _Emitter:
     """Collects one span's keyed events; knows the span's start / end keys and its error."""
 
-    def __init__(self, span: ReadableSpan, mapped: MappedSpan, run_id: str, thread_id: str) -> None:
-        self.mapped, self.run_id, self.thread_id = mapped, run_id, thread_id
-        self.trace_id, self.span_id = mapped.record.trace_id, mapped.record.span_id
+    __slots__ = (
+        "end_at",
+        "end_key",
+        "error_message",
+        "error_type",
+        "events",
+        "failed",
+        "latency_ms",
+        "mapped",
+        "run_id",
+        "span_id",
+        "start_at",
+        "start_key",
+        "thread_id",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        span: ReadableSpan,
+        mapped: MappedSpan,
+        run_id: str,
+        thread_id: str,
+        attrs: Mapping[str, Any],
+        events: Sequence[Any],
+    ) -> None:
+        self.mapped, self.run_id, self.thread_id, self.events = mapped, run_id, thread_id, events
+        record = mapped.record
+        self.trace_id = record.trace_id
+        span_id = self.span_id = record.span_id
+        self.start_at, self.end_at = record.start_time, _end_at(mapped)
         start, end = mapped.start_ns, mapped.end_ns
-        self.start_key: SortKey = (G_BODY, start, _R_START, start, self.span_id, 0)
+        self.start_key: SortKey = (G_BODY, start, _R_START, start, span_id, 0)
         # the end sorts before starts at the same instant, but never before its own start
         self.end_key: SortKey = (
-            (G_BODY, end, _R_END, start, self.span_id, 0)
+            (G_BODY, end, _R_END, start, span_id, 0)
             if end > start
-            else (G_BODY, start, _R_START, start, self.span_id, 1_000_000)
+            else (G_BODY, start, _R_START, start, span_id, 1_000_000)
         )
         self.latency_ms = (end - start) / 1e6
         self.failed = span.status.status_code is StatusCode.ERROR
-        self.error_message, self.error_type = (
-            _error(span, mapped.record.attributes) if self.failed else (None, None)
-        )
+        self.error_message, self.error_type = _error(span, attrs, events) if self.failed else (None, None)
 
     def emit(
         self, key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]
     ) -> None:
-        event = RunEvent(
-            thread_id=self.thread_id,
-            run_id=self.run_id,
-            event_type=event_type,
-            category=category,
-            created_at=utc(key[1]),
-            content=text,
-            metadata=meta,
-            trace_id=self.trace_id,
-            span_id=self.span_id,
-        )
-        self.mapped.events.append((key, event))
+        at = key[1]
+        mapped = self.mapped
+        if at == mapped.start_ns:
+            created = self.start_at
+        elif at == mapped.end_ns:
+            created = self.end_at
+        else:
+            created = utc(at)
+        event = RunEvent(self.thread_id, self.run_id, event_type, category, created, text, meta)
+        event.trace_id, event.span_id = self.trace_id, self.span_id
+        mapped.events.append((key, event))
 
 
 def map_span(
-    span: ReadableSpan, run_id: str, thread_id: str, *, with_content: bool = True, candidate: bool = False
+    span: ReadableSpan,
+    run_id: str,
+    thread_id: str,
+    *,
+    with_content: bool = True,
+    candidate: bool = False,
+    trace_id: str | None = None,
 ) -> MappedSpan:
     """Map one finished span to its rows: the span row and its trace / message events.
 
     ``candidate``: also compute :class:`RootInfo` (for foreign spans, any of which may turn out to be
-    the top of its group); handler roots and agent / workflow spans always get one.
+    the top of its group); handler roots always get one. ``trace_id``: the span's trace id as hex,
+    when the caller already has it.
     """
-    attrs = _plain(span.attributes)  # one plain copy: fast lookups, reused as the row's attributes
-    start = span.start_time or 0
+    attrs = attributes_of(span)  # read-only; the row gets its own shallow copy
+    record, start, end, events = _row(span, run_id, with_content, attrs, trace_id)
     caller = attrs.get(sc.RJ_CALLER)
     mapped = MappedSpan(
-        record=_span_record(
-            span, run_id, with_content, attrs if with_content else dict(attrs), span_ids(span)
-        ),
-        start_ns=start,
-        end_ns=max(span.end_time or start, start),
-        caller=caller if isinstance(caller, str) and caller else sc.CALLER_LEAD_AGENT,
-        is_root=bool(attrs.get(sc.RJ_IS_ROOT)),
+        record,
+        start,
+        end,
+        [],
+        caller if isinstance(caller, str) and caller else sc.CALLER_LEAD_AGENT,
+        None,
+        None,
+        bool(attrs.get(sc.RJ_IS_ROOT)),
     )
     op = operation(span, attrs)
-    if candidate or mapped.is_root or op in ROOT_OPS:
-        mapped.root = root_info(span, with_content=with_content, attrs=attrs)
-    out = _Emitter(span, mapped, run_id, thread_id)
+    if op is None and not events and not (candidate or mapped.is_root):
+        return mapped  # a plain chain / graph node span: its row is all it contributes
     content = _Content(span, with_content, attrs)
+    if candidate or mapped.is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
+        mapped.root = _root_info(span, attrs, mapped, events, content)
+    out = _Emitter(span, mapped, run_id, thread_id, attrs, events)
     if op in _LLM_OPS:
         _llm_events(out, attrs, content)
     elif op == sc.OP_EXECUTE_TOOL:
         _tool_events(out, span, attrs, content)
     elif op == sc.OP_RETRIEVAL:
         _retriever_events(out, span, attrs, content)
-    if span.events:
-        _custom_events(out, span, content)
+    if events:
+        _custom_events(out, content)
     if attrs.get(sc.RJ_ABANDONED) and not mapped.is_root:  # ended by the handler's TTL, not by LangChain
         for key, event in mapped.events:
             if key == out.end_key:
@@ -441,7 +565,7 @@ def _llm_events(out: _Emitter, attrs: Mapping[str, Any], content: _Content) -> N
         "caller": caller,
         "usage": usage.as_dict(),
         "latency_ms": out.latency_ms,
-        "finish_reasons": list(finish) if isinstance(finish, list) else [],
+        "finish_reasons": list(finish) if isinstance(finish, (list, tuple)) else [],
         "tool_calls": calls,
     }
     if sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs:
@@ -490,12 +614,12 @@ def _retriever_events(out: _Emitter, span: ReadableSpan, attrs: Mapping[str, Any
         out.emit(out.end_key, "retriever_end", "trace", docs, meta)
 
 
-def _custom_events(out: _Emitter, span: ReadableSpan, content: _Content) -> None:
+def _custom_events(out: _Emitter, content: _Content) -> None:
     """``runjournal.custom.<name>`` span events → ``<name>`` trace events (+ ``summary`` messages)."""
     side = content.raw(_content.KEY_CUSTOM_EVENTS)
     pool: list[tuple[str, int, Any]] = list(side) if isinstance(side, (list, tuple)) else []
     start = out.mapped.start_ns
-    for index, event in enumerate(span.events):
+    for index, event in enumerate(out.events):
         if not event.name.startswith(sc.EVENT_CUSTOM_PREFIX):
             continue
         name = event.name[len(sc.EVENT_CUSTOM_PREFIX) :]

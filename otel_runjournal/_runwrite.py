@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from ._mapping import G_FIRST, G_LAST, Keyed, MappedSpan, RootInfo, SortKey, caller_bucket, utc
@@ -61,18 +63,11 @@ def merge_roots(roots: Sequence[RootInfo], trace_id: str, start_ns: int, end_ns:
     )
 
 
-def _lifecycle(run: RunRecord, root: RootInfo) -> list[Keyed]:
+def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datetime) -> list[Keyed]:
     def event(key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]) -> Keyed:
+        created = start_at if key[0] == G_FIRST else end_at
         return key, RunEvent(
-            thread_id=run.thread_id,
-            run_id=run.run_id,
-            event_type=event_type,
-            category=category,
-            created_at=utc(key[1]),
-            content=text,
-            metadata=meta,
-            trace_id=root.trace_id,
-            span_id=root.span_id,
+            run.thread_id, run.run_id, event_type, category, created, text, meta, root.trace_id, root.span_id
         )
 
     source = root.human_text if root.human_text is not None else root.input_text
@@ -111,6 +106,13 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
         run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + total
 
 
+_sort_key = itemgetter(0)
+
+
+def _start_ns(span: MappedSpan) -> int:
+    return span.start_ns
+
+
 def build_write(
     run_id: str,
     thread_id: str,
@@ -130,21 +132,24 @@ def build_write(
     else:
         run = RunRecord(run_id, thread_id)
     _add_usage(run, spans)
-    if spans:
+    if spans and root is None:
         run.trace_id = run.trace_id or spans[0].record.trace_id
-        first = utc(min(s.start_ns for s in spans))
+        earliest = min(spans, key=_start_ns)
+        first = earliest.record.start_time
         run.started_at = first if run.started_at is None else min(run.started_at, first)
     keyed: list[Keyed] = [k for span in spans for k in span.events]
     if root is None:
         run.status = status
     else:
+        start_at = root.start_at if root.start_at is not None else utc(root.start_ns)
+        end_at = root.end_at if root.end_at is not None else utc(root.end_ns)
         run.trace_id, run.name, run.status = root.trace_id, root.name, root.status
-        run.started_at, run.ended_at = utc(root.start_ns), utc(root.end_ns)
+        run.started_at, run.ended_at = start_at, end_at
         run.duration_ms = (root.end_ns - root.start_ns) / 1e6
         run.error = root.error_message if root.status == "error" else None
         run.first_human_message = run.first_human_message or root.human_text
-        keyed.extend(_lifecycle(run, root))
-    keyed.sort(key=lambda k: k[0])
+        keyed.extend(_lifecycle(run, root, start_at, end_at))
+    keyed.sort(key=_sort_key)
     events = [event for _, event in keyed]
     for event in events:
         if event.category == "message":
