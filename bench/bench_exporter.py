@@ -19,9 +19,9 @@ Stages, spans fed in batches of 512 (``BatchSpanProcessor``'s default export siz
 - ``duckdb`` / ``jsonl``: ``RunJournalExporter.export`` into a fresh real store in a temporary
   directory (mapping + the store's write path), then ``shutdown``.
 
-``--baseline REV`` extracts ``otel_runjournal/`` at ``REV`` (``git archive``) into a temporary
-directory and runs this same script against it in a subprocess, so "before" and "after" are measured
-in one run, on the same machine state. The baseline makes its spans with its own handler.
+``--baseline REV`` copies ``otel_runjournal/`` into a temporary directory with the exporter's own
+modules (:data:`EXPORTER_FILES`) as of git revision ``REV`` and runs this same script against it in
+a subprocess, so "before" and "after" are measured in one run, with the same handler and stores.
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -172,16 +171,23 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 # --- baseline ----------------------------------------------------------------------------------------
+EXPORTER_FILES = ("exporter.py", "_assembler.py", "_mapping.py", "_runwrite.py", "_genai_json.py")
+"""The exporter's own modules: the baseline takes these from the git revision, the rest (handler,
+stores, records) from the working tree, so only the exporter's cost differs between the two."""
+
+
 def baseline_rows(rev: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Run this script against ``otel_runjournal/`` as of git revision ``rev``; its rows."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", rev, "otel_runjournal"],
-        check=True,
-        capture_output=True,
-    ).stdout
+    """Run this script with the exporter's modules as of git revision ``rev``; its rows."""
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
+        package = Path(tmp) / "otel_runjournal"
+        shutil.copytree(REPO / "otel_runjournal", package, ignore=shutil.ignore_patterns("__pycache__"))
+        for name in EXPORTER_FILES:
+            old = subprocess.run(
+                ["git", "-C", str(REPO), "show", f"{rev}:otel_runjournal/{name}"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            (package / name).write_bytes(old)
         env = {**os.environ, "PYTHONPATH": tmp}
         cmd = [sys.executable, __file__, "--json", *_forwarded(args)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
@@ -237,7 +243,7 @@ def main() -> None:
     print(f"otel_runjournal from {Path(otel_runjournal.__file__).parent}; batches of {BATCH} spans")
     print("map+assemble: process CPU time; stores: wall time incl. shutdown; best of repeats\n")
     if before is not None:
-        print(f"before = otel_runjournal at {args.baseline}\n")
+        print(f"before = the exporter's modules at {args.baseline}, the rest as now\n")
     print(_table(rows, before))
 
 

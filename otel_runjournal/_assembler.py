@@ -101,7 +101,7 @@ class Assembler:
 
     def _add_one(self, span: ReadableSpan, now: float, out: list[RunWrite]) -> None:
         attrs = m.attributes_of(span)
-        trace_id = m.span_ids(span)[0]
+        trace_id = m.trace_id_of(span)
         run_id = attrs.get(sc.RJ_RUN_ID)
         if isinstance(run_id, str) and run_id:
             if trace_id != self._last_handler_trace:  # a run's spans come together: one LRU touch
@@ -128,7 +128,7 @@ class Assembler:
                     trace_id=trace_id,
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
-        if m.is_local_root(span) and trace_id in self._pending and self._pending[trace_id].foreign:
+        if trace_id in self._pending and self._pending[trace_id].foreign and m.is_local_root(span):
             out.append(self._finish(trace_id))
 
     def _hold(self, run_id: str, thread_id: str, mapped: m.MappedSpan, *, foreign: bool, now: float) -> None:

@@ -9,13 +9,13 @@ also how spans of other instrumentations are read; their caller is ``lead_agent`
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanKind, StatusCode
 
 from . import _content
@@ -149,6 +149,12 @@ def _trace_hex(trace_id: int) -> str:
     text = format(trace_id, "032x")
     _trace_memo = (trace_id, text)
     return text
+
+
+def trace_id_of(span: ReadableSpan) -> str:
+    """The span's trace id as lowercase hex."""
+    ctx = span.get_span_context()
+    return _trace_hex(ctx.trace_id if ctx is not None else 0)
 
 
 def span_ids(span: ReadableSpan) -> tuple[str, str]:
@@ -333,8 +339,20 @@ def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
 
 
 # --- rows -------------------------------------------------------------------------------------------
-_KIND_NAMES = {kind: kind.name for kind in SpanKind}
-_STATUS_NAMES = {code: code.name for code in StatusCode}
+# by id: enum members are singletons, and hashing an enum member runs Python code
+_KIND_NAMES = {id(kind): kind.name for kind in SpanKind}
+_STATUS_NAMES = {id(code): code.name for code in StatusCode}
+
+
+def _events_of(span: ReadableSpan) -> Sequence[Any]:
+    """A finished span's OTel events without the copy the SDK's ``events`` property makes."""
+    raw = getattr(span, "_events", None)
+    inner = getattr(raw, "_dq", None)  # the SDK's BoundedList keeps them in a deque
+    if type(inner) is deque:
+        return inner
+    if type(raw) is tuple or type(raw) is list:
+        return raw
+    return span.events
 
 
 def _row(
@@ -355,9 +373,7 @@ def _row(
     if not with_content:
         for key in sc.CONTENT_ATTRIBUTES:
             row.pop(key, None)
-    events = getattr(span, "_events", None)  # the SDK's property copies them into a new tuple
-    if not isinstance(events, (tuple, list, BoundedList)):
-        events = span.events
+    events = _events_of(span)
     status = span.status
     parent = span.parent
     kind = span.kind
@@ -367,11 +383,11 @@ def _row(
         format(parent.span_id, "016x") if parent is not None else None,
         run_id,
         span.name,
-        _KIND_NAMES.get(kind) or kind.name,
+        _KIND_NAMES.get(id(kind)) or kind.name,
         start_at,
         end_at,
         (end - start) / 1e6,
-        _STATUS_NAMES.get(status.status_code) or status.status_code.name,
+        _STATUS_NAMES.get(id(status.status_code)) or status.status_code.name,
         status.description,
         row,
         [{"name": e.name, "time_unix_nano": e.timestamp, "attributes": _plain(e.attributes)} for e in events]
