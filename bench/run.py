@@ -245,6 +245,26 @@ def target_lines(results: dict[str, Any]) -> list[tuple[str, bool]]:
     return checks
 
 
+def like_for_like(results: dict[str, Any]) -> list[str]:
+    """Ours exporting to memory (the peers' pipeline) against the better peer: overhead factors."""
+    peers = [n for n in results if n in tracers.GLOBAL_PATCHERS]
+    if "ours_memory" not in results or not peers:
+        return []
+    lines = []
+    for mode in MODES:
+        for kind in ("", CPU):
+            series = mode + kind
+            ours = statistics.median(ratios(results["ours_memory"], series))
+            best = min(peers, key=lambda n: statistics.median(ratios(results[n], series)))
+            peer = statistics.median(ratios(results[best], series))
+            factor = (peer - 1) / (ours - 1) if ours > 1 else float("inf")
+            lines.append(
+                f"like for like ({'CPU' if kind else 'wall'}, {mode}): ours to memory {ours:.2f}x vs "
+                f"{tracers.LABELS[best]} {peer:.2f}x: {factor:.1f}x less overhead"
+            )
+    return lines
+
+
 def _selected(only: str | None) -> tuple[list[str], list[str]]:
     wanted = list(tracers.VARIANTS) if not only else ["untraced", *only.split(",")]
     names, skipped = [], []
@@ -288,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
 
     raw: dict[str, Any] = {"plan": plan.__dict__}
     checks: list[tuple[str, bool]] = []
+    info: list[str] = []
     sections: list[str] = []
     if not args.no_overhead:
         names, skipped = _selected(args.only)
@@ -297,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         if skipped:
             sections.append("Skipped (not installed): " + ", ".join(skipped))
         checks += target_lines(results)
+        info += like_for_like(results)
     if not args.no_memory and tracers.missing("ours_duckdb"):
         sections.append(f"Memory: skipped ({tracers.missing('ours_duckdb')}).")
     elif not args.no_memory:
@@ -309,8 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         checks += report.checks
     if not args.no_stores:
         sections.append(_stores_section(raw, args.quick))
-    if checks:
-        sections.append("Targets:\n" + "\n".join(f"- [{'x' if ok else ' '}] {text}" for text, ok in checks))
+    if checks or info:
+        sections.append(
+            "Targets:\n"
+            + "\n".join(f"- [{'x' if ok else ' '}] {text}" for text, ok in checks)
+            + "".join(f"\n- {line}" for line in info)
+        )
     print("\n\n".join(s for s in sections if s))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, default=str))

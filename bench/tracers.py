@@ -34,6 +34,7 @@ VARIANTS: tuple[str, ...] = (
     "ours_duckdb",
     "ours_jsonl",
     "ours_otlp",
+    "ours_memory",
     "openinference",
     "openllmetry",
     "openllmetry_nocontent",
@@ -45,12 +46,13 @@ LABELS: dict[str, str] = {
     "ours_duckdb": "otel_runjournal + journal (DuckDB)",
     "ours_jsonl": "otel_runjournal + journal (JSONL)",
     "ours_otlp": "otel_runjournal + OTLP only",
+    "ours_memory": "otel_runjournal + in-memory (like the peers)",
     "openinference": "OpenInference",
     "openllmetry": "OpenLLMetry (content on)",
     "openllmetry_nocontent": "OpenLLMetry (content off)",
 }
 GLOBAL_PATCHERS = frozenset({"openinference", "openllmetry", "openllmetry_nocontent"})
-OURS = frozenset({"ours_duckdb", "ours_jsonl", "ours_otlp"})
+OURS = frozenset({"ours_duckdb", "ours_jsonl", "ours_otlp", "ours_memory"})
 
 
 class SpanCounter(SpanProcessor):
@@ -131,6 +133,7 @@ def missing(name: str) -> str | None:
         "ours_duckdb": ["otel_runjournal.handler", "otel_runjournal.exporter"],
         "ours_jsonl": ["otel_runjournal.handler", "otel_runjournal.exporter"],
         "ours_otlp": ["otel_runjournal.handler", "opentelemetry.exporter.otlp.proto.http"],
+        "ours_memory": ["otel_runjournal.handler"],
         "openinference": ["openinference.instrumentation.langchain"],
         "openllmetry": ["opentelemetry.instrumentation.langchain"],
         "openllmetry_nocontent": ["opentelemetry.instrumentation.langchain"],
@@ -179,7 +182,13 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
     from otel_runjournal.handler import RunJournalCallbackHandler
 
     provider = _provider(stack, session.counter)
-    if name == "ours_otlp":
+
+    def flush() -> None:
+        _flush(provider)
+
+    if name == "ours_memory":
+        flush = _in_memory_pipeline(provider)
+    elif name == "ours_otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from otlp_sink import running_sink, stats
 
@@ -198,7 +207,7 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
         session.info["store"] = store
     handler = RunJournalCallbackHandler(tracer_provider=provider)
     session.callbacks = [handler]
-    session.flush = lambda: _flush(provider)
+    session.flush = flush
     stack.callback(_shutdown_handler, handler)
 
 
