@@ -56,11 +56,13 @@ def message_text(message: Mapping[str, Any]) -> str:
     """The text parts of one message, joined."""
     parts = message.get("parts")
     if isinstance(parts, list):
-        return "".join(
-            p["content"]
-            for p in parts
-            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("content"), str)
-        )
+        texts = []
+        for p in parts:
+            if isinstance(p, dict) and p.get("type") == "text":
+                content = p.get("content")
+                if isinstance(content, str):
+                    texts.append(content)
+        return texts[0] if len(texts) == 1 else "".join(texts)
     content = message.get("content")  # older / foreign formats
     return content if isinstance(content, str) else ""
 
