@@ -8,8 +8,7 @@ import duckdb
 import pytest
 from store_batches import make_run
 
-from otel_runjournal.stores import DuckDBStore, StoreError
-from otel_runjournal.stores import duckdb_store as duckdb_module
+from otel_runjournal.stores import DuckDBStore, StoreError, _duckdb_insert
 
 EXPECTED_COLUMNS = {
     "run_events": "thread_id run_id seq event_type category content metadata created_at trace_id span_id",
@@ -70,7 +69,7 @@ def test_read_only_store_reads_but_never_writes(tmp_path: Path) -> None:
             reader.write([make_run("r2", "t1")])
 
 
-@pytest.mark.skipif(duckdb_module._pa is None, reason="pyarrow not installed")
+@pytest.mark.skipif(_duckdb_insert.pa is None, reason="pyarrow not installed")
 def test_pyarrow_and_pure_python_paths_store_the_same_rows(tmp_path: Path) -> None:
     """Both columnar insert paths produce identical events, runs and spans."""
     results = []

@@ -41,12 +41,106 @@ RUN_FIELDS: tuple[str, ...] = (
 )
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+def _default(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+
+try:  # orjson encodes 5-10x faster; the stdlib covers what it refuses (ints beyond 64 bits, ...)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _orjson = None  # type: ignore[assignment]
+_ORJSON_OPTIONS = 0 if _orjson is None else _orjson.OPT_NON_STR_KEYS | _orjson.OPT_NAIVE_UTC
+
+
+def dumpb(value: Any) -> bytes:
+    """Compact UTF-8 JSON that never fails: unknown objects become their ``str``, NaN becomes null."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
+        except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+            pass
+    return _ENCODE(_finite(value)).encode("utf-8", "replace")  # lone surrogates become "?"
+
+
+def dumpb_all(values: Iterable[Any]) -> list[bytes]:
+    """:func:`dumpb` of each value (one fast pass; values orjson refuses are redone one by one)."""
+    values = list(values)
+    if _orjson is not None:
+        encode, options = _orjson.dumps, _ORJSON_OPTIONS
+        try:
+            return [encode(v, default=str, option=options) for v in values]
+        except (TypeError, ValueError):
+            pass
+    return [dumpb(v) for v in values]
+
+
+_LINE_BREAK = None if _orjson is None else _orjson.Fragment(b"\n")
+_FILE_BREAK = None if _orjson is None else _orjson.Fragment(b"\n\n")
+
+
+def jsonl_groups(groups: Sequence[Sequence[Any]]) -> list[bytes]:
+    """JSON Lines text (each line newline-terminated) for each group of records, in one orjson call.
+
+    All records are encoded as one array with raw newlines between them (one between records,
+    two between groups). Compact JSON never contains a raw newline (in strings it is escaped), so
+    splitting at newlines yields exactly the records (with the array's commas around them) and,
+    between groups, an empty piece.
+    """
+    if _orjson is not None and groups and all(groups):
+        items: list[Any] = []
+        for group in groups:
+            if items:
+                items.append(_FILE_BREAK)
+            for record in group:
+                items.append(record)
+                items.append(_LINE_BREAK)
+            items.pop()
+        try:
+            encoded = _orjson.dumps(items, default=str, option=_ORJSON_OPTIONS)
+        except (TypeError, ValueError):  # e.g. an int beyond 64 bits: the stdlib takes it
+            pass
+        else:
+            out: list[bytes] = []
+            lines: list[bytes] = []
+            for piece in encoded[1:-1].split(b"\n"):
+                if piece:
+                    lines.append(piece.strip(b","))
+                else:
+                    lines.append(b"")
+                    out.append(b"\n".join(lines))
+                    lines = []
+            lines.append(b"")
+            out.append(b"\n".join(lines))
+            return out
+    return [b"".join([dumpb(record) + b"\n" for record in group]) for group in groups]
+
+
+def loads(line: bytes | str) -> Any:
+    """Parse one JSON document (orjson, else the stdlib, which also takes NaN from older files)."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(line)
+        except ValueError:
+            pass
+    return json.loads(line)
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON that never fails: unknown objects become their ``str``."""
-    return _ENCODE(value)
+    """:func:`dumpb` as text."""
+    return dumpb(value).decode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` (JSON has no NaN; DuckDB's JSON type rejects it)."""
+    if isinstance(value, float):
+        return value if value - value == 0 else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def to_us(value: datetime | None) -> int | None:
@@ -64,13 +158,22 @@ def from_us(value: int | None) -> datetime | None:
     return None if value is None else _EPOCH + timedelta(microseconds=value)
 
 
+def utc(value: datetime | None) -> datetime | None:
+    """``value`` in UTC (naive datetimes are taken as UTC), so JSON text always ends in +00:00."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    if value.tzinfo is timezone.utc:
+        return value
+    return value.astimezone(timezone.utc)
+
+
 def run_to_dict(run: RunRecord) -> dict[str, Any]:
-    """A run summary as JSON-ready values (timestamps as ISO-8601 UTC strings)."""
+    """A run summary as JSON-ready values (timestamps as UTC datetimes; :func:`jsonl` writes ISO-8601)."""
     row = {name: getattr(run, name) for name in RUN_FIELDS}
-    for name in ("started_at", "ended_at"):
-        stamp = to_us(row[name])
-        row[name] = None if stamp is None else iso(stamp)
-    row["usage_by_caller"] = dict(run.usage_by_caller)
+    row["started_at"] = utc(run.started_at)
+    row["ended_at"] = utc(run.ended_at)
     return row
 
 
@@ -84,13 +187,6 @@ def run_from_dict(row: Mapping[str, Any]) -> RunRecord:
         values[name] = int(values.get(name) or 0)
     values["usage_by_caller"] = dict(values.get("usage_by_caller") or {})
     return RunRecord(**values)
-
-
-def iso(us: int) -> str:
-    """ISO-8601 UTC text of an epoch-microsecond count (what DuckDB's ``read_json`` detects)."""
-    stamp = from_us(us)
-    assert stamp is not None
-    return stamp.isoformat()
 
 
 def event_from_values(
@@ -123,7 +219,7 @@ def event_from_values(
 
 
 def span_to_dict(span: SpanRecord) -> dict[str, Any]:
-    """A span row as JSON-ready values."""
+    """A span row as JSON-ready values (timestamps as UTC datetimes)."""
     return {
         "trace_id": span.trace_id,
         "span_id": span.span_id,
@@ -131,8 +227,8 @@ def span_to_dict(span: SpanRecord) -> dict[str, Any]:
         "run_id": span.run_id,
         "name": span.name,
         "kind": span.kind,
-        "start_time": iso(to_us(span.start_time) or 0),
-        "end_time": iso(to_us(span.end_time) or 0),
+        "start_time": utc(span.start_time),
+        "end_time": utc(span.end_time),
         "duration_ms": span.duration_ms,
         "status_code": span.status_code,
         "status_message": span.status_message,

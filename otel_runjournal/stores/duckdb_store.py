@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
@@ -23,13 +24,9 @@ import duckdb
 
 from .._records import RunEvent, RunRecord, RunWrite, TokenUsage
 from . import _codec
+from . import _duckdb_insert as _insert
 from ._base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
 from ._duckdb_schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
-
-try:  # optional fast path: Arrow tables insert 3-4x faster than list parameters
-    import pyarrow as _pa
-except ImportError:  # pragma: no cover - exercised where pyarrow is absent
-    _pa = None
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINGER = 0.2
@@ -38,28 +35,10 @@ MAX_HOLD = 1.0
 YIELD_AFTER_HOLD = 0.03
 """Pause before reopening after such a forced release (readers retry at least this often)."""
 
-_EVENT_COLS = "thread_id, run_id, seq, event_type, category, content, metadata, created_at, trace_id, span_id"
 _EVENT_SELECT = (
     "thread_id, run_id, seq, event_type, category::VARCHAR, content, metadata::VARCHAR, "
     "epoch_us(created_at), trace_id, span_id"
 )
-_EVENT_TYPES = ("VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT",
-                "VARCHAR", "VARCHAR")  # fmt: skip
-_EVENT_EXPRS = (
-    "{0}", "{1}", "{2}", "{3}", "CAST({4} AS event_category)", "{5}", "CAST({6} AS JSON)",
-    "CAST(make_timestamp({7}) AS TIMESTAMPTZ)", "{8}", "{9}",
-)  # fmt: skip
-_SPAN_COLS = (
-    "trace_id, span_id, parent_span_id, run_id, name, kind, start_time, end_time, duration_ms, "
-    "status_code, status_message, attributes, events, resource"
-)
-_SPAN_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT",
-               "DOUBLE", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR")  # fmt: skip
-_SPAN_EXPRS = (
-    "{0}", "{1}", "{2}", "{3}", "{4}", "{5}", "CAST(make_timestamp({6}) AS TIMESTAMPTZ)",
-    "CAST(make_timestamp({7}) AS TIMESTAMPTZ)", "{8}", "{9}", "{10}", "CAST({11} AS JSON)",
-    "CAST({12} AS JSON)", "CAST({13} AS JSON)",
-)  # fmt: skip
 _RUN_SELECT = ", ".join(
     f"epoch_us({name})"
     if name in ("started_at", "ended_at")
@@ -69,51 +48,59 @@ _RUN_SELECT = ", ".join(
     for name in _codec.RUN_FIELDS
 )
 
-_path_locks: dict[str, threading.Lock] = {}
-_path_locks_guard = threading.Lock()
+SEQ_CACHE_THREADS = 50_000
+"""Threads whose last seq a process remembers between writes (least recently written dropped first)."""
 
 
-def _path_lock(path: str) -> threading.Lock:
-    """One lock per database file per process: writers in one process take turns."""
-    with _path_locks_guard:
-        return _path_locks.setdefault(path, threading.Lock())
+class _FileState:
+    """Per database file, per process: the writers' lock and what is known while the file is held.
+
+    DuckDB lets one process at a time hold a file, and all connections of a process to one file
+    share it. So while any connection of this process is open, no other process can write, and the
+    last ``seq`` of each thread this process wrote stays exact: ``write`` then needs no lookup for it.
+    When the last connection closes, another process may write, so the cache is emptied.
+    """
+
+    def __init__(self) -> None:
+        self.write_lock = threading.Lock()
+        self.guard = threading.Lock()
+        self.open_connections = 0
+        self.last_seq: OrderedDict[str, int] = OrderedDict()
+
+    def opened(self) -> None:
+        with self.guard:
+            if self.open_connections == 0:
+                self.last_seq.clear()
+            self.open_connections += 1
+
+    def closed(self) -> None:
+        with self.guard:
+            self.open_connections -= 1
+            if self.open_connections == 0:
+                self.last_seq.clear()
+
+    def remember(self, last: dict[str, int]) -> None:
+        """Record the last seqs just committed (call with ``write_lock`` held)."""
+        cache = self.last_seq
+        for thread, seq in last.items():
+            cache[thread] = seq
+            cache.move_to_end(thread)
+        while len(cache) > SEQ_CACHE_THREADS:
+            cache.popitem(last=False)
+
+
+_file_states: dict[str, _FileState] = {}
+_file_states_guard = threading.Lock()
+
+
+def _file_state(path: str) -> _FileState:
+    with _file_states_guard:
+        return _file_states.setdefault(path, _FileState())
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "lock" in text or "different configuration" in text
-
-
-def _unnest_insert(table: str, columns: str, types: Sequence[str], exprs: Sequence[str]) -> str:
-    """``INSERT ... SELECT`` of list parameters, one per column (the pure-Python columnar path)."""
-    unnested = ", ".join(f"unnest(${i + 1}::{t}[]) AS c{i}" for i, t in enumerate(types))
-    projected = ", ".join(e.format(*(f"c{i}" for i in range(len(types)))) for e in exprs)
-    return f"INSERT INTO {table} ({columns}) SELECT {projected} FROM (SELECT {unnested})"
-
-
-def _arrow_insert(table: str, columns: str, exprs: Sequence[str], view: str) -> str:
-    names = [c.strip() for c in columns.split(",")]
-    projected = ", ".join(e.format(*names) for e in exprs)
-    return f"INSERT INTO {table} ({columns}) SELECT {projected} FROM {view}"
-
-
-_INSERT_EVENTS = _unnest_insert("run_events", _EVENT_COLS, _EVENT_TYPES, _EVENT_EXPRS)
-_INSERT_SPANS = _unnest_insert("spans", _SPAN_COLS, _SPAN_TYPES, _SPAN_EXPRS)
-_ARROW_EVENTS = _arrow_insert("run_events", _EVENT_COLS, _EVENT_EXPRS, "_rj_events")
-_ARROW_SPANS = _arrow_insert("spans", _SPAN_COLS, _SPAN_EXPRS, "_rj_spans")
-_RUN_TYPES = tuple(
-    "BIGINT" if name in (*_codec.RUN_TOKEN_FIELDS, "message_count", "started_at", "ended_at")
-    else "DOUBLE" if name == "duration_ms" else "VARCHAR"
-    for name in _codec.RUN_FIELDS
-)  # fmt: skip
-_RUN_EXPRS = tuple(
-    f"CAST(make_timestamp({{{i}}}) AS TIMESTAMPTZ)" if name in ("started_at", "ended_at")
-    else f"CAST({{{i}}} AS JSON)" if name == "usage_by_caller" else f"{{{i}}}"
-    for i, name in enumerate(_codec.RUN_FIELDS)
-)  # fmt: skip
-_UPSERT_RUNS = _unnest_insert("runs", ", ".join(_codec.RUN_FIELDS), _RUN_TYPES, _RUN_EXPRS).replace(
-    "INSERT INTO", "INSERT OR REPLACE INTO", 1
-)
 
 
 class DuckDBStore:
@@ -138,14 +125,15 @@ class DuckDBStore:
             raise ValueError(f"DuckDBStore needs a file path, got {path!r}")
         if timeout < 0 or linger < 0:
             raise ValueError("timeout and linger must be >= 0")
-        if arrow and _pa is None:
-            raise ValueError("arrow=True needs pyarrow installed (pip install pyarrow)")
+        if arrow and _insert.pa is None:
+            raise ValueError("arrow=True needs pyarrow installed (pip install 'otel-runjournal[fast]')")
         self.path = os.path.abspath(raw)
         self.read_only = read_only
         self._timeout = timeout
         self._linger = linger
-        self._arrow = (_pa is not None) if arrow is None else arrow
-        self._write_lock = _path_lock(self.path)
+        self._mode = "arrow" if (_insert.pa is not None if arrow is None else arrow) else "json"
+        self._state = _file_state(self.path)
+        self._write_lock = self._state.write_lock
         self._mutex = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._timer: threading.Timer | None = None
@@ -198,6 +186,7 @@ class DuckDBStore:
                     time.sleep(YIELD_AFTER_HOLD)
                     self._yield_before_open = False
                 self._con = self._connect()
+                self._state.opened()
                 self._opened_at = time.monotonic()
             try:
                 yield self._con
@@ -223,6 +212,7 @@ class DuckDBStore:
         if con is not None:
             with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
                 con.close()
+            self._state.closed()
 
     def close(self) -> None:
         """Close the file (idempotent)."""
@@ -296,117 +286,46 @@ class DuckDBStore:
         events = [e for unit in batch for e in unit.events]
         spans = [s for unit in batch for s in unit.spans]
         runs = _codec.latest_runs(unit.run for unit in batch)
-        event_cols = self._event_columns(events)
-        span_cols = self._span_columns(spans)
-        run_cols = [list(col) for col in zip(*(self._run_row(r) for r in runs), strict=True)]
         with self._write_lock, self._session() as con:
             try:
                 con.execute("BEGIN")
                 try:
-                    seqs = self._insert_events(con, events, event_cols)
-                    if runs:
-                        con.execute(_UPSERT_RUNS, run_cols)
-                    if spans:
-                        self._insert_spans(con, span_cols)
+                    last = self._last_seqs(con, events)
+                    seqs, new_last = _codec.assign_seqs(events, last)
+                    _insert.events(con, events, seqs, self._mode)
+                    _insert.thread_seqs(con, new_last, set(last), self._mode)
+                    _insert.runs(con, runs, self._mode)
+                    _insert.spans(con, spans, self._mode)
                     con.execute("COMMIT")
                 except BaseException:
                     _rollback(con)
+                    self._state.last_seq.clear()
                     raise
-            except duckdb.Error as exc:
+            except (duckdb.Error, TypeError, ValueError, OverflowError) as exc:  # incl. pyarrow's
                 raise StoreError(f"cannot write to run journal {self.path}: {exc}") from exc
+            self._state.remember(new_last)
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
 
-    def _insert_events(
-        self, con: duckdb.DuckDBPyConnection, events: list[RunEvent], cols: list[list[Any]]
-    ) -> list[int]:
-        if not events:
-            return []
-        threads = sorted({e.thread_id for e in events})
-        last = dict(
-            con.execute(
+    def _last_seqs(self, con: duckdb.DuckDBPyConnection, events: list[RunEvent]) -> dict[str, int]:
+        """The last seq of every thread in ``events``: remembered, else read from ``thread_seq``."""
+        cache = self._state.last_seq
+        last: dict[str, int] = {}
+        missing: list[str] = []
+        for thread in {e.thread_id for e in events}:
+            seq = cache.get(thread)
+            if seq is None:
+                missing.append(thread)
+            else:
+                last[thread] = seq
+        if missing:
+            found = con.execute(
                 "SELECT thread_id, last_seq FROM thread_seq "
                 "WHERE thread_id IN (SELECT unnest($1::VARCHAR[]))",
-                [threads],
+                [missing],
             ).fetchall()
-        )
-        seqs, new_last = _codec.assign_seqs(events, last)
-        cols[2] = seqs
-        if self._arrow:
-            assert _pa is not None
-            names = [c.strip() for c in _EVENT_COLS.split(",")]
-            con.register("_rj_events", _pa.table(dict(zip(names, cols, strict=True))))
-            try:
-                con.execute(_ARROW_EVENTS)
-            finally:
-                con.unregister("_rj_events")
-        else:
-            con.execute(_INSERT_EVENTS, cols)
-        con.execute(
-            "INSERT OR REPLACE INTO thread_seq SELECT unnest($1::VARCHAR[]), unnest($2::BIGINT[])",
-            [list(new_last), list(new_last.values())],
-        )
-        return seqs
-
-    def _insert_spans(self, con: duckdb.DuckDBPyConnection, cols: list[list[Any]]) -> None:
-        if self._arrow:
-            assert _pa is not None
-            names = [c.strip() for c in _SPAN_COLS.split(",")]
-            con.register("_rj_spans", _pa.table(dict(zip(names, cols, strict=True))))
-            try:
-                con.execute(_ARROW_SPANS)
-            finally:
-                con.unregister("_rj_spans")
-        else:
-            con.execute(_INSERT_SPANS, cols)
-
-    @staticmethod
-    def _event_columns(events: list[RunEvent]) -> list[list[Any]]:
-        dumps, to_us = _codec.dumps, _codec.to_us
-        return [
-            [e.thread_id for e in events],
-            [e.run_id for e in events],
-            [0] * len(events),  # seq, assigned inside the transaction
-            [e.event_type for e in events],
-            [e.category for e in events],
-            [e.content for e in events],
-            [dumps(e.metadata) for e in events],
-            [to_us(e.created_at) for e in events],
-            [e.trace_id for e in events],
-            [e.span_id for e in events],
-        ]
-
-    @staticmethod
-    def _span_columns(spans: list[Any]) -> list[list[Any]]:
-        dumps, to_us = _codec.dumps, _codec.to_us
-        return [
-            [s.trace_id for s in spans],
-            [s.span_id for s in spans],
-            [s.parent_span_id for s in spans],
-            [s.run_id for s in spans],
-            [s.name for s in spans],
-            [s.kind for s in spans],
-            [to_us(s.start_time) for s in spans],
-            [to_us(s.end_time) for s in spans],
-            [float(s.duration_ms) for s in spans],
-            [s.status_code for s in spans],
-            [s.status_message for s in spans],
-            [dumps(s.attributes) for s in spans],
-            [dumps(s.events) for s in spans],
-            [dumps(s.resource) for s in spans],
-        ]
-
-    @staticmethod
-    def _run_row(run: RunRecord) -> list[Any]:
-        row: list[Any] = []
-        for name in _codec.RUN_FIELDS:
-            value = getattr(run, name)
-            if name in ("started_at", "ended_at"):
-                value = _codec.to_us(value)
-            elif name == "usage_by_caller":
-                value = _codec.dumps(value)
-            row.append(value)
-        return row
+            last.update(found)
+        return last
 
     # -- reading ----------------------------------------------------------------------------------
 

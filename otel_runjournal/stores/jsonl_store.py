@@ -59,9 +59,17 @@ def _complete_lines(data: bytes) -> Iterator[Any]:
     for line in data[: end + 1].splitlines():
         if line.strip():
             try:
-                yield json.loads(line)
+                yield _codec.loads(line)
             except ValueError:
                 continue
+
+
+def _size(path: str) -> int:
+    """The file's size; 0 if it does not exist yet."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -259,9 +267,9 @@ class JsonlStore:
             parts = self._encode(batch, seqs)
             intent: dict[str, Any] = {"b": uuid.uuid4().hex, "files": {}, "seq": new_last}
             try:
+                sizes = intent["files"]
                 for relative in parts:
-                    path = self._path(relative)
-                    intent["files"][relative] = os.path.getsize(path) if os.path.exists(path) else 0
+                    sizes[relative] = _size(self._path(relative))
                 self._append_log(intent)
             except OSError as exc:
                 raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
@@ -286,36 +294,37 @@ class JsonlStore:
             event.seq = seq
 
     def _encode(self, batch: Sequence[RunWrite], seqs: list[int]) -> dict[str, bytes]:
-        """Each file's part of the batch: events per run file, then runs and spans."""
-        dumps = _codec.dumps
-        chunks: dict[str, list[str]] = {}
+        """Each file's part of the batch (one encoder call per file): events per run file, runs, spans."""
+        records: dict[str, list[dict[str, Any]]] = {}
+        files: dict[str, list[dict[str, Any]]] = {}  # run id -> its file's records
         position = 0
         for unit in batch:
             for event in unit.events:
-                relative = f"{EVENTS_DIR}/{safe_file_name(event.run_id)}"
-                chunks.setdefault(relative, []).append(
-                    dumps(
-                        {
-                            "thread_id": event.thread_id,
-                            "run_id": event.run_id,
-                            "seq": seqs[position],
-                            "event_type": event.event_type,
-                            "category": event.category,
-                            "content": event.content,
-                            "metadata": event.metadata,
-                            "created_at": _codec.iso(_codec.to_us(event.created_at) or 0),
-                            "trace_id": event.trace_id,
-                            "span_id": event.span_id,
-                        }
-                    )
+                run_id = event.run_id
+                lines = files.get(run_id)
+                if lines is None:
+                    lines = records.setdefault(f"{EVENTS_DIR}/{safe_file_name(run_id)}", [])
+                    files[run_id] = lines
+                lines.append(
+                    {
+                        "thread_id": event.thread_id,
+                        "run_id": run_id,
+                        "seq": seqs[position],
+                        "event_type": event.event_type,
+                        "category": event.category,
+                        "content": event.content,
+                        "metadata": event.metadata,
+                        "created_at": _codec.utc(event.created_at),
+                        "trace_id": event.trace_id,
+                        "span_id": event.span_id,
+                    }
                 )
                 position += 1
-        runs = _codec.latest_runs(unit.run for unit in batch)
-        chunks[RUNS_FILE] = [dumps(_codec.run_to_dict(run)) for run in runs]
-        spans = [dumps(_codec.span_to_dict(s)) for unit in batch for s in unit.spans]
+        records[RUNS_FILE] = [_codec.run_to_dict(run) for run in _codec.latest_runs(u.run for u in batch)]
+        spans = [_codec.span_to_dict(s) for unit in batch for s in unit.spans]
         if spans:
-            chunks[SPANS_FILE] = spans
-        return {relative: ("\n".join(lines) + "\n").encode() for relative, lines in chunks.items()}
+            records[SPANS_FILE] = spans
+        return dict(zip(records, _codec.jsonl_groups(list(records.values())), strict=True))
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -1,0 +1,207 @@
+"""Columnar batch insertion into DuckDB: one statement per table per write.
+
+Two ways to hand a batch's columns to DuckDB, both one statement per table:
+
+- ``arrow`` (when pyarrow is installed, the ``fast`` extra): the columns become a pyarrow table that
+  DuckDB scans in place. JSON columns are encoded per value, timestamps passed as epoch microseconds.
+- ``json`` (no extra dependency): the whole batch is encoded by one ``orjson`` call as
+  ``{"column": [values...]}`` and passed as a single text parameter; DuckDB parses it with
+  ``json_transform`` and ``unnest``. JSON columns travel as nested JSON, timestamps as ISO-8601 text.
+
+List parameters (``unnest($1::VARCHAR[])``) are avoided: DuckDB converts them value by value in
+Python, which costs more than the insert itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+import duckdb
+
+from .._records import RunEvent, RunRecord, SpanRecord
+from . import _codec
+
+try:  # optional fast path (the ``fast`` extra)
+    import pyarrow as pa
+except ImportError:  # pragma: no cover - exercised where pyarrow is absent
+    pa = None
+
+# column kinds: how a value is passed and converted back in SQL
+_STR, _INT, _FLOAT, _JSON, _TS, _CATEGORY = "str", "int", "float", "json", "ts", "category"
+
+_JSON_TYPES = {_STR: "VARCHAR", _INT: "BIGINT", _FLOAT: "DOUBLE", _JSON: "JSON", _TS: "TIMESTAMPTZ",
+               _CATEGORY: "VARCHAR"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's inserted columns: (name, kind, value getter) in the table's column order."""
+
+    name: str
+    columns: tuple[tuple[str, str, Callable[[Any], Any]], ...]
+
+    def source(self, mode: str) -> str:
+        """The batch as a relation: view ``_rj_<table>`` (arrow) or parsed from parameter $1 (json)."""
+        if mode == "arrow":
+            return f"_rj_{self.name}"
+        schema = _codec.dumps({name: [_JSON_TYPES[kind]] for name, kind, _ in self.columns})
+        unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
+        return f"(SELECT {unnested} FROM (SELECT json_transform($1, '{schema}') AS j))"
+
+    def insert_sql(self, mode: str) -> str:
+        """``INSERT`` of the batch, converting each column back to the table's type."""
+        names = ", ".join(name for name, _, _ in self.columns)
+        exprs = ", ".join(
+            _arrow_expr(name, kind) if mode == "arrow" or kind == _CATEGORY else name
+            for name, kind, _ in self.columns
+        )
+        return f"INSERT INTO {self.name} ({names}) SELECT {exprs} FROM {self.source(mode)}"
+
+
+def _arrow_expr(name: str, kind: str) -> str:
+    if kind == _JSON:
+        return f"CAST({name} AS JSON)"
+    if kind == _TS:
+        return f"CAST(make_timestamp({name}) AS TIMESTAMPTZ)"
+    if kind == _CATEGORY:
+        return f"CAST({name} AS event_category)"
+    return name
+
+
+def _attr(name: str) -> Callable[[Any], Any]:
+    return attrgetter(name)
+
+
+EVENTS = Table(
+    "run_events",
+    tuple(
+        (name, kind, _attr(name))
+        for name, kind in (
+            ("thread_id", _STR), ("run_id", _STR), ("seq", _INT), ("event_type", _STR),
+            ("category", _CATEGORY), ("content", _STR), ("metadata", _JSON), ("created_at", _TS),
+            ("trace_id", _STR), ("span_id", _STR),
+        )
+    ),
+)  # fmt: skip
+SPANS = Table(
+    "spans",
+    tuple(
+        (name, kind, _attr(name))
+        for name, kind in (
+            ("trace_id", _STR), ("span_id", _STR), ("parent_span_id", _STR), ("run_id", _STR),
+            ("name", _STR), ("kind", _STR), ("start_time", _TS), ("end_time", _TS),
+            ("duration_ms", _FLOAT), ("status_code", _STR), ("status_message", _STR),
+            ("attributes", _JSON), ("events", _JSON), ("resource", _JSON),
+        )
+    ),
+)  # fmt: skip
+RUNS = Table(
+    "runs",
+    tuple(
+        (
+            name,
+            _TS if name in ("started_at", "ended_at")
+            else _JSON if name == "usage_by_caller"
+            else _FLOAT if name == "duration_ms"
+            else _INT if name in (*_codec.RUN_TOKEN_FIELDS, "message_count")
+            else _STR,
+            _attr(name),
+        )
+        for name in _codec.RUN_FIELDS
+    ),
+)  # fmt: skip
+THREAD_SEQ = Table(
+    "thread_seq", (("thread_id", _STR, _attr("thread_id")), ("last_seq", _INT, _attr("last_seq")))
+)
+
+_ARROW_TYPES: dict[str, Any] = {}
+if pa is not None:
+    _ARROW_TYPES = {_STR: pa.string(), _INT: pa.int64(), _FLOAT: pa.float64(), _JSON: pa.string(),
+                    _TS: pa.int64(), _CATEGORY: pa.string()}  # fmt: skip
+
+
+@dataclass(slots=True)
+class ThreadSeq:
+    """One ``thread_seq`` row to write."""
+
+    thread_id: str
+    last_seq: int
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    rows: Sequence[Any],
+    mode: str,
+    statements: Sequence[str],
+    *,
+    overrides: dict[str, list[Any]] | None = None,
+) -> None:
+    """Run ``statements`` (``{source}`` = the batch as a relation, see :meth:`Table.source`) over
+    ``rows``, objects with the table's attributes; ``overrides`` supplies whole columns by name."""
+    if not rows:
+        return
+    overrides = overrides or {}
+    if mode == "arrow":
+        assert pa is not None
+        arrays = {}
+        for name, kind, get in table.columns:
+            values = overrides.get(name)
+            if values is None:
+                values = list(map(get, rows))
+                if kind == _JSON:
+                    values = _codec.dumpb_all(values)  # bytes: pyarrow takes UTF-8 as is
+                elif kind == _TS:
+                    values = list(map(_codec.to_us, values))
+            arrays[name] = pa.array(values, _ARROW_TYPES[kind])
+        view = table.source(mode)
+        con.register(view, pa.table(arrays))
+        try:
+            for statement in statements:
+                con.execute(statement.format(source=view))
+        finally:
+            con.unregister(view)
+    else:
+        payload = {
+            name: overrides[name] if name in overrides else list(map(get, rows))
+            for name, _, get in table.columns
+        }
+        params = [_codec.dumps(payload)]
+        for statement in statements:
+            con.execute(statement.format(source=table.source(mode)), params)
+
+
+def events(con: duckdb.DuckDBPyConnection, rows: list[RunEvent], seqs: list[int], mode: str) -> None:
+    """Append the batch's events with their assigned ``seqs``."""
+    execute(con, EVENTS, rows, mode, [_escape(EVENTS.insert_sql(mode))], overrides={"seq": seqs})
+
+
+def spans(con: duckdb.DuckDBPyConnection, rows: list[SpanRecord], mode: str) -> None:
+    """Append the batch's spans."""
+    execute(con, SPANS, rows, mode, [_escape(SPANS.insert_sql(mode))])
+
+
+def runs(con: duckdb.DuckDBPyConnection, rows: list[RunRecord], mode: str) -> None:
+    """Upsert run summaries by ``run_id``: delete + insert, cheaper than ``INSERT OR REPLACE``."""
+    delete = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM {source})"
+    execute(con, RUNS, rows, mode, [delete, _escape(RUNS.insert_sql(mode))])
+
+
+def thread_seqs(con: duckdb.DuckDBPyConnection, last: dict[str, int], existing: set[str], mode: str) -> None:
+    """Write each thread's new last seq: ``UPDATE`` the ``existing`` threads' rows, insert the rest."""
+    old = [ThreadSeq(t, seq) for t, seq in last.items() if t in existing]
+    new = [ThreadSeq(t, seq) for t, seq in last.items() if t not in existing]
+    update = (
+        "UPDATE thread_seq SET last_seq = s.last_seq FROM {source} AS s "
+        "WHERE thread_seq.thread_id = s.thread_id"
+    )
+    execute(con, THREAD_SEQ, old, mode, [update])
+    execute(con, THREAD_SEQ, new, mode, [_escape(THREAD_SEQ.insert_sql(mode))])
+
+
+def _escape(sql: str) -> str:
+    """``sql`` as a ``str.format`` template that yields itself (its source is already inlined)."""
+    return sql.replace("{", "{{").replace("}", "}}")
