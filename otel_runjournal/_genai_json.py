@@ -3,13 +3,15 @@
 The conventions' format is ``[{"role": ..., "parts": [{"type": "text", "content": ...},
 {"type": "tool_call", "id": ..., "name": ..., "arguments": ...}], "finish_reason": ...}]``; older and
 foreign instrumentations put ``content`` on the message, or plain text instead of JSON. Nothing here
-raises on malformed input. Each text is parsed at most once, with ``orjson`` (the standard library's
-parser only for what orjson refuses: ``NaN``, integers beyond 64 bits).
+raises on malformed input. Each text is parsed at most once, with ``orjson``; the standard library's
+parser reads what orjson refuses (``NaN``, lone surrogates) or reads inexactly (integers beyond 64
+bits), with the same results as before.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,14 +19,16 @@ import orjson
 
 _NOT_JSON: Any = object()
 _JSON_STARTS = frozenset('[{"-0123456789tfnNI')
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
 
 
 def _load(text: str) -> Any:
     """The value of a JSON text, or :data:`_NOT_JSON`."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
+    if _LONG_DIGITS.search(text) is None:  # orjson reads integers beyond 64 bits as floats
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     if text.lstrip(" \t\n\r")[:1] not in _JSON_STARTS:  # cheap: plain text is never JSON
         return _NOT_JSON
     try:

@@ -186,8 +186,8 @@ def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in (attributes or {}).items()}
 
 
-def attributes_of(span: ReadableSpan) -> Mapping[str, Any]:
-    """A span's attributes as a plain mapping, without copying (treat it as read-only).
+def attributes_of(span: ReadableSpan) -> dict[str, Any]:
+    """A span's attributes as a plain dict, without copying (read-only: it is the span's own).
 
     ``ReadableSpan.attributes`` wraps the SDK's ``BoundedAttributes`` in a proxy whose every lookup
     and iteration runs Python code (and a lock); a finished span's attributes are immutable, so the
@@ -355,6 +355,7 @@ def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
 
 
 # --- rows -------------------------------------------------------------------------------------------
+_CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
 # by id: enum members are singletons, and hashing an enum member runs Python code
 _KIND_NAMES = {id(kind): kind.name for kind in SpanKind}
 _STATUS_NAMES = {id(code): code.name for code in StatusCode}
@@ -372,7 +373,7 @@ def _events_of(span: ReadableSpan) -> Sequence[Any]:
 
 
 def _row(
-    span: ReadableSpan, run_id: str, with_content: bool, attrs: Mapping[str, Any], trace_id: str | None
+    span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any], trace_id: str | None
 ) -> tuple[SpanRecord, int, int, Sequence[Any]]:
     """The span's row, its start / end ns (the end never before the start) and its OTel events."""
     ctx = span.get_span_context()
@@ -385,10 +386,11 @@ def _row(
     end = span.end_time or start
     start_at = utc(start)
     end_at = start_at if end // 1000 == start // 1000 else utc(end)
-    row = dict(attrs)  # one shallow C-level copy (tuple values stay tuples: JSON arrays all the same)
-    if not with_content:
-        for key in sc.CONTENT_ATTRIBUTES:
-            row.pop(key, None)
+    # the row shares the finished span's (immutable) attribute dict: nothing may modify it; tuple
+    # values stay tuples (JSON arrays all the same)
+    row = attrs
+    if not with_content and not _CONTENT_KEYS.isdisjoint(attrs):
+        row = {k: v for k, v in attrs.items() if k not in _CONTENT_KEYS}
     events = _events_of(span)
     status = span.status
     parent = span.parent
@@ -429,8 +431,9 @@ def root_info(
     span: ReadableSpan, *, with_content: bool = True, attrs: Mapping[str, Any] | None = None
 ) -> RootInfo:
     """Root facts of a span that (may) start a run."""
-    attrs = attributes_of(span) if attrs is None else attrs
-    record, start, end, events = _row(span, "", with_content, attrs, None)
+    own = attributes_of(span)
+    attrs = own if attrs is None else attrs
+    record, start, end, events = _row(span, "", with_content, own, None)
     mapped = MappedSpan(record, start, end)
     return _root_info(span, attrs, mapped, events, _Content(span, with_content, attrs))
 
@@ -543,7 +546,7 @@ def map_span(
     the top of its group); handler roots always get one. ``trace_id``: the span's trace id as hex,
     when the caller already has it.
     """
-    attrs = attributes_of(span)  # read-only; the row gets its own shallow copy
+    attrs = attributes_of(span)  # read-only
     record, start, end, events = _row(span, run_id, with_content, attrs, trace_id)
     caller = attrs.get(sc.RJ_CALLER)
     mapped = MappedSpan(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from spanfactory import (
     HANDLER_RUN_EVENTS,
+    MS,
     T0,
     SpanFactory,
     assistant_output,
@@ -269,6 +274,7 @@ def test_without_journal_content(f: SpanFactory) -> None:
     assert all(ev.content is None for _, ev in mapped.events)
     assert sc.GEN_AI_OUTPUT_MESSAGES not in mapped.record.attributes
     assert mapped.record.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    assert sc.GEN_AI_OUTPUT_MESSAGES in (span.attributes or {})  # the span itself is left as it was
 
 
 def test_custom_events_and_summary(f: SpanFactory) -> None:
@@ -349,6 +355,58 @@ def test_span_record(f: SpanFactory) -> None:
 def test_utc_is_exact_to_the_microsecond() -> None:
     """Nanosecond timestamps convert to UTC datetimes without float rounding."""
     assert m.utc(1_700_000_000_123_456_789) == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=2**63 - 1))
+def test_utc_fast_path_matches_exact_arithmetic(ns: int) -> None:
+    """The float fast path of utc() gives exactly the integer-arithmetic datetime, at any instant."""
+    exact = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
+    assert m.utc(ns) == exact
+    assert m.utc(ns).tzinfo is timezone.utc
+
+
+@pytest.mark.parametrize("ns", [0, 999, 1000, 2**33 * 10**9 - 1, 2**33 * 10**9, 2**33 * 10**9 + 1000])
+def test_utc_at_the_fast_path_bounds(ns: int) -> None:
+    """utc() is exact on both sides of the float fast path's range."""
+    assert m.utc(ns) == datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
+
+
+def test_span_row_is_the_same_from_any_span_object(
+    f: SpanFactory, span_exporter: InMemorySpanExporter
+) -> None:
+    """The live span, the ReadableSpan a processor gets, and a hand-built one give equal rows and events."""
+    parent = f.start("invoke_agent a", 0, attrs=common("r"))
+    child = f.start("execute_tool calc", 1, parent=parent, attrs={**common("r"), **TOOL})
+    child.add_event("runjournal.custom.progress", {sc.RJ_CUSTOM_DATA: '{"pct": 5}'}, timestamp=T0 + 2 * MS)
+    live = f.end(child, 3, error=RuntimeError("boom"), attrs={"tags": ("a", "b")})
+    exported = span_exporter.get_finished_spans()[-1]
+    assert exported is not live
+    built = ReadableSpan(
+        name=live.name,
+        context=live.get_span_context(),
+        parent=live.parent,
+        resource=live.resource,
+        attributes=dict(live.attributes or {}),
+        events=tuple(live.events),
+        kind=live.kind,
+        status=live.status,
+        start_time=live.start_time,
+        end_time=live.end_time,
+    )
+    rows = [m.span_record(span, "r") for span in (live, exported, built)]
+    assert rows[0] == rows[1] == rows[2]
+    assert rows[0].attributes["tags"] == ("a", "b")  # arrays stay tuples (JSON arrays in the stores)
+    assert [e["name"] for e in rows[0].events] == ["runjournal.custom.progress", "exception"]
+    events = [
+        [
+            (k, ev.event_type, ev.content, ev.metadata, ev.created_at)
+            for k, ev in m.map_span(s, "r", "t").events
+        ]
+        for s in (live, exported, built)
+    ]
+    assert events[0] == events[1] == events[2]
+    assert [e[1] for e in sorted(events[0])] == ["tool_start", "progress", "tool_error"]
 
 
 # --- one run ------------------------------------------------------------------------------------------
@@ -470,6 +528,10 @@ def test_merge_roots_of_foreign_group() -> None:
         ("{not json", "{not json", ("{not json", [])),
         ('{"role": "system", "parts": []}', None, ("", [])),
         ("42", None, ("", [])),
+        ("null", "null", ("null", [])),
+        ("true story", "true story", ("true story", [])),
+        ('[{"role": "user", "content": "nan", "x": NaN}]', "nan", ("nan", [])),
+        ('[{"role": "user", "parts": [{"type": "text", "content": "\\ud800"}]}]', "\ud800", ("\ud800", [])),
         (
             assistant_output("ok", [("c1", "t", {"a": 1})]),
             None,
@@ -481,6 +543,15 @@ def test_genai_json_is_lenient(text: str, human: str | None, output: tuple[str, 
     """Content JSON in the conventions' format, older formats, plain text and junk all read without errors."""
     assert gj.human_text(text) == human
     assert gj.output(text) == output
+
+
+def test_genai_json_parse_is_exact() -> None:
+    """Values orjson would read inexactly or refuse (big integers, NaN) parse as json.loads reads them."""
+    assert gj.parse('{"n": 123456789012345678901234567890}') == {"n": 123456789012345678901234567890}
+    assert gj.parse('{"n": -9223372036854775809, "m": 7}') == {"n": -9223372036854775809, "m": 7}
+    assert math.isnan(gj.parse('{"x": NaN}')["x"])
+    assert gj.parse("sunny") is None
+    assert gj.parse(" \n[1, 2]") == [1, 2]
 
 
 def test_abandoned_child_is_marked(f: SpanFactory) -> None:
