@@ -110,7 +110,13 @@ class Assembler:
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
             mapped = m.map_span(span, run_id, thread_id, with_content=self._with_content, trace_id=trace_id)
-            self._hold(run_id, thread_id, mapped, foreign=False, now=now)
+            pending = self._pending.get(run_id)
+            if pending is not None:  # the common case, inline: another span of a run being held
+                pending.spans.append(mapped)
+                pending.last_seen = now
+                self.pending_spans += 1
+            else:
+                self._hold(run_id, thread_id, mapped, foreign=False, now=now)
             if mapped.is_root:
                 out.append(self._finish(run_id, root=mapped.root))
         elif m.is_genai(span, attrs):
