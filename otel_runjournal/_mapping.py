@@ -4,6 +4,15 @@ Each event gets a sort key so that :mod:`._runwrite` can order a run's events by
 deterministic tie-breaks (see :data:`SortKey`). Content is rendered here, on the exporter's thread,
 from the handler's side channel or, failing that, from the ``gen_ai.*`` content attributes (which is
 also how spans of other instrumentations are read; their caller is ``lead_agent``).
+
+Cost: this runs on the ``BatchSpanProcessor``'s thread, competing for the GIL with the application,
+for every span (``bench/bench_exporter.py`` measures it). So a span is read without copies: the
+attribute dict and event deque inside the SDK's containers (public properties as the fallback), the
+resource converted once; rows share them and must never modify them. Datetimes are made once per
+span (shared by its row and its events); content is rendered only where an event needs it (a chat
+span's output, a root's input, a tool's arguments and result; an interrupt value only on an
+interrupted root) and each content JSON is parsed once. Spans that are neither GenAI operations nor
+roots and have no events (chains, graph nodes) stop after their row.
 """
 
 from __future__ import annotations
@@ -195,9 +204,9 @@ def attributes_of(span: ReadableSpan) -> dict[str, Any]:
     """
     raw = getattr(span, "_attributes", None)
     inner = getattr(raw, "_dict", None)
-    if type(inner) is dict:
+    if isinstance(inner, dict):  # an OrderedDict in older SDKs
         return inner
-    if type(raw) is dict:
+    if isinstance(raw, dict):
         return raw
     return dict(span.attributes or {})
 
