@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timezone
 from pathlib import Path
 
 import duckdb
@@ -118,3 +119,64 @@ def test_linger_zero_releases_the_file_after_each_operation(tmp_path: Path) -> N
         con = duckdb.connect(str(path), read_only=True)
         assert con.execute("SELECT count(*) FROM run_events").fetchone() == (8,)
         con.close()
+
+
+def test_two_stores_in_one_process_interleave_without_reusing_seq(tmp_path: Path) -> None:
+    """Two DuckDBStores on one file in one process share the remembered seqs: no seq reused."""
+    a, b = DuckDBStore(tmp_path / "j.duckdb"), DuckDBStore(tmp_path / "j.duckdb")
+    runs = [make_run(f"r{i}", "t1") for i in range(6)]
+    for i, run in enumerate(runs):
+        (a if i % 2 else b).write([run])
+    seqs = [e.seq for run in runs for e in run.events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    a.close()
+    b.close()
+
+
+def test_seq_is_read_again_after_the_file_was_released(tmp_path: Path) -> None:
+    """Once the process let go of the file, a write reads thread_seq again (another process may have
+    advanced it), so remembered seqs never hand out a seq twice."""
+    path = tmp_path / "j.duckdb"
+    with DuckDBStore(path, linger=0) as store:
+        first = make_run("r1", "t1")
+        store.write([first])
+        assert first.events[-1].seq == 8
+        con = duckdb.connect(str(path))  # stands in for another process writing in between
+        con.execute("UPDATE thread_seq SET last_seq = 100 WHERE thread_id = 't1'")
+        con.close()
+        second = make_run("r2", "t1")
+        store.write([second])
+        assert second.events[0].seq == 101
+
+
+def test_failed_write_forgets_remembered_seqs(tmp_path: Path) -> None:
+    """After a failed transaction the next write of the thread continues from what was committed."""
+    with DuckDBStore(tmp_path / "j.duckdb", linger=60) as store:
+        store.write([make_run("ok", "t1")])
+        bad = make_run("bad", "t1")
+        bad.events[-1].category = "nope"
+        with pytest.raises(StoreError):
+            store.write([bad])
+        after = make_run("after", "t1")
+        store.write([after])
+        assert after.events[0].seq == 9
+
+
+@pytest.mark.parametrize("arrow", [False, True] if _duckdb_insert.pa is not None else [False])
+def test_awkward_values_round_trip_on_both_insert_paths(tmp_path: Path, arrow: bool) -> None:
+    """NUL, emoji, newlines, NaN, ints beyond 64 bits, non-string keys and naive timestamps are stored
+    (JSON made valid: NaN as null, big ints kept) on the pyarrow and the json_transform path."""
+    with DuckDBStore(tmp_path / "j.duckdb", arrow=arrow) as store:
+        write = make_run("r\x00🚀", "t\n1")
+        write.events[1].content = "a\x00b\n🚀"
+        write.events[1].metadata = {"nan": float("nan"), "big": 2**70, 1: "int key", "nested": [1.5, None]}
+        write.events[2].created_at = write.events[2].created_at.replace(tzinfo=None)
+        write.spans[0].attributes = {"x": float("inf")}
+        store.write([write])
+        stored = store.list_events("r\x00🚀")
+        assert stored[1].content == "a\x00b\n🚀"
+        assert stored[1].metadata == {"nan": None, "big": 2**70, "1": "int key", "nested": [1.5, None]}
+        assert stored[2].created_at == write.events[2].created_at.replace(tzinfo=timezone.utc)
+        assert store.sql("SELECT attributes::VARCHAR FROM spans WHERE span_id = $1", ["cd" * 8]) == [
+            ('{"x":null}',)
+        ]

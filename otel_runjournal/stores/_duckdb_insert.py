@@ -1,6 +1,6 @@
-"""Columnar batch insertion into DuckDB: one statement per table per write.
+"""Columnar batch insertion into DuckDB: a write's rows go in as whole columns, a few statements per write.
 
-Two ways to hand a batch's columns to DuckDB, both one statement per table:
+Two ways to hand a batch's columns to DuckDB:
 
 - ``arrow`` (when pyarrow is installed, the ``fast`` extra): the columns become a pyarrow table that
   DuckDB scans in place. JSON columns are encoded per value, timestamps passed as epoch microseconds.
@@ -9,13 +9,15 @@ Two ways to hand a batch's columns to DuckDB, both one statement per table:
   ``json_transform`` and ``unnest``. JSON columns travel as nested JSON, timestamps as ISO-8601 text.
 
 List parameters (``unnest($1::VARCHAR[])``) are avoided: DuckDB converts them value by value in
-Python, which costs more than the insert itself.
+Python, which costs more than the insert itself. Measured costs per write and the ideas that did
+not pay are in ``bench/bench_stores.py`` and the stores' notes in the README.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
@@ -43,6 +45,7 @@ class Table:
     name: str
     columns: tuple[tuple[str, str, Callable[[Any], Any]], ...]
 
+    @cache  # noqa: B019 - a handful of module-level tables, each with two modes
     def source(self, mode: str) -> str:
         """The batch as a relation: view ``_rj_<table>`` (arrow) or parsed from parameter $1 (json)."""
         if mode == "arrow":
@@ -51,6 +54,7 @@ class Table:
         unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
         return f"(SELECT {unnested} FROM (SELECT json_transform($1, '{schema}') AS j))"
 
+    @cache  # noqa: B019
     def insert_sql(self, mode: str) -> str:
         """``INSERT`` of the batch, converting each column back to the table's type."""
         names = ", ".join(name for name, _, _ in self.columns)

@@ -3,10 +3,16 @@
 DuckDB lets one process hold a file for writing, and then no other process can open it at all. So
 this store never holds the file for long: it opens it for an operation, keeps the connection for
 ``linger`` seconds in case another operation follows (a batch of exports, a page of queries), then
-closes it. Opening takes about 10 ms (measured in ``bench/bench_stores.py``). A process that finds
-the file held retries with backoff for up to ``timeout`` seconds, then raises
+closes it; a busy writer also lets go every ``MAX_HOLD`` seconds. Opening takes about 10 ms and a
+query on an open connection a few ms (both measured in ``bench/bench_stores.py``). A process that
+finds the file held retries with backoff for up to ``timeout`` seconds, then raises
 :class:`StoreLockedError`. Several writer processes therefore take turns, and ``seq`` stays unique
-because the per-thread counter (``thread_seq``) is read and advanced inside each write transaction.
+because the per-thread counter (``thread_seq``) is advanced inside each write transaction; while
+this process holds the file nobody else can advance it, so the last seqs it wrote are remembered
+and only threads it has not seen since opening the file are looked up.
+
+A write is one transaction of a few columnar statements (see ``_duckdb_insert``): its cost is
+mostly DuckDB's per-statement work and the commit's fsync, so larger batches write faster.
 """
 
 from __future__ import annotations
@@ -138,6 +144,7 @@ class DuckDBStore:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._timer: threading.Timer | None = None
         self._opened_at = 0.0
+        self._last_used = 0.0
         self._yield_before_open = False
         self._closed = False
         if read_only and not os.path.exists(self.path):
@@ -178,9 +185,6 @@ class DuckDBStore:
         with self._mutex:
             if self._closed:
                 raise StoreError(f"run journal {self.path} is closed")
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if self._con is None:
                 if self._yield_before_open:
                     time.sleep(YIELD_AFTER_HOLD)
@@ -191,21 +195,33 @@ class DuckDBStore:
             try:
                 yield self._con
             finally:
+                self._last_used = now = time.monotonic()
                 if self._linger == 0:
                     self._release()
-                elif time.monotonic() - self._opened_at > MAX_HOLD:
+                elif now - self._opened_at > MAX_HOLD:
                     self._release()
                     self._yield_before_open = True
-                else:
-                    self._timer = threading.Timer(self._linger, self._release_idle)
-                    self._timer.daemon = True
-                    self._timer.start()
+                elif self._timer is None:  # one timer per idle period, not one per operation
+                    self._schedule_release(self._linger)
+
+    def _schedule_release(self, delay: float) -> None:
+        self._timer = threading.Timer(delay, self._release_idle)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _release_idle(self) -> None:
+        """Timer callback: release the file if idle for ``linger`` seconds, else check again later."""
         with self._mutex:
-            if self._timer is not None and self._timer is threading.current_thread():
-                self._timer = None
+            if self._timer is not threading.current_thread():
+                return
+            self._timer = None
+            if self._con is None:
+                return
+            idle = time.monotonic() - self._last_used
+            if idle >= self._linger:
                 self._release()
+            else:
+                self._schedule_release(self._linger - idle)
 
     def _release(self) -> None:
         con, self._con = self._con, None
@@ -346,31 +362,30 @@ class DuckDBStore:
         before_seq: int | None,
         limit: int,
     ) -> list[RunEvent]:
-        """Select (rowid, seq) through the index on ``key_column``, then fetch the page by rowid."""
+        """Select (rowid, seq) through the index on ``key_column``, then fetch the page by rowid.
+
+        No explicit transaction: rows are only ever appended, so the rowids found stay valid.
+        """
         with self._session() as con:
             try:
-                con.execute("BEGIN")
-                try:
-                    keys = con.execute(
-                        f"SELECT rowid, seq, category::VARCHAR, event_type FROM run_events "
-                        f"WHERE {key_column} = $1",
-                        [key],
+                keys = con.execute(
+                    "SELECT rowid, seq, category::VARCHAR, event_type FROM run_events "
+                    f"WHERE {key_column} = $1",
+                    [key],
+                ).fetchall()
+                by_seq = {
+                    seq: rowid for rowid, seq, category, event_type in keys if keep(category, event_type)
+                }
+                page = _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)
+                rows = (
+                    con.execute(
+                        f"SELECT {_EVENT_SELECT} FROM run_events "
+                        "WHERE rowid IN (SELECT unnest($1::BIGINT[])) ORDER BY seq",
+                        [[by_seq[s] for s in page]],
                     ).fetchall()
-                    by_seq = {
-                        seq: rowid for rowid, seq, category, event_type in keys if keep(category, event_type)
-                    }
-                    page = _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)
-                    rows = (
-                        con.execute(
-                            f"SELECT {_EVENT_SELECT} FROM run_events "
-                            "WHERE rowid IN (SELECT unnest($1::BIGINT[])) ORDER BY seq",
-                            [[by_seq[s] for s in page]],
-                        ).fetchall()
-                        if page
-                        else []
-                    )
-                finally:
-                    con.execute("ROLLBACK")  # read-only transaction: nothing to keep
+                    if page
+                    else []
+                )
             except duckdb.Error as exc:
                 raise StoreError(f"query on run journal {self.path} failed: {exc}") from exc
         return [_event_from_row(r) for r in rows]
