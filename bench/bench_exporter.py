@@ -1,15 +1,16 @@
 """Exporter micro-benchmark: CPU the journal exporter spends per span, with and without a store.
 
     python bench/bench_exporter.py                       # ~1 min: both workloads, 3 stages
-    python bench/bench_exporter.py --baseline HEAD~5     # same run, plus the package at a git revision
+    python bench/bench_exporter.py --baseline 21c3a83    # also the exporter's modules at a git revision
     python bench/bench_exporter.py --quick               # seconds (smoke test)
 
 Workloads (spans are made once, then replayed; each stage runs ``--repeat`` times, best and median
 printed):
 
 - ``agent``: real spans of the real handler on the benchmark agent (``bench/workload.py``: LangGraph
-  ReAct loop, 3 model calls + 2 tool calls, ~23 spans per invoke), content in the side channel (the
-  default), so rendering the content the journal records is part of the measured cost.
+  ReAct loop, 3 model calls + 2 tool calls: 11 spans per invoke at the handler's default verbosity),
+  content in the side channel (the default), so rendering the content the journal records is part of
+  the measured cost.
 - ``synthetic``: handler-shaped spans from ``tests/spanfactory.py`` (4 spans per run).
 
 Stages, spans fed in batches of 512 (``BatchSpanProcessor``'s default export size):
@@ -224,7 +225,7 @@ def _table(rows: list[dict[str, Any]], before: list[dict[str, Any]] | None) -> s
 def main() -> None:
     """Parse arguments, measure (and the baseline), print the table (or JSON rows)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--invokes", type=int, default=400, help="agent invokes (~23 spans each)")
+    parser.add_argument("--invokes", type=int, default=400, help="agent invokes (11 spans each)")
     parser.add_argument("--runs", type=int, default=10_000, help="synthetic runs (4 spans each)")
     parser.add_argument("--repeat", type=int, default=5, help="repeats per stage (stores: half)")
     parser.add_argument("--baseline", metavar="REV", help="also measure otel_runjournal at this git rev")
