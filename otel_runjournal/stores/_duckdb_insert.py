@@ -31,6 +31,9 @@ try:  # optional fast path (the ``fast`` extra)
 except ImportError:  # pragma: no cover - exercised where pyarrow is absent
     pa = None
 
+_ARROW_NAME = "_runjournal_batch_rows"
+"""The local variable :func:`execute` holds the batch's pyarrow table in, named in its SQL."""
+
 # column kinds: how a value is passed and converted back in SQL
 _STR, _INT, _FLOAT, _JSON, _TS, _CATEGORY = "str", "int", "float", "json", "ts", "category"
 
@@ -47,9 +50,9 @@ class Table:
 
     @cache  # noqa: B019 - a handful of module-level tables, each with two modes
     def source(self, mode: str) -> str:
-        """The batch as a relation: view ``_rj_<table>`` (arrow) or parsed from parameter $1 (json)."""
+        """The batch as a relation: a pyarrow table (arrow) or parsed from parameter $1 (json)."""
         if mode == "arrow":
-            return f"_rj_{self.name}"
+            return _ARROW_NAME
         schema = _codec.dumps({name: [_JSON_TYPES[kind]] for name, kind, _ in self.columns})
         unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
         return f"(SELECT {unnested} FROM (SELECT json_transform($1, '{schema}') AS j))"
@@ -161,13 +164,11 @@ def execute(
                 elif kind == _TS:
                     values = list(map(_codec.to_us, values))
             arrays[name] = pa.array(values, _ARROW_TYPES[kind])
-        view = table.source(mode)
-        con.register(view, pa.table(arrays))
-        try:
-            for statement in statements:
-                con.execute(statement.format(source=view))
-        finally:
-            con.unregister(view)
+        # DuckDB finds the table by this local variable's name (a "replacement scan"): half the
+        # cost of register()/unregister() per statement. It must be called from this frame.
+        _runjournal_batch_rows = pa.table(arrays)
+        for statement in statements:
+            con.execute(statement.format(source=_ARROW_NAME))
     else:
         payload = {
             name: overrides[name] if name in overrides else list(map(get, rows))

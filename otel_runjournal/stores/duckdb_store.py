@@ -166,6 +166,7 @@ class DuckDBStore:
             try:
                 con = duckdb.connect(self.path, read_only=self.read_only)
                 con.execute("SET TimeZone = 'UTC'")
+                con.execute("SET python_enable_replacements = true")  # pyarrow batches by name
                 return con
             except duckdb.Error as exc:
                 if not _is_lock_conflict(exc):
