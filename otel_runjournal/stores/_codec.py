@@ -91,28 +91,23 @@ def jsonl_groups(groups: Sequence[Sequence[Any]]) -> list[bytes]:
     if _orjson is not None and groups and all(groups):
         items: list[Any] = []
         for group in groups:
-            if items:
-                items.append(_FILE_BREAK)
-            for record in group:
-                items.append(record)
-                items.append(_LINE_BREAK)
-            items.pop()
+            part = [_LINE_BREAK] * (2 * len(group))
+            part[0::2] = group
+            part[-1] = _FILE_BREAK
+            items += part
+        items.pop()
         try:
             encoded = _orjson.dumps(items, default=str, option=_ORJSON_OPTIONS)
         except (TypeError, ValueError):  # e.g. an int beyond 64 bits: the stdlib takes it
             pass
         else:
-            out: list[bytes] = []
-            lines: list[bytes] = []
-            for piece in encoded[1:-1].split(b"\n"):
-                if piece:
-                    lines.append(piece.strip(b","))
-                else:
-                    lines.append(b"")
-                    out.append(b"\n".join(lines))
-                    lines = []
-            lines.append(b"")
-            out.append(b"\n".join(lines))
+            lines = [piece.strip(b",") for piece in encoded[1:-1].split(b"\n")]
+            out, start = [], 0
+            for group in groups:  # each group's lines, then one empty piece
+                end = start + len(group)
+                lines[end - 1] += b"\n"
+                out.append(b"\n".join(lines[start:end]))
+                start = end + 1
             return out
     return [b"".join([dumpb(record) + b"\n" for record in group]) for group in groups]
 

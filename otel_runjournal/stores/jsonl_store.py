@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
@@ -297,6 +297,7 @@ class JsonlStore:
         """Each file's part of the batch (one encoder call per file): events per run file, runs, spans."""
         records: dict[str, list[dict[str, Any]]] = {}
         files: dict[str, list[dict[str, Any]]] = {}  # run id -> its file's records
+        utc, zone = _codec.utc, timezone.utc
         position = 0
         for unit in batch:
             for event in unit.events:
@@ -314,7 +315,9 @@ class JsonlStore:
                         "category": event.category,
                         "content": event.content,
                         "metadata": event.metadata,
-                        "created_at": _codec.utc(event.created_at),
+                        "created_at": created
+                        if (created := event.created_at).tzinfo is zone
+                        else utc(created),
                         "trace_id": event.trace_id,
                         "span_id": event.span_id,
                     }
