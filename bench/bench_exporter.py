@@ -20,17 +20,18 @@ Stages, spans fed in batches of 512 (``BatchSpanProcessor``'s default export siz
 - ``duckdb`` / ``jsonl``: ``RunJournalExporter.export`` into a fresh real store in a temporary
   directory (mapping + the store's write path), then ``shutdown``.
 
-``--baseline REV`` copies ``otel_runjournal/`` into a temporary directory with the exporter's own
-modules (:data:`EXPORTER_FILES`) as of git revision ``REV`` and runs this same script against it in
-a subprocess, so "before" and "after" are measured in one run, with the same handler and stores.
+``--baseline REV`` copies ``otel_runjournal/`` into a temporary directory as package
+``otel_runjournal_baseline``, with the exporter's own modules (:data:`EXPORTER_FILES`) as of git
+revision ``REV``, and measures it in the same process on the same spans, taking turns with the
+current code in every repeat: "before" and "after" differ only in the exporter's modules.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -87,15 +88,17 @@ def synthetic_spans(runs: int) -> list[Any]:
 
 
 # --- stages ------------------------------------------------------------------------------------------
+CURRENT = "otel_runjournal"
+BASELINE = "otel_runjournal_baseline"
+
+
 def _batches(spans: Sequence[Any]) -> list[Sequence[Any]]:
     return [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
 
 
-def assemble_only(spans: Sequence[Any]) -> tuple[float, int]:
+def assemble_only(package: str, spans: Sequence[Any]) -> tuple[float, int]:
     """Seconds (process CPU time) to map and assemble every span; events produced."""
-    from otel_runjournal._assembler import Assembler
-
-    assembler = Assembler(max_pending_spans=100_000)
+    assembler = importlib.import_module(f"{package}._assembler").Assembler(max_pending_spans=100_000)
     batches = _batches(spans)
     events = 0
     start = time.process_time()
@@ -107,15 +110,14 @@ def assemble_only(spans: Sequence[Any]) -> tuple[float, int]:
     return time.process_time() - start, events
 
 
-def _store_stage(kind: str) -> Callable[[Sequence[Any]], tuple[float, int]]:
-    def run(spans: Sequence[Any]) -> tuple[float, int]:
+def _store_stage(kind: str) -> Callable[[str, Sequence[Any]], tuple[float, int]]:
+    def run(package: str, spans: Sequence[Any]) -> tuple[float, int]:
         """Wall seconds to export every span into a fresh store (then shut down); events written."""
-        from otel_runjournal.exporter import RunJournalExporter
-        from otel_runjournal.stores import DuckDBStore, JsonlStore
-
+        exporter_cls = importlib.import_module(f"{package}.exporter").RunJournalExporter
+        stores = importlib.import_module(f"{package}.stores")
         with tempfile.TemporaryDirectory(prefix="bench-exporter-") as tmp:
-            store: Any = DuckDBStore(Path(tmp) / "j.duckdb") if kind == "duckdb" else JsonlStore(Path(tmp))
-            exporter = RunJournalExporter(store)
+            store = stores.DuckDBStore(Path(tmp) / "j.duckdb") if kind == "duckdb" else stores.JsonlStore(tmp)
+            exporter = exporter_cls(store)
             batches = _batches(spans)
             start = time.perf_counter()
             for batch in batches:
@@ -126,20 +128,22 @@ def _store_stage(kind: str) -> Callable[[Sequence[Any]], tuple[float, int]]:
             store.close()
             if stats.dropped_spans or stats.written_spans != len(spans):
                 raise RuntimeError(f"{kind}: not every span was written: {stats}")
-            return elapsed, stats.written_events
+            return elapsed, int(stats.written_events)
 
     return run
 
 
-STAGES: dict[str, Callable[[Sequence[Any]], tuple[float, int]]] = {
+STAGES: dict[str, Callable[[str, Sequence[Any]], tuple[float, int]]] = {
     "map+assemble": assemble_only,
     "duckdb": _store_stage("duckdb"),
     "jsonl": _store_stage("jsonl"),
 }
 
 
-def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every workload and stage: spans/s and events/s (best and median of the repeats)."""
+def measure(args: argparse.Namespace, packages: Sequence[str] = (CURRENT,)) -> list[dict[str, Any]]:
+    """Every workload, stage and package: spans/s and events/s (best and median of the repeats).
+
+    The packages take turns within each repeat, so drift in the machine's speed hits them alike."""
     workloads = {
         "agent": lambda: agent_spans(args.invokes),
         "synthetic": lambda: synthetic_spans(args.runs),
@@ -149,25 +153,28 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         spans = make()
         for stage, run in STAGES.items():
             repeat = args.repeat if stage == "map+assemble" else max(1, args.repeat // 2)
-            times: list[float] = []
-            events = 0
+            times: dict[str, list[float]] = {package: [] for package in packages}
+            events: dict[str, int] = {}
             for _ in range(repeat):
-                gc.collect()
-                elapsed, events = run(spans)
-                times.append(elapsed)
-            best, median = min(times), statistics.median(times)
-            rows.append(
-                {
-                    "workload": workload,
-                    "stage": stage,
-                    "spans": len(spans),
-                    "events": events,
-                    "spans_per_s_best": len(spans) / best,
-                    "spans_per_s_median": len(spans) / median,
-                    "events_per_s_best": events / best,
-                    "us_per_span_best": best / len(spans) * 1e6,
-                }
-            )
+                for package in packages:
+                    gc.collect()
+                    elapsed, events[package] = run(package, spans)
+                    times[package].append(elapsed)
+            for package in packages:
+                best, median = min(times[package]), statistics.median(times[package])
+                rows.append(
+                    {
+                        "package": package,
+                        "workload": workload,
+                        "stage": stage,
+                        "spans": len(spans),
+                        "events": events[package],
+                        "spans_per_s_best": len(spans) / best,
+                        "spans_per_s_median": len(spans) / median,
+                        "events_per_s_best": events[package] / best,
+                        "us_per_span_best": best / len(spans) * 1e6,
+                    }
+                )
     return rows
 
 
@@ -177,47 +184,40 @@ EXPORTER_FILES = ("exporter.py", "_assembler.py", "_mapping.py", "_runwrite.py",
 stores, records) from the working tree, so only the exporter's cost differs between the two."""
 
 
-def baseline_rows(rev: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Run this script with the exporter's modules as of git revision ``rev``; its rows."""
-    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
-        package = Path(tmp) / "otel_runjournal"
-        shutil.copytree(REPO / "otel_runjournal", package, ignore=shutil.ignore_patterns("__pycache__"))
-        for name in EXPORTER_FILES:
-            old = subprocess.run(
-                ["git", "-C", str(REPO), "show", f"{rev}:otel_runjournal/{name}"],
-                check=True,
-                capture_output=True,
-            ).stdout
-            (package / name).write_bytes(old)
-        env = {**os.environ, "PYTHONPATH": tmp}
-        cmd = [sys.executable, __file__, "--json", *_forwarded(args)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    rows: list[dict[str, Any]] = json.loads(out)
-    return rows
+def install_baseline(rev: str, directory: Path) -> str:
+    """Make the package importable as :data:`BASELINE` from ``directory``, with the exporter's modules
+    as of git revision ``rev`` (the package imports itself only relatively, so a renamed copy works)."""
+    package = directory / BASELINE
+    shutil.copytree(REPO / CURRENT, package, ignore=shutil.ignore_patterns("__pycache__", "__main__.py"))
+    for name in EXPORTER_FILES:
+        old = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{rev}:{CURRENT}/{name}"], check=True, capture_output=True
+        ).stdout
+        (package / name).write_bytes(old)
+    sys.path.insert(0, str(directory))
+    importlib.invalidate_caches()
+    return BASELINE
 
 
-def _forwarded(args: argparse.Namespace) -> list[str]:
-    return ["--invokes", str(args.invokes), "--runs", str(args.runs), "--repeat", str(args.repeat)]
-
-
-def _table(rows: list[dict[str, Any]], before: list[dict[str, Any]] | None) -> str:
-    old = {(r["workload"], r["stage"]): r for r in before or []}
+def _table(rows: list[dict[str, Any]]) -> str:
+    baseline = {(r["workload"], r["stage"]): r for r in rows if r["package"] == BASELINE}
     head = f"{'workload':<10} {'stage':<13} {'spans':>6} {'events':>7} {'spans/s':>9} {'median':>9}"
     head += f" {'events/s':>9} {'µs/span':>8}"
-    if before is not None:
+    if baseline:
         head += f" {'before':>9} {'speed-up':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
+        if r["package"] == BASELINE:
+            continue
         line = (
             f"{r['workload']:<10} {r['stage']:<13} {r['spans']:>6} {r['events']:>7}"
             f" {r['spans_per_s_best']:>9,.0f} {r['spans_per_s_median']:>9,.0f}"
             f" {r['events_per_s_best']:>9,.0f} {r['us_per_span_best']:>8.1f}"
         )
-        if before is not None:
-            b = old.get((r["workload"], r["stage"]))
-            if b is not None:
-                ratio = r["spans_per_s_best"] / b["spans_per_s_best"]
-                line += f" {b['spans_per_s_best']:>9,.0f} {ratio:>7.2f}x"
+        b = baseline.get((r["workload"], r["stage"]))
+        if b is not None:
+            ratio = r["spans_per_s_best"] / b["spans_per_s_best"]
+            line += f" {b['spans_per_s_best']:>9,.0f} {ratio:>7.2f}x"
         lines.append(line)
     return "\n".join(lines)
 
@@ -228,24 +228,26 @@ def main() -> None:
     parser.add_argument("--invokes", type=int, default=400, help="agent invokes (11 spans each)")
     parser.add_argument("--runs", type=int, default=10_000, help="synthetic runs (4 spans each)")
     parser.add_argument("--repeat", type=int, default=5, help="repeats per stage (stores: half)")
-    parser.add_argument("--baseline", metavar="REV", help="also measure otel_runjournal at this git rev")
+    parser.add_argument("--baseline", metavar="REV", help="also measure the exporter as of this git rev")
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     args = parser.parse_args()
     if args.quick:
         args.invokes, args.runs, args.repeat = 20, 200, 2
-    import otel_runjournal
-
-    before = baseline_rows(args.baseline, args) if args.baseline else None
-    rows = measure(args)
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        packages = [CURRENT]
+        if args.baseline:
+            packages.append(install_baseline(args.baseline, Path(tmp)))
+        rows = measure(args, packages)
     if args.json:
         print(json.dumps(rows))
         return
-    print(f"otel_runjournal from {Path(otel_runjournal.__file__).parent}; batches of {BATCH} spans")
-    print("map+assemble: process CPU time; stores: wall time incl. shutdown; best of repeats\n")
-    if before is not None:
-        print(f"before = the exporter's modules at {args.baseline}, the rest as now\n")
-    print(_table(rows, before))
+    print(f"batches of {BATCH} spans; map+assemble: process CPU time; stores: wall time incl. shutdown")
+    print("best of the repeats; packages measured in turns within each repeat")
+    if args.baseline:
+        print(f"before = the exporter's modules at {args.baseline}, the rest as in the working tree")
+    print()
+    print(_table(rows))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -38,11 +40,24 @@ def test_every_workload_and_stage_is_measured(bench: ModuleType) -> None:
     for row in rows:
         assert row["events"] == by_workload[row["workload"]]["events"]  # every stage writes the same
         assert row["spans_per_s_best"] > 0
-    table = bench._table(rows, rows)
-    assert table.count("1.00x") == len(rows)
+    assert "speed-up" not in bench._table(rows)
 
 
-def test_baseline_runs_the_exporter_at_a_git_revision(bench: ModuleType) -> None:
-    """--baseline measures the exporter's modules from git (here HEAD) in a subprocess: its rows."""
-    rows = bench.baseline_rows("HEAD", TINY)
-    assert {r["stage"] for r in rows} == {"map+assemble", "duckdb", "jsonl"}
+def test_baseline_is_measured_in_turns_with_the_current_code(bench: ModuleType, tmp_path: Path) -> None:
+    """--baseline installs the exporter at a git revision as a second package; both get every row."""
+    package = bench.install_baseline("HEAD", tmp_path)
+    try:
+        rows = bench.measure(TINY, [bench.CURRENT, package])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert {(r["package"], r["stage"]) for r in rows} == {
+        (p, s) for p in (bench.CURRENT, package) for s in ("map+assemble", "duckdb", "jsonl")
+    }
+    assert (tmp_path / package / "_mapping.py").read_bytes() == subprocess.run(
+        ["git", "-C", str(SCRIPT.parents[1]), "show", "HEAD:otel_runjournal/_mapping.py"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    lines = bench._table(rows).splitlines()[2:]  # under the header: one line per current row
+    assert len(lines) == len(rows) // 2
+    assert all(line.endswith("x") for line in lines)  # each with its speed-up over the baseline
