@@ -138,7 +138,7 @@ class DuckDBStore:
         self._timeout = timeout
         self._linger = linger
         self._mode = "arrow" if (_insert.pa is not None if arrow is None else arrow) else "json"
-        self._state = _file_state(self.path)
+        self._state = _file_state(os.path.realpath(self.path))  # one state per file, not per spelling
         self._write_lock = self._state.write_lock
         self._mutex = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
