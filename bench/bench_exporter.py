@@ -3,6 +3,7 @@
     python bench/bench_exporter.py                       # ~1 min: both workloads, 3 stages
     python bench/bench_exporter.py --baseline 21c3a83    # also the exporter's modules at a git revision
     python bench/bench_exporter.py --quick               # seconds (smoke test)
+    python bench/bench_exporter.py --pipeline            # ~1 min: the exporter's share of the overhead
 
 Workloads (spans are made once, then replayed; each stage runs ``--repeat`` times, best and median
 printed):
@@ -24,6 +25,10 @@ Stages, spans fed in batches of 512 (``BatchSpanProcessor``'s default export siz
 ``otel_runjournal_baseline``, with the exporter's own modules (:data:`EXPORTER_FILES`) as of git
 revision ``REV``, and measures it in the same process on the same spans, taking turns with the
 current code in every repeat: "before" and "after" differ only in the exporter's modules.
+
+``--pipeline`` instead runs the agent itself with the handler behind a ``BatchSpanProcessor`` and
+prints time per invoke relative to the untraced agent for a no-op exporter, the journal exporter with
+a store that keeps nothing, and each real store (see :func:`pipeline`).
 """
 
 from __future__ import annotations
@@ -178,6 +183,83 @@ def measure(args: argparse.Namespace, packages: Sequence[str] = (CURRENT,)) -> l
     return rows
 
 
+# --- in the pipeline -------------------------------------------------------------------------------
+PIPELINE_VARIANTS = ("nop_exporter", "map_only", "duckdb", "jsonl")
+
+
+class _NullStore:
+    """A store that keeps nothing: the exporter's own cost in the pipeline (benchmark use only)."""
+
+    def write(self, batch: Sequence[Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def pipeline(invokes: int, rounds: int) -> list[dict[str, Any]]:
+    """The agent traced by the handler behind a ``BatchSpanProcessor``, time per invoke (including the
+    final flush) relative to the untraced agent in the same round, for: a no-op exporter (handler and
+    processor only), the journal exporter with a store that keeps nothing (+ mapping), and with each
+    real store. Shows how much of the journal's overhead is the exporter's."""
+    from langchain_core.messages import HumanMessage
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from otel_runjournal.demo.agent import build_agent
+    from otel_runjournal.exporter import RunJournalExporter
+    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.stores import DuckDBStore, JsonlStore
+
+    class NopExporter(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    agent = build_agent(subagent=False, failing_tool=False, middleware=False)
+    question = "What is the weather in Paris, and what is 6*7+1?"
+
+    def timed(callbacks: list[Any], provider: Any = None) -> tuple[float, float]:
+        config = {"callbacks": callbacks} if callbacks else {}
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(invokes):
+            agent.invoke({"messages": [HumanMessage(question)]}, config)
+        if provider is not None:
+            provider.force_flush()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    ratios: dict[str, list[tuple[float, float]]] = {v: [] for v in PIPELINE_VARIANTS}
+    for _ in range(rounds):
+        base_wall, base_cpu = timed([])
+        for variant in PIPELINE_VARIANTS:
+            with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+                exporter: Any
+                if variant == "nop_exporter":
+                    exporter = NopExporter()
+                elif variant == "map_only":
+                    exporter = RunJournalExporter(_NullStore())  # type: ignore[arg-type]
+                elif variant == "duckdb":
+                    exporter = RunJournalExporter(DuckDBStore(Path(tmp) / "j.duckdb"))
+                else:
+                    exporter = RunJournalExporter(JsonlStore(tmp))
+                provider = TracerProvider()
+                provider.add_span_processor(BatchSpanProcessor(exporter))
+                callbacks = [RunJournalCallbackHandler(tracer_provider=provider)]
+                timed(callbacks, provider)  # warm up (schema, first renders)
+                wall, cpu = timed(callbacks, provider)
+                provider.shutdown()
+                ratios[variant].append((wall / base_wall, cpu / base_cpu))
+    return [
+        {
+            "variant": variant,
+            "wall_ratio": statistics.median(r[0] for r in ratios[variant]),
+            "wall_min": min(r[0] for r in ratios[variant]),
+            "wall_max": max(r[0] for r in ratios[variant]),
+            "cpu_ratio": statistics.median(r[1] for r in ratios[variant]),
+        }
+        for variant in PIPELINE_VARIANTS
+    ]
+
+
 # --- baseline ----------------------------------------------------------------------------------------
 EXPORTER_FILES = ("exporter.py", "_assembler.py", "_mapping.py", "_runwrite.py", "_genai_json.py")
 """The exporter's own modules: the baseline takes these from the git revision, the rest (handler,
@@ -231,9 +313,25 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV", help="also measure the exporter as of this git rev")
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    parser.add_argument(
+        "--pipeline", action="store_true", help="instead: overhead in the agent's process (ratios)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--pipeline rounds (200 invokes each)")
     args = parser.parse_args()
     if args.quick:
-        args.invokes, args.runs, args.repeat = 20, 200, 2
+        args.invokes, args.runs, args.repeat, args.rounds = 20, 200, 2, 1
+    if args.pipeline:
+        results = pipeline(200 if not args.quick else 5, args.rounds)
+        if args.json:
+            print(json.dumps(results))
+            return
+        print("time per invoke / untraced, same round (median, min-max); handler + BatchSpanProcessor +")
+        for r in results:
+            print(
+                f"  {r['variant']:<13} wall {r['wall_ratio']:.2f}x ({r['wall_min']:.2f}-{r['wall_max']:.2f})"
+                f"  cpu {r['cpu_ratio']:.2f}x"
+            )
+        return
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         packages = [CURRENT]
         if args.baseline:

@@ -61,3 +61,10 @@ def test_baseline_is_measured_in_turns_with_the_current_code(bench: ModuleType, 
     lines = bench._table(rows).splitlines()[2:]  # under the header: one line per current row
     assert len(lines) == len(rows) // 2
     assert all(line.endswith("x") for line in lines)  # each with its speed-up over the baseline
+
+
+def test_pipeline_reports_a_ratio_per_variant(bench: ModuleType) -> None:
+    """--pipeline times the traced agent against the untraced one for every exporter variant."""
+    results = bench.pipeline(invokes=2, rounds=1)
+    assert [r["variant"] for r in results] == list(bench.PIPELINE_VARIANTS)
+    assert all(r["wall_ratio"] > 0 and r["cpu_ratio"] > 0 for r in results)
