@@ -109,7 +109,9 @@ class Assembler:
                 self._last_handler_trace = trace_id
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
-            mapped = m.map_span(span, run_id, thread_id, with_content=self._with_content, trace_id=trace_id)
+            mapped = m.map_span(
+                span, run_id, thread_id, with_content=self._with_content, trace_id=trace_id, attrs=attrs
+            )
             pending = self._pending.get(run_id)
             if pending is not None:  # the common case, inline: another span of a run being held
                 pending.spans.append(mapped)
@@ -132,6 +134,7 @@ class Assembler:
                     with_content=self._with_content,
                     candidate=True,
                     trace_id=trace_id,
+                    attrs=attrs,
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
         if trace_id in self._pending and self._pending[trace_id].foreign and m.is_local_root(span):

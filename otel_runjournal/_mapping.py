@@ -548,14 +548,16 @@ def map_span(
     with_content: bool = True,
     candidate: bool = False,
     trace_id: str | None = None,
+    attrs: dict[str, Any] | None = None,
 ) -> MappedSpan:
     """Map one finished span to its rows: the span row and its trace / message events.
 
     ``candidate``: also compute :class:`RootInfo` (for foreign spans, any of which may turn out to be
-    the top of its group); handler roots always get one. ``trace_id``: the span's trace id as hex,
-    when the caller already has it.
+    the top of its group); handler roots always get one. ``trace_id`` / ``attrs``: the span's trace
+    id as hex / :func:`attributes_of` the span, when the caller already has them.
     """
-    attrs = attributes_of(span)  # read-only
+    if attrs is None:
+        attrs = attributes_of(span)  # read-only
     record, start, end, events = _row(span, run_id, with_content, attrs, trace_id)
     caller = attrs.get(sc.RJ_CALLER)
     mapped = MappedSpan(
