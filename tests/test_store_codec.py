@@ -69,3 +69,9 @@ def test_timestamps_are_utc_iso_text() -> None:
         "2025-01-01T12:00:00.000005+00:00",
         "2025-01-01T00:00:00+00:00",
     ]
+
+
+@given(st.lists(_JSON_VALUES, max_size=8))
+def test_dumpb_all_encodes_each_value_on_its_own(values: list[Any]) -> None:
+    """One encoder call still yields one exact JSON document per value (strings with commas too)."""
+    assert [json.loads(text) for text in _codec.dumpb_all(values)] == values
