@@ -234,11 +234,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jsonl-query-events", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--dir", default=None, help="where to put the stores (default: a temp dir)")
+    parser.add_argument(
+        "--dir", default=None, help="where to put the stores (default: a temp dir, removed afterwards)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.write_events, args.query_events, args.jsonl_query_events = 20_000, 200_000, 20_000
-    root = Path(args.dir or tempfile.mkdtemp(prefix="rj-bench-"))
+    if args.dir is None:  # about 700 MB: removed afterwards unless --dir was given
+        with tempfile.TemporaryDirectory(prefix="rj-bench-") as tmp:
+            return run(args, Path(tmp))
+    return run(args, Path(args.dir))
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
     print(
         f"# stores under {root}; python {sys.version.split()[0]}, "
         f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}"
