@@ -289,3 +289,13 @@ def tokens_table(rows: Iterable[TokenRow], key: str, title: str) -> Table:
         share = f"{100 * value / total:.0f}%" if total else ""
         table.add_row(Text(str(row[key])), *(f"{row.get(c, 0):,}" for c in numeric), f"{value:,}", share)
     return table
+
+
+def sql_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """Rows of an ad-hoc SQL query, cells rendered as text (``NULL`` for None)."""
+    table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text("NULL", style="dim") if v is None else Text(str(v)) for v in row))
+    return table

@@ -181,6 +181,44 @@ def messages(
 
 
 @cli.command()
+@click.argument("query")
+@store_option
+@json_option
+def sql(query: str, store: str | None, as_json: bool) -> None:
+    """Run read-only SQL on a DuckDB journal, e.g. "select * from tokens_by_caller".
+
+    Tables: runs, run_events, spans; views: messages, tokens_by_model, tokens_by_caller,
+    tokens_per_day, slowest_tools, error_runs.
+    """
+    from .stores.duckdb_store import DuckDBStore
+
+    location = store_location(store)
+    kind, path = _split(location)
+    if kind == "jsonl" or os.path.isdir(path):
+        raise click.ClickException(
+            "`sql` needs a DuckDB journal; query a JSONL journal with DuckDB's read_json (see the README)"
+        )
+    if not os.path.exists(path):
+        raise click.ClickException(f"no run journal at {path!r}")
+    try:
+        with DuckDBStore(path, read_only=True) as st:
+            columns, rows = st.query(query)
+    except StoreError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    if as_json:
+        _echo_json([dict(zip(columns, row)) for row in rows])
+    else:
+        _console().print(render.sql_table(columns, rows))
+
+
+def _split(location: str) -> tuple[str, str]:
+    try:
+        return split_location(location)
+    except ValueError as exc:
+        raise click.ClickException(f"malformed store location: {exc}") from None
+
+
+@cli.command()
 @store_option
 @json_option
 @click.option("--by", "group", type=click.Choice(_TOKEN_GROUPS), default="caller", show_default=True)
@@ -321,7 +359,7 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
         ]
     hints += [f"otel-runjournal tokens --by model{store_flag}", f"otel-runjournal runs --json{store_flag}"]
     if _store_path(location).endswith(".duckdb"):
-        hints.append(f'duckdb {_store_path(location)} "select * from tokens_by_caller"')
+        hints.append(f'otel-runjournal sql "select * from tokens_by_model"{store_flag}')
     console.print()
     console.print("[bold]Next:[/]")
     for hint in hints:

@@ -348,9 +348,17 @@ class DuckDBStore:
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one SQL statement (e.g. ``SELECT * FROM tokens_by_model``) and return its rows."""
+        return self.query(query, params)[1]
+
+    def query(
+        self, query: str, params: Sequence[Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one SQL statement and return its column names and rows."""
         with self._session() as con:
             try:
-                return con.execute(query, params).fetchall()
+                cursor = con.execute(query, params)
+                columns = [d[0] for d in cursor.description or ()]
+                return columns, cursor.fetchall()
             except duckdb.Error as exc:
                 raise StoreError(f"query on run journal {self.path} failed: {exc}") from exc
 
