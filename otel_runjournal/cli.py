@@ -206,7 +206,7 @@ def sql(query: str, store: str | None, as_json: bool) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     if as_json:
-        _echo_json([dict(zip(columns, row)) for row in rows])
+        _echo_json([dict(zip(columns, row, strict=True)) for row in rows])
     else:
         _console().print(render.sql_table(columns, rows))
 
