@@ -232,21 +232,24 @@ def pipeline(invokes: int, rounds: int) -> list[dict[str, Any]]:
         base_wall, base_cpu = timed([])
         for variant in PIPELINE_VARIANTS:
             with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-                exporter: Any
-                if variant == "nop_exporter":
-                    exporter = NopExporter()
-                elif variant == "map_only":
-                    exporter = RunJournalExporter(_NullStore())  # type: ignore[arg-type]
+                exporter: Any = NopExporter()
+                store: Any = None
+                if variant == "map_only":
+                    store = _NullStore()
                 elif variant == "duckdb":
-                    exporter = RunJournalExporter(DuckDBStore(Path(tmp) / "j.duckdb"))
-                else:
-                    exporter = RunJournalExporter(JsonlStore(tmp))
+                    store = DuckDBStore(Path(tmp) / "j.duckdb")
+                elif variant == "jsonl":
+                    store = JsonlStore(tmp)
+                if store is not None:
+                    exporter = RunJournalExporter(store)
                 provider = TracerProvider()
                 provider.add_span_processor(BatchSpanProcessor(exporter))
                 callbacks = [RunJournalCallbackHandler(tracer_provider=provider)]
                 timed(callbacks, provider)  # warm up (schema, first renders)
                 wall, cpu = timed(callbacks, provider)
                 provider.shutdown()
+                if store is not None:
+                    store.close()  # the exporter closes only stores it opened
                 ratios[variant].append((wall / base_wall, cpu / base_cpu))
     return [
         {
