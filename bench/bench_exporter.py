@@ -264,7 +264,14 @@ def pipeline(invokes: int, rounds: int) -> list[dict[str, Any]]:
 
 
 # --- baseline ----------------------------------------------------------------------------------------
-EXPORTER_FILES = ("exporter.py", "_assembler.py", "_mapping.py", "_runwrite.py", "_genai_json.py")
+EXPORTER_FILES = (
+    "exporter.py",
+    "_assembler.py",
+    "_mapping.py",
+    "_runwrite.py",
+    "_genai_json.py",
+    "_spanread.py",
+)
 """The exporter's own modules: the baseline takes these from the git revision, the rest (handler,
 stores, records) from the working tree, so only the exporter's cost differs between the two."""
 
@@ -275,10 +282,11 @@ def install_baseline(rev: str, directory: Path) -> str:
     package = directory / BASELINE
     shutil.copytree(REPO / CURRENT, package, ignore=shutil.ignore_patterns("__pycache__", "__main__.py"))
     for name in EXPORTER_FILES:
-        old = subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{rev}:{CURRENT}/{name}"], check=True, capture_output=True
-        ).stdout
-        (package / name).write_bytes(old)
+        old = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{CURRENT}/{name}"], capture_output=True)
+        if old.returncode == 0:
+            (package / name).write_bytes(old.stdout)
+        else:  # not at that revision yet (so nothing there imports it)
+            (package / name).unlink()
     sys.path.insert(0, str(directory))
     importlib.invalidate_caches()
     return BASELINE

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from . import _mapping as m
 from . import _runwrite
 from . import _semconv as sc
+from . import _spanread as sr
 from ._guard import report_internal_error
 from ._records import RunRecord, RunWrite
 
@@ -100,8 +101,8 @@ class Assembler:
         return out
 
     def _add_one(self, span: ReadableSpan, now: float, out: list[RunWrite]) -> None:
-        attrs = m.attributes_of(span)
-        trace_id = m.trace_id_of(span)
+        attrs = sr.attributes_of(span)
+        trace_id = sr.trace_id_of(span)
         run_id = attrs.get(sc.RJ_RUN_ID)
         if isinstance(run_id, str) and run_id:
             if trace_id != self._last_handler_trace:  # a run's spans come together: one LRU touch

@@ -6,31 +6,42 @@ from the handler's side channel or, failing that, from the ``gen_ai.*`` content 
 also how spans of other instrumentations are read; their caller is ``lead_agent``).
 
 Cost: this runs on the ``BatchSpanProcessor``'s thread, competing for the GIL with the application,
-for every span (``bench/bench_exporter.py`` measures it). So a span is read without copies: the
-attribute dict and event deque inside the SDK's containers (public properties as the fallback), the
-resource converted once; rows share them and must never modify them. Datetimes are made once per
-span (shared by its row and its events); content is rendered only where an event needs it (a chat
-span's output, a root's input, a tool's arguments and result; an interrupt value only on an
-interrupted root) and each content JSON is parsed once. Spans that are neither GenAI operations nor
-roots and have no events (chains, graph nodes) stop after their row.
+for every span (``bench/bench_exporter.py`` measures it). So a span is read without copies
+(:mod:`._spanread`): rows share the span's attribute dict and the converted resource, and must never
+modify them. Datetimes are made once per span (shared by its row and its events); content is
+rendered only where an event needs it (a chat span's output, a root's input, a tool's arguments and
+result; an interrupt value only on an interrupted root) and each content JSON is parsed once. Spans
+that are neither GenAI operations nor roots and have no events (chains, graph nodes) stop after
+their row.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from . import _content
 from . import _genai_json as gj
 from . import _semconv as sc
 from ._records import RunEvent, SpanRecord
+from ._spanread import (
+    KIND_NAMES,
+    STATUS_NAMES,
+    attributes_of,
+    events_of,
+    hex_span_id,
+    hex_trace_id,
+    plain,
+    resource_of,
+    trace_hex,
+    utc,
+)
 
 _LLM_OPS = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION})
 ROOT_OPS = frozenset({sc.OP_INVOKE_AGENT, sc.OP_INVOKE_WORKFLOW})
@@ -135,93 +146,6 @@ class MappedSpan:
     usage: Usage | None = None  # set on model-call spans (also failed ones: they count as calls)
     root: RootInfo | None = None  # set on handler roots, candidates and foreign agent / workflow spans
     is_root: bool = False  # the handler marked it as its run's root
-
-
-# --- small readers ---------------------------------------------------------------------------------
-def hex_trace_id(trace_id: int) -> str:
-    return trace_id.to_bytes(16, "big").hex()  # twice as fast as format(trace_id, "032x")
-
-
-def hex_span_id(span_id: int) -> str:
-    return span_id.to_bytes(8, "big").hex()
-
-
-_trace_memo: tuple[int, str] = (0, hex_trace_id(0))
-
-
-def _trace_hex(trace_id: int) -> str:
-    """Hex of a trace id; the last one is remembered (a run's spans arrive together)."""
-    global _trace_memo
-    memo = _trace_memo  # one read: another thread may swap the tuple, never tear it
-    if memo[0] == trace_id:
-        return memo[1]
-    text = hex_trace_id(trace_id)
-    _trace_memo = (trace_id, text)
-    return text
-
-
-def trace_id_of(span: ReadableSpan) -> str:
-    """The span's trace id as lowercase hex."""
-    ctx = span.get_span_context()
-    return _trace_hex(ctx.trace_id if ctx is not None else 0)
-
-
-def span_ids(span: ReadableSpan) -> tuple[str, str]:
-    """(trace id, span id) of a span as lowercase hex."""
-    ctx = span.get_span_context()
-    if ctx is None:
-        return hex_trace_id(0), hex_span_id(0)
-    return _trace_hex(ctx.trace_id), hex_span_id(ctx.span_id)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_FLOAT_EXACT_US = 2**33 * 1_000_000  # below (year 2242), us / 1e6 is within 0.5 us of the truth
-_from_timestamp = datetime.fromtimestamp
-
-
-def utc(ns: int) -> datetime:
-    """Nanoseconds since the epoch → aware UTC datetime (microsecond precision, exact)."""
-    us = ns // 1000
-    if 0 <= us < _FLOAT_EXACT_US:  # the fast path; rounding to the microsecond makes it exact
-        return _from_timestamp(us / 1e6, timezone.utc)
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in (attributes or {}).items()}
-
-
-def attributes_of(span: ReadableSpan) -> dict[str, Any]:
-    """A span's attributes as a plain dict, without copying (read-only: it is the span's own).
-
-    ``ReadableSpan.attributes`` wraps the SDK's ``BoundedAttributes`` in a proxy whose every lookup
-    and iteration runs Python code (and a lock); a finished span's attributes are immutable, so the
-    dict inside is read directly, falling back to the public property for other span types.
-    """
-    raw = getattr(span, "_attributes", None)
-    inner = getattr(raw, "_dict", None)
-    if isinstance(inner, dict):  # an OrderedDict in older SDKs
-        return inner
-    if isinstance(raw, dict):
-        return raw
-    return dict(span.attributes or {})
-
-
-_resource_memo: tuple[Any, dict[str, Any]] = (None, {})
-
-
-def _resource(span: ReadableSpan) -> dict[str, Any]:
-    """The span's resource as a dict, converted once per resource object (all spans share one;
-    so do their rows: treat it as read-only)."""
-    global _resource_memo
-    memo = _resource_memo
-    if memo[0] is not span.resource:
-        memo = _resource_memo = (span.resource, _plain(span.resource.attributes))
-    return memo[1]
 
 
 def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
@@ -365,20 +289,6 @@ def _run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
 
 # --- rows -------------------------------------------------------------------------------------------
 _CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
-# by id: enum members are singletons, and hashing an enum member runs Python code
-_KIND_NAMES = {id(kind): kind.name for kind in SpanKind}
-_STATUS_NAMES = {id(code): code.name for code in StatusCode}
-
-
-def _events_of(span: ReadableSpan) -> Sequence[Any]:
-    """A finished span's OTel events without the copy the SDK's ``events`` property makes."""
-    raw = getattr(span, "_events", None)
-    inner = getattr(raw, "_dq", None)  # the SDK's BoundedList keeps them in a deque
-    if type(inner) is deque:
-        return inner
-    if type(raw) is tuple or type(raw) is list:
-        return raw
-    return span.events
 
 
 def _row(
@@ -387,10 +297,10 @@ def _row(
     """The span's row, its start / end ns (the end never before the start) and its OTel events."""
     ctx = span.get_span_context()
     if ctx is None:
-        trace_hex, span_hex = hex_trace_id(0), hex_span_id(0)
+        trace_text, span_text = hex_trace_id(0), hex_span_id(0)
     else:
-        trace_hex = trace_id if trace_id is not None else _trace_hex(ctx.trace_id)
-        span_hex = hex_span_id(ctx.span_id)
+        trace_text = trace_id if trace_id is not None else trace_hex(ctx.trace_id)
+        span_text = hex_span_id(ctx.span_id)
     start = span.start_time or 0
     end = span.end_time or start
     start_at = utc(start)
@@ -400,27 +310,27 @@ def _row(
     row = attrs
     if not with_content and not _CONTENT_KEYS.isdisjoint(attrs):
         row = {k: v for k, v in attrs.items() if k not in _CONTENT_KEYS}
-    events = _events_of(span)
+    events = events_of(span)
     status = span.status
     parent = span.parent
     kind = span.kind
     record = SpanRecord(
-        trace_hex,
-        span_hex,
+        trace_text,
+        span_text,
         hex_span_id(parent.span_id) if parent is not None else None,
         run_id,
         span.name,
-        _KIND_NAMES.get(id(kind)) or kind.name,
+        KIND_NAMES.get(id(kind)) or kind.name,
         start_at,
         end_at,
         (end - start) / 1e6,
-        _STATUS_NAMES.get(id(status.status_code)) or status.status_code.name,
+        STATUS_NAMES.get(id(status.status_code)) or status.status_code.name,
         status.description,
         row,
-        [{"name": e.name, "time_unix_nano": e.timestamp, "attributes": _plain(e.attributes)} for e in events]
+        [{"name": e.name, "time_unix_nano": e.timestamp, "attributes": plain(e.attributes)} for e in events]
         if events
         else [],
-        _resource(span),
+        resource_of(span),
     )
     return record, start, end if end > start else start, events
 
