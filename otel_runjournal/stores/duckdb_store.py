@@ -17,9 +17,11 @@ mostly DuckDB's per-statement work and the commit's fsync, so larger batches wri
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -104,6 +106,22 @@ def _file_state(path: str) -> _FileState:
         return _file_states.setdefault(path, _FileState())
 
 
+_live_stores: weakref.WeakSet[DuckDBStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _release_all_at_exit() -> None:
+    """Close every idle connection before the interpreter finalises.
+
+    A linger timer that fires (or a connection that is garbage-collected) while Python shuts down
+    can make DuckDB abort the process; registered at import, this runs after the atexit flushes
+    registered later (``configure()``'s), so nothing written is lost.
+    """
+    for store in list(_live_stores):
+        with suppress(Exception):
+            store._release_now()
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "lock" in text or "different configuration" in text
@@ -156,6 +174,7 @@ class DuckDBStore:
                 raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
         with self._write_lock, self._session() as con:
             self._migrate(con)
+        _live_stores.add(self)
 
     # -- connection handling -------------------------------------------------------------------
 
@@ -231,13 +250,18 @@ class DuckDBStore:
                 con.close()
             self._state.closed()
 
-    def close(self) -> None:
-        """Close the file (idempotent)."""
+    def _release_now(self) -> None:
+        """Cancel the idle timer and let go of the file; the store stays usable."""
         with self._mutex:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
             self._release()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._mutex:
+            self._release_now()
             self._closed = True
 
     def __enter__(self) -> DuckDBStore:
