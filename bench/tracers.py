@@ -196,13 +196,15 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         session.info["sink_spans"] = lambda: stats(endpoint)["spans"]
     else:
+        from otel_runjournal._configure import journal_span_processor
         from otel_runjournal.exporter import RunJournalExporter
 
         factory = store_factory(name)
         assert factory is not None
         location = workdir / ("journal.duckdb" if name == "ours_duckdb" else "journal-jsonl")
         store = factory(location)
-        provider.add_span_processor(BatchSpanProcessor(RunJournalExporter(store)))
+        # the processor configure() builds for the journal (2048-span exports, 8192-span queue)
+        provider.add_span_processor(journal_span_processor(RunJournalExporter(store)))
         stack.callback(_close_quietly, store)
         session.info["store"] = store
     handler = RunJournalCallbackHandler(tracer_provider=provider)

@@ -49,6 +49,10 @@ DEFAULT_SERVICE_NAME = "otel-runjournal"
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
+JOURNAL_BATCH_SIZE = 2048
+JOURNAL_QUEUE_SIZE = 8192
+
+
 @dataclass(eq=False)
 class Configured:
     """What :func:`configure` wired. ``shutdown()`` flushes and closes what configure created."""
@@ -153,7 +157,7 @@ def configure(
             else:
                 run_store = location
             exporter = RunJournalExporter(run_store)
-            processors.append(BatchSpanProcessor(exporter))
+            processors.append(journal_span_processor(exporter))
         otlp = _otlp_exporter(otlp_endpoint, otlp_protocol, from_env=owns_provider)
         if otlp is not None:
             processors.append(BatchSpanProcessor(otlp))
@@ -185,6 +189,16 @@ def configure(
         _maybe_set_global(provider, force=set_global is True)
     atexit.register(wired.shutdown)
     return wired
+
+
+def journal_span_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    """A ``BatchSpanProcessor`` sized for the journal: every export is one store transaction with a
+    fixed cost (a DuckDB commit is milliseconds), so it exports up to 2048 spans at a time from a
+    queue of 8192 instead of the SDK's 512 / 2048. ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` and
+    ``OTEL_BSP_MAX_QUEUE_SIZE`` still win when set."""
+    batch = _env.resolve(None, _env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, JOURNAL_BATCH_SIZE, int)
+    queue = _env.resolve(None, _env.OTEL_BSP_MAX_QUEUE_SIZE, max(JOURNAL_QUEUE_SIZE, batch), int)
+    return BatchSpanProcessor(exporter, max_queue_size=max(queue, batch), max_export_batch_size=batch)
 
 
 def store_key(location: Any) -> str:

@@ -37,8 +37,8 @@ from ._base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
 from ._duckdb_schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
 
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_LINGER = 0.2
-MAX_HOLD = 1.0
+DEFAULT_LINGER = 1.0
+MAX_HOLD = 2.0
 """Seconds a busy writer keeps the file before closing it anyway, so waiting readers get a turn."""
 YIELD_AFTER_HOLD = 0.03
 """Pause before reopening after such a forced release (readers retry at least this often)."""
@@ -185,6 +185,7 @@ class DuckDBStore:
             try:
                 con = duckdb.connect(self.path, read_only=self.read_only)
                 con.execute("SET TimeZone = 'UTC'")
+                con.execute("SET threads = 1")
                 con.execute("SET python_enable_replacements = true")  # pyarrow batches by name
                 return con
             except duckdb.Error as exc:
