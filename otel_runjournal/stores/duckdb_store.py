@@ -185,7 +185,11 @@ class DuckDBStore:
             try:
                 con = duckdb.connect(self.path, read_only=self.read_only)
                 con.execute("SET TimeZone = 'UTC'")
-                con.execute("SET threads = 1")
+                if not self.read_only:
+                    # a writer lives inside the user's process, beside their agent: one DuckDB thread
+                    # and a bounded buffer pool (DuckDB's defaults: every core, 80% of RAM)
+                    con.execute("SET threads = 1")
+                    con.execute("SET memory_limit = '512MB'")
                 con.execute("SET python_enable_replacements = true")  # pyarrow batches by name
                 return con
             except duckdb.Error as exc:
