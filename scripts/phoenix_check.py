@@ -8,7 +8,7 @@ Phoenix is always stopped.
 
 Needs a virtualenv with ``arize-phoenix`` and ``otel-runjournal[demo]`` (see collector-config/README.md):
 
-    /work/venv-phoenix/bin/python scripts/phoenix_check.py
+    .venv-phoenix/bin/python scripts/phoenix_check.py
 """
 
 from __future__ import annotations
