@@ -57,7 +57,7 @@ def test_zero_code_journals_and_exports(tmp_path: Path, protocol: str) -> None:
     journal = open_store(str(store))
     try:
         runs = journal.list_runs(thread_id="zero-code")
-        assert [(r.status, r.llm_call_count) for r in runs] == [("success", 3)]
+        assert [(r.status, r.llm_call_count) for r in runs] == [("success", 3)], (runs, out.stderr[-2000:])
         assert runs[0].trace_id == spans[0].trace_id  # the journal and the collector saw the same trace
         messages = journal.list_messages("zero-code")
         assert [m.event_type for m in messages][:1] == ["human_message"]
