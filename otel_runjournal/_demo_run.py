@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _env
-from ._records import TokenUsage
+from ._records import TOKEN_FIELDS, TokenUsage
 from .stores._base import RunStore
 
 DEMO_SERVICE_NAME = "otel-runjournal-demo"
@@ -43,18 +43,7 @@ class DemoResult:
         total = TokenUsage()
         for thread_id in self.thread_ids:
             part = store.token_usage(thread_id=thread_id)
-            for name in (
-                "run_count",
-                "input_tokens",
-                "output_tokens",
-                "total_tokens",
-                "cached_input_tokens",
-                "reasoning_tokens",
-                "llm_call_count",
-                "lead_agent_tokens",
-                "subagent_tokens",
-                "middleware_tokens",
-            ):
+            for name in ("run_count", *TOKEN_FIELDS):
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             for caller, value in part.by_caller.items():
                 total.by_caller[caller] = total.by_caller.get(caller, 0) + value

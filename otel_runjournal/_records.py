@@ -11,6 +11,18 @@ RunStatus = Literal["running", "success", "error", "interrupted", "abandoned"]
 
 CATEGORIES: tuple[str, ...] = ("lifecycle", "trace", "message")
 RUN_STATUSES: tuple[str, ...] = ("running", "success", "error", "interrupted", "abandoned")
+TOKEN_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "llm_call_count",
+    "lead_agent_tokens",
+    "subagent_tokens",
+    "middleware_tokens",
+)
+"""The token counters a ``runs`` row and :class:`TokenUsage` share (summed over runs)."""
 
 
 @dataclass(slots=True)

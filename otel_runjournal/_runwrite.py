@@ -19,23 +19,13 @@ from operator import itemgetter
 from typing import Any
 
 from ._mapping import G_FIRST, G_LAST, Keyed, MappedSpan, RootInfo, SortKey, caller_bucket
-from ._records import RunEvent, RunRecord, RunWrite
+from ._records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite
 from ._spanread import utc
 
 PREVIEW_CHARS = 500
 """Length of ``input_preview`` (the run's input as recorded in ``run_start``)."""
 
-_ROLLUP_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "llm_call_count",
-    "lead_agent_tokens",
-    "subagent_tokens",
-    "middleware_tokens",
-)
+_ROLLUP_KEYS = TOKEN_FIELDS
 
 
 def rollup(run: RunRecord) -> dict[str, Any]:
