@@ -6,8 +6,11 @@ own bugs fail loudly instead of being logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 RAISE_INTERNAL_ERRORS = False
 """Re-raise internal errors instead of logging them (set by the test suite, never in production)."""
@@ -37,3 +40,23 @@ def report_internal_error(where: str, exc: BaseException) -> None:
         exc,
         exc_info=exc,
     )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(where: str) -> Callable[[F], F]:
+    """Decorate a callback so its internal errors go through :func:`report_internal_error`."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                report_internal_error(where, exc)
+                return None
+
+        return cast(F, inner)
+
+    return wrap

@@ -141,13 +141,11 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         return len(self._registry)
 
     # -- lifecycle -------------------------------------------------------------------------------
+    @_guard.guarded("handler.flush")
     def flush(self) -> None:
         """End every open run now, marked ``runjournal.abandoned=true``."""
-        try:
-            for state in self._registry.drain():
-                self._abandon_root(state)
-        except Exception as exc:
-            _guard.report_internal_error("handler.flush", exc)
+        for state in self._registry.drain():
+            self._abandon_root(state)
 
     def shutdown(self) -> None:
         """End what is left (as :meth:`flush`); the handler stays usable."""
@@ -285,6 +283,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             self._side_content(state)[key] = functools.partial(render, value)
 
     # -- chains ----------------------------------------------------------------------------------
+    @_guard.guarded("handler.on_chain_start")
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -297,10 +296,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start a root (``invoke_agent`` / ``invoke_workflow``), subagent, node or other chain span."""
-        try:
-            self._chain_start(serialized, inputs, run_id, parent_run_id, tags, metadata, kwargs)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_chain_start", exc)
+        self._chain_start(serialized, inputs, run_id, parent_run_id, tags, metadata, kwargs)
 
     def _chain_start(
         self,
@@ -373,25 +369,23 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             state.is_agent = True
             self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input, snapshot(inputs))
 
+    @_guard.guarded("handler.on_chain_end")
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End a chain span; a root also gets its token roll-up and final output."""
-        try:
-            state = self._registry.finish(run_id)
-            if state is None or state.span is None:
-                return
-            if state.is_root:
-                self._end_leftovers(state.root)
-                interrupts = outputs.get(_INTERRUPT_KEY) if isinstance(outputs, Mapping) else None
-                if interrupts:
-                    state.root.interrupted = True
-                    state.root.interrupt_value = interrupts
-                self._end_root(state, outputs)
-            else:
-                if state.is_agent:
-                    self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.run_output, _last(outputs))
-                state.span.end()
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_chain_end", exc)
+        state = self._registry.finish(run_id)
+        if state is None or state.span is None:
+            return
+        if state.is_root:
+            self._end_leftovers(state.root)
+            interrupts = outputs.get(_INTERRUPT_KEY) if isinstance(outputs, Mapping) else None
+            if interrupts:
+                state.root.interrupted = True
+                state.root.interrupt_value = interrupts
+            self._end_root(state, outputs)
+        else:
+            if state.is_agent:
+                self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.run_output, _last(outputs))
+            state.span.end()
 
     def _end_root(self, state: RunState, outputs: Any) -> None:
         root = state.root
@@ -407,12 +401,10 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         self._roll_up(state)
         span.end()
 
+    @_guard.guarded("handler.on_chain_error")
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End a chain span with an error, or as interrupted for LangGraph control flow."""
-        try:
-            self._error(run_id, error)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_chain_error", exc)
+        self._error(run_id, error)
 
     def _error(self, run_id: UUID, error: BaseException) -> None:
         state = self._registry.finish(run_id)
@@ -441,6 +433,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             state.span.end()
 
     # -- models ----------------------------------------------------------------------------------
+    @_guard.guarded("handler.on_chat_model_start")
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -453,12 +446,10 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start a ``chat {model}`` CLIENT span."""
-        try:
-            prompt = list(messages[0]) if messages else []
-            self._model_start(sc.OP_CHAT, serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_chat_model_start", exc)
+        prompt = list(messages[0]) if messages else []
+        self._model_start(sc.OP_CHAT, serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
 
+    @_guard.guarded("handler.on_llm_start")
     def on_llm_start(
         self,
         serialized: dict[str, Any] | None,
@@ -471,13 +462,10 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start a ``text_completion {model}`` CLIENT span."""
-        try:
-            prompt = list(prompts) if isinstance(prompts, list) else []
-            self._model_start(
-                sc.OP_TEXT_COMPLETION, serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs
-            )
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_llm_start", exc)
+        prompt = list(prompts) if isinstance(prompts, list) else []
+        self._model_start(
+            sc.OP_TEXT_COMPLETION, serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs
+        )
 
     def _model_start(
         self,
@@ -522,62 +510,54 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             if model is not None:
                 state.metric_attrs[sc.GEN_AI_REQUEST_MODEL] = model
 
+    @_guard.guarded("handler.on_llm_new_token")
     def on_llm_new_token(self, token: Any, *, chunk: Any = None, run_id: UUID, **kwargs: Any) -> None:
         """Note the first chunk's time and any usage a chunk carries; no span event per token."""
-        try:
-            state = self._registry.get(run_id)
-            if state is None:
-                return
-            if not state.first_chunk_ns:
-                state.first_chunk_ns = time.monotonic_ns()
-                state.stream = True
-            if chunk is not None:
-                usage = chunk_usage(chunk)
-                if usage is not None:
-                    state.chunk_usage = add(state.chunk_usage, usage)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_llm_new_token", exc)
+        state = self._registry.get(run_id)
+        if state is None:
+            return
+        if not state.first_chunk_ns:
+            state.first_chunk_ns = time.monotonic_ns()
+            state.stream = True
+        if chunk is not None:
+            usage = chunk_usage(chunk)
+            if usage is not None:
+                state.chunk_usage = add(state.chunk_usage, usage)
 
+    @_guard.guarded("handler.on_llm_end")
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End a model span with response facts, token usage (rolled up to the root) and output."""
-        try:
-            state = self._registry.finish(run_id)
-            if state is None or state.span is None:
-                return
-            if state.is_root:
-                self._end_leftovers(state.root)
-            usage = usage_of(response, state.chunk_usage)
-            info = response_info(response)
-            attributes: dict[str, Any] = {}
+        state = self._registry.finish(run_id)
+        if state is None or state.span is None:
+            return
+        if state.is_root:
+            self._end_leftovers(state.root)
+        usage = usage_of(response, state.chunk_usage)
+        info = response_info(response)
+        attributes: dict[str, Any] = {}
+        if info.model is not None:
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = info.model
+        if info.response_id is not None:
+            attributes[sc.GEN_AI_RESPONSE_ID] = info.response_id
+        if info.finish_reasons:
+            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
+        if state.stream:
+            attributes[sc.GEN_AI_REQUEST_STREAM] = True
+        if state.first_chunk_ns:
+            attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (state.first_chunk_ns - state.start_ns) / 1e9
+        if usage is not None:
+            _usage_attributes(attributes, usage)
+            self._registry.add_usage(state, usage)
+        state.span.set_attributes(attributes)
+        if self._side or self._capture:
+            self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response))
+        if state.is_root:
+            self._roll_up(state)
+        state.span.end()
+        if state.metric_attrs is not None and self._metrics is not None:
             if info.model is not None:
-                attributes[sc.GEN_AI_RESPONSE_MODEL] = info.model
-            if info.response_id is not None:
-                attributes[sc.GEN_AI_RESPONSE_ID] = info.response_id
-            if info.finish_reasons:
-                attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
-            if state.stream:
-                attributes[sc.GEN_AI_REQUEST_STREAM] = True
-            if state.first_chunk_ns:
-                attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
-                    state.first_chunk_ns - state.start_ns
-                ) / 1e9
-            if usage is not None:
-                _usage_attributes(attributes, usage)
-                self._registry.add_usage(state, usage)
-            state.span.set_attributes(attributes)
-            if self._side or self._capture:
-                self._put(
-                    state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response)
-                )
-            if state.is_root:
-                self._roll_up(state)
-            state.span.end()
-            if state.metric_attrs is not None and self._metrics is not None:
-                if info.model is not None:
-                    state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
-                self._record_metrics(state, usage, None)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_llm_end", exc)
+                state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
+            self._record_metrics(state, usage, None)
 
     def _record_metrics(self, state: RunState, usage: Usage | None, error_type: str | None) -> None:
         assert self._metrics is not None and state.metric_attrs is not None
@@ -588,14 +568,13 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         ttfc = (state.first_chunk_ns - state.start_ns) / 1e9 if state.first_chunk_ns else None
         self._metrics.record(attrs, (now - state.start_ns) / 1e9, usage, ttfc)
 
+    @_guard.guarded("handler.on_llm_error")
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End a model span with an error."""
-        try:
-            self._error(run_id, error)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_llm_error", exc)
+        self._error(run_id, error)
 
     # -- tools -----------------------------------------------------------------------------------
+    @_guard.guarded("handler.on_tool_start")
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -609,62 +588,56 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start an ``execute_tool {name}`` span."""
-        try:
-            name = cl.run_name(serialized, kwargs, "tool")
-            attributes: dict[str, Any] = {
-                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
-                sc.GEN_AI_TOOL_NAME: name,
-                sc.GEN_AI_TOOL_TYPE: "function",
-            }
-            call_id = kwargs.get("tool_call_id")
-            if isinstance(call_id, str) and call_id:
-                attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
-            args = snapshot(inputs) if inputs is not None else input_str
-            if self._capture:
-                attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = self._renderer.value(args)
-            state = self._open(
-                run_id,
-                parent_run_id,
-                tags,
-                metadata,
-                "tool",
-                f"{sc.OP_EXECUTE_TOOL} {name}",
-                _INTERNAL,
-                attributes,
+        name = cl.run_name(serialized, kwargs, "tool")
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+            sc.GEN_AI_TOOL_NAME: name,
+            sc.GEN_AI_TOOL_TYPE: "function",
+        }
+        call_id = kwargs.get("tool_call_id")
+        if isinstance(call_id, str) and call_id:
+            attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
+        args = snapshot(inputs) if inputs is not None else input_str
+        if self._capture:
+            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = self._renderer.value(args)
+        state = self._open(
+            run_id,
+            parent_run_id,
+            tags,
+            metadata,
+            "tool",
+            f"{sc.OP_EXECUTE_TOOL} {name}",
+            _INTERNAL,
+            attributes,
+        )
+        if state is not None and self._side:
+            self._side_content(state)[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = functools.partial(
+                self._renderer.value, args
             )
-            if state is not None and self._side:
-                self._side_content(state)[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = functools.partial(
-                    self._renderer.value, args
-                )
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_tool_start", exc)
 
+    @_guard.guarded("handler.on_tool_end")
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End a tool span with its result (a tool message with status ``error`` marks an error)."""
-        try:
-            state = self._registry.finish(run_id)
-            if state is None or state.span is None:
-                return
-            if state.is_root:
-                self._end_leftovers(state.root)
-            self._put(state, sc.GEN_AI_TOOL_CALL_RESULT, self._renderer.value, output)
-            if getattr(output, "status", None) == "error" and getattr(output, "type", None) == "tool":
-                state.span.set_attribute(sc.ERROR_TYPE, "tool_error")
-                state.span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
-            if state.is_root:
-                self._roll_up(state)
-            state.span.end()
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_tool_end", exc)
+        state = self._registry.finish(run_id)
+        if state is None or state.span is None:
+            return
+        if state.is_root:
+            self._end_leftovers(state.root)
+        self._put(state, sc.GEN_AI_TOOL_CALL_RESULT, self._renderer.value, output)
+        if getattr(output, "status", None) == "error" and getattr(output, "type", None) == "tool":
+            state.span.set_attribute(sc.ERROR_TYPE, "tool_error")
+            state.span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
+        if state.is_root:
+            self._roll_up(state)
+        state.span.end()
 
+    @_guard.guarded("handler.on_tool_error")
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End a tool span with an error."""
-        try:
-            self._error(run_id, error)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_tool_error", exc)
+        self._error(run_id, error)
 
     # -- retrievers ------------------------------------------------------------------------------
+    @_guard.guarded("handler.on_retriever_start")
     def on_retriever_start(
         self,
         serialized: dict[str, Any] | None,
@@ -677,72 +650,63 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start a ``retrieval {name}`` span."""
-        try:
-            name = cl.run_name(serialized, kwargs, "retriever")
-            attributes: dict[str, Any] = {
-                sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL,
-                sc.GEN_AI_DATA_SOURCE_ID: name,
-            }
-            state = self._open(
-                run_id,
-                parent_run_id,
-                tags,
-                metadata,
-                "retriever",
-                f"{sc.OP_RETRIEVAL} {name}",
-                _INTERNAL,
-                attributes,
-            )
-            if state is not None:
-                self._put(state, _content.KEY_RETRIEVAL_QUERY, self._renderer.value, query)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_retriever_start", exc)
+        name = cl.run_name(serialized, kwargs, "retriever")
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL,
+            sc.GEN_AI_DATA_SOURCE_ID: name,
+        }
+        state = self._open(
+            run_id,
+            parent_run_id,
+            tags,
+            metadata,
+            "retriever",
+            f"{sc.OP_RETRIEVAL} {name}",
+            _INTERNAL,
+            attributes,
+        )
+        if state is not None:
+            self._put(state, _content.KEY_RETRIEVAL_QUERY, self._renderer.value, query)
 
+    @_guard.guarded("handler.on_retriever_end")
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         """End a retriever span with the document count and a documents preview."""
-        try:
-            state = self._registry.finish(run_id)
-            if state is None or state.span is None:
-                return
-            if state.is_root:
-                self._end_leftovers(state.root)
-            docs = list(documents) if isinstance(documents, (list, tuple)) else []
-            state.span.set_attribute(sc.RJ_RETRIEVER_DOCUMENT_COUNT, len(docs))
-            self._put(state, _content.KEY_RETRIEVAL_DOCUMENTS, self._renderer.json, docs)
-            if state.is_root:
-                self._roll_up(state)
-            state.span.end()
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_retriever_end", exc)
+        state = self._registry.finish(run_id)
+        if state is None or state.span is None:
+            return
+        if state.is_root:
+            self._end_leftovers(state.root)
+        docs = list(documents) if isinstance(documents, (list, tuple)) else []
+        state.span.set_attribute(sc.RJ_RETRIEVER_DOCUMENT_COUNT, len(docs))
+        self._put(state, _content.KEY_RETRIEVAL_DOCUMENTS, self._renderer.json, docs)
+        if state.is_root:
+            self._roll_up(state)
+        state.span.end()
 
+    @_guard.guarded("handler.on_retriever_error")
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End a retriever span with an error."""
-        try:
-            self._error(run_id, error)
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_retriever_error", exc)
+        self._error(run_id, error)
 
     # -- custom events ---------------------------------------------------------------------------
+    @_guard.guarded("handler.on_custom_event")
     def on_custom_event(
         self, name: str, data: Any, *, run_id: UUID, tags: list[str] | None = None, **kwargs: Any
     ) -> None:
         """Add span event ``runjournal.custom.<name>`` to the run's (nearest kept) span."""
-        try:
-            state = self._registry.get(run_id)
-            if state is None:
-                return
-            target = state.kept
-            when = time.time_ns()
-            event_name = f"{sc.EVENT_CUSTOM_PREFIX}{name}"
-            if self._capture:
-                target.span.add_event(event_name, {sc.RJ_CUSTOM_DATA: self._renderer.json(data)}, when)
-                return
-            target.span.add_event(event_name, None, when)
-            if self._side:
-                events = self._side_content(target).setdefault(_content.KEY_CUSTOM_EVENTS, [])
-                events.append((name, when, functools.partial(self._renderer.json, snapshot(data))))
-        except Exception as exc:
-            _guard.report_internal_error("handler.on_custom_event", exc)
+        state = self._registry.get(run_id)
+        if state is None:
+            return
+        target = state.kept
+        when = time.time_ns()
+        event_name = f"{sc.EVENT_CUSTOM_PREFIX}{name}"
+        if self._capture:
+            target.span.add_event(event_name, {sc.RJ_CUSTOM_DATA: self._renderer.json(data)}, when)
+            return
+        target.span.add_event(event_name, None, when)
+        if self._side:
+            events = self._side_content(target).setdefault(_content.KEY_CUSTOM_EVENTS, [])
+            events.append((name, when, functools.partial(self._renderer.json, snapshot(data))))
 
 
 def _usage_attributes(attributes: dict[str, Any], usage: Usage) -> None:
