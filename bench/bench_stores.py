@@ -205,7 +205,7 @@ def write_table(root: Path, total: int) -> None:
     print(f"{'store / path':<50} {'events/s':>10} {'per CPU-s':>10} {'target':>9}")
     cases: list[tuple[str, str, Callable[[], RunStore], int]] = [
         ("duckdb  pyarrow (fast extra)", "duckdb", lambda: DuckDBStore(root / "w1.duckdb", arrow=True), 1),
-        ("duckdb  no pyarrow (orjson + json_transform)", "duckdb",
+        ("duckdb  no pyarrow (orjson + read_json)", "duckdb",
          lambda: DuckDBStore(root / "w2.duckdb", arrow=False), 1),
         ("duckdb  pyarrow, x8 batches", "duckdb", lambda: DuckDBStore(root / "w3.duckdb", arrow=True), 8),
         ("jsonl   fsync=never", "jsonl", lambda: JsonlStore(root / "w4", fsync="never"), 1),

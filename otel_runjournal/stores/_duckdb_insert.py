@@ -5,8 +5,10 @@ Two ways to hand a batch's columns to DuckDB:
 - ``arrow`` (when pyarrow is installed, the ``fast`` extra): the columns become a pyarrow table that
   DuckDB scans in place. JSON columns are encoded per value, timestamps passed as epoch microseconds.
 - ``json`` (no extra dependency): the whole batch is encoded by one ``orjson`` call as
-  ``{"column": [values...]}`` and passed as a single text parameter; DuckDB parses it with
-  ``json_transform`` and ``unnest``. JSON columns travel as nested JSON, timestamps as ISO-8601 text.
+  ``{"column": [values...]}``, written to a private temp file with one ``os.write`` and read back
+  by ``read_json`` (typed columns) and ``unnest``. JSON columns travel as nested JSON, timestamps
+  as ISO-8601 text. Reading the file parses faster than ``json_transform`` over the same text passed
+  as a parameter (events of one exporter batch: 4.3 ms against 6.5 ms, measured).
 
 List parameters (``unnest($1::VARCHAR[])``) are avoided: DuckDB converts them value by value in
 Python, which costs more than the insert itself. Measured costs per write and the ideas that did
@@ -15,6 +17,8 @@ not pay are in ``bench/bench_stores.py`` and the stores' notes in the README.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +45,11 @@ _JSON_TYPES = {_STR: "VARCHAR", _INT: "BIGINT", _FLOAT: "DOUBLE", _JSON: "JSON",
                _CATEGORY: "VARCHAR"}  # fmt: skip
 
 
+_JSON_FILE_MIN_LIMIT = 2**24
+"""``read_json``'s default ``maximum_object_size`` (one document: here the whole batch). DuckDB
+allocates a buffer of that size, so larger batches get the next power of two, not a huge constant."""
+
+
 @dataclass(frozen=True)
 class Table:
     """A table's inserted columns: (name, kind, value getter) in the table's column order."""
@@ -48,24 +57,29 @@ class Table:
     name: str
     columns: tuple[tuple[str, str, Callable[[Any], Any]], ...]
 
-    @cache  # noqa: B019 - a handful of module-level tables, each with two modes
-    def source(self, mode: str) -> str:
-        """The batch as a relation: a pyarrow table (arrow) or parsed from parameter $1 (json)."""
+    @cache  # noqa: B019 - a handful of module-level tables, each with two modes (and a few sizes)
+    def source(self, mode: str, limit: int = _JSON_FILE_MIN_LIMIT) -> str:
+        """The batch as a relation: a pyarrow table (arrow) or read from the JSON file named by $1
+        (json), a document of at most ``limit`` bytes."""
         if mode == "arrow":
             return _ARROW_NAME
-        schema = _codec.dumps({name: [_JSON_TYPES[kind]] for name, kind, _ in self.columns})
+        columns = ", ".join(f"{name}: '{_JSON_TYPES[kind]}[]'" for name, kind, _ in self.columns)
         unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
-        return f"(SELECT {unnested} FROM (SELECT json_transform($1, '{schema}') AS j))"
+        return (
+            f"(SELECT {unnested} FROM read_json($1, columns={{{columns}}}, format='unstructured', "
+            f"maximum_object_size={limit:d}) AS j)"
+        )
 
     @cache  # noqa: B019
     def insert_sql(self, mode: str) -> str:
-        """``INSERT`` of the batch, converting each column back to the table's type."""
+        """``INSERT`` of the batch (``{source}``, see :func:`execute`), converting each column back
+        to the table's type."""
         names = ", ".join(name for name, _, _ in self.columns)
         exprs = ", ".join(
             _arrow_expr(name, kind) if mode == "arrow" or kind == _CATEGORY else name
             for name, kind, _ in self.columns
         )
-        return f"INSERT INTO {self.name} ({names}) SELECT {exprs} FROM {self.source(mode)}"
+        return f"INSERT INTO {self.name} ({names}) SELECT {exprs} FROM {{source}}"
 
 
 def _arrow_expr(name: str, kind: str) -> str:
@@ -174,25 +188,44 @@ def execute(
             name: overrides[name] if name in overrides else list(map(get, rows))
             for name, _, get in table.columns
         }
-        params = [_codec.dumps(payload)]
-        for statement in statements:
-            con.execute(statement.format(source=table.source(mode)), params)
+        data = _codec.dumpb(payload)
+        limit = max(_JSON_FILE_MIN_LIMIT, 1 << len(data).bit_length())
+        fd, path = tempfile.mkstemp(prefix="runjournal-", suffix=".json")
+        try:
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            for statement in statements:
+                con.execute(statement.format(source=table.source(mode, limit)), [path])
+        finally:
+            os.unlink(path)
 
 
 def events(con: duckdb.DuckDBPyConnection, rows: list[RunEvent], seqs: list[int], mode: str) -> None:
     """Append the batch's events with their assigned ``seqs``."""
-    execute(con, EVENTS, rows, mode, [_escape(EVENTS.insert_sql(mode))], overrides={"seq": seqs})
+    execute(con, EVENTS, rows, mode, [EVENTS.insert_sql(mode)], overrides={"seq": seqs})
 
 
 def spans(con: duckdb.DuckDBPyConnection, rows: list[SpanRecord], mode: str) -> None:
     """Append the batch's spans."""
-    execute(con, SPANS, rows, mode, [_escape(SPANS.insert_sql(mode))])
+    execute(con, SPANS, rows, mode, [SPANS.insert_sql(mode)])
 
 
 def runs(con: duckdb.DuckDBPyConnection, rows: list[RunRecord], mode: str) -> None:
-    """Upsert run summaries by ``run_id``: delete + insert, cheaper than ``INSERT OR REPLACE``."""
-    delete = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM {source})"
-    execute(con, RUNS, rows, mode, [delete, _escape(RUNS.insert_sql(mode))])
+    """Upsert run summaries by ``run_id``: delete + insert, cheaper than ``INSERT OR REPLACE``.
+
+    In the json mode the delete takes the run ids as a list parameter (a few dozen values) instead
+    of reading the batch a second time (1-2 ms of a write, measured); the arrow table is just scanned.
+    """
+    if mode == "arrow":
+        delete = "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM {source})"
+        execute(con, RUNS, rows, mode, [delete, RUNS.insert_sql(mode)])
+        return
+    if rows:
+        ids = [r.run_id for r in rows]
+        con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest($1::VARCHAR[]))", [ids])
+    execute(con, RUNS, rows, mode, [RUNS.insert_sql(mode)])
 
 
 def thread_seqs(con: duckdb.DuckDBPyConnection, last: dict[str, int], existing: set[str], mode: str) -> None:
@@ -204,9 +237,4 @@ def thread_seqs(con: duckdb.DuckDBPyConnection, last: dict[str, int], existing: 
         "WHERE thread_seq.thread_id = s.thread_id"
     )
     execute(con, THREAD_SEQ, old, mode, [update])
-    execute(con, THREAD_SEQ, new, mode, [_escape(THREAD_SEQ.insert_sql(mode))])
-
-
-def _escape(sql: str) -> str:
-    """``sql`` as a ``str.format`` template that yields itself (its source is already inlined)."""
-    return sql.replace("{", "{{").replace("}", "}}")
+    execute(con, THREAD_SEQ, new, mode, [THREAD_SEQ.insert_sql(mode)])
