@@ -190,6 +190,11 @@ class DuckDBStore:
                     # and a bounded buffer pool (DuckDB's defaults: every core, 80% of RAM)
                     con.execute("SET threads = 1")
                     con.execute("SET memory_limit = '512MB'")
+                    # WAL size that triggers a checkpoint inside a commit (default 16 MB, every ~30
+                    # exporter batches). A writer lets go of the file within MAX_HOLD seconds, and
+                    # closing checkpoints, so the WAL stays bounded; committed data is in the fsynced
+                    # WAL either way. Fewer checkpoints: +10% writes with pyarrow (measured).
+                    con.execute("SET checkpoint_threshold = '256MB'")
                 con.execute("SET python_enable_replacements = true")  # pyarrow batches by name
                 return con
             except duckdb.Error as exc:
