@@ -165,7 +165,7 @@ def test_failed_write_forgets_remembered_seqs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("arrow", [False, True] if _duckdb_insert.pa is not None else [False])
 def test_awkward_values_round_trip_on_both_insert_paths(tmp_path: Path, arrow: bool) -> None:
     """NUL, emoji, newlines, NaN, ints beyond 64 bits, non-string keys and naive timestamps are stored
-    (JSON made valid: NaN as null, big ints kept) on the pyarrow and the json_transform path."""
+    (JSON made valid: NaN as null, big ints kept) on the pyarrow and the read_json (no pyarrow) path."""
     with DuckDBStore(tmp_path / "j.duckdb", arrow=arrow) as store:
         write = make_run("r\x00🚀", "t\n1")
         write.events[1].content = "a\x00b\n🚀"
