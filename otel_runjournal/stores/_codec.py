@@ -7,21 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._records import RunEvent, RunRecord, SpanRecord, TokenUsage
+from .._records import TOKEN_FIELDS, RunEvent, RunRecord, SpanRecord, TokenUsage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-RUN_TOKEN_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "llm_call_count",
-    "lead_agent_tokens",
-    "subagent_tokens",
-    "middleware_tokens",
-)
+RUN_TOKEN_FIELDS = TOKEN_FIELDS
 
 RUN_FIELDS: tuple[str, ...] = (
     "run_id",
