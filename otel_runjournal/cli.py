@@ -185,10 +185,10 @@ def messages(
 @store_option
 @json_option
 def sql(query: str, store: str | None, as_json: bool) -> None:
-    """Run read-only SQL on a DuckDB journal, e.g. "select * from tokens_by_caller".
+    """Run read-only SQL on a DuckDB journal.
 
-    Tables: runs, run_events, spans; views: messages, tokens_by_model, tokens_by_caller,
-    tokens_per_day, slowest_tools, error_runs.
+    Example: otel-runjournal sql "select * from tokens_by_caller". Tables: runs, run_events, spans;
+    views: messages, tokens_by_model, tokens_by_caller, tokens_per_day, slowest_tools, error_runs.
     """
     from .stores.duckdb_store import DuckDBStore
 
