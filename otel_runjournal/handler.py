@@ -489,8 +489,6 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         stream = cl.request_params(attributes, metadata, params)
         if stream:
             attributes[sc.GEN_AI_REQUEST_STREAM] = True
-        if self._capture:
-            attributes[sc.GEN_AI_INPUT_MESSAGES] = self._renderer.input_messages(prompt)
         name = f"{operation} {model}" if model else operation
         run_type = "chat_model" if operation == sc.OP_CHAT else "llm"
         state = self._open(run_id, parent_run_id, tags, metadata, run_type, name, _CLIENT, attributes)
@@ -498,10 +496,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             return
         state.start_ns = time.monotonic_ns()
         state.stream = stream
-        if self._side:
-            self._side_content(state)[sc.GEN_AI_INPUT_MESSAGES] = functools.partial(
-                self._renderer.input_messages, prompt
-            )
+        self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.input_messages, prompt)
         if self._metrics is not None:
             state.metric_attrs = {
                 sc.GEN_AI_OPERATION_NAME: operation,
@@ -598,8 +593,6 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         if isinstance(call_id, str) and call_id:
             attributes[sc.GEN_AI_TOOL_CALL_ID] = call_id
         args = snapshot(inputs) if inputs is not None else input_str
-        if self._capture:
-            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = self._renderer.value(args)
         state = self._open(
             run_id,
             parent_run_id,
@@ -610,10 +603,8 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             _INTERNAL,
             attributes,
         )
-        if state is not None and self._side:
-            self._side_content(state)[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = functools.partial(
-                self._renderer.value, args
-            )
+        if state is not None:
+            self._put(state, sc.GEN_AI_TOOL_CALL_ARGUMENTS, self._renderer.value, args)
 
     @_guard.guarded("handler.on_tool_end")
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
