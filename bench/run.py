@@ -35,6 +35,8 @@ import workload
 MODES = ("sync", "async")
 CPU = "_cpu"
 """Suffix of the CPU-time series (``sync_cpu``): process CPU time, all threads, per invoke."""
+GC = "_gc"
+"""Suffix of the garbage-collection series (``sync_gc``): seconds in the cyclic GC, per invoke."""
 _T0 = time.perf_counter()
 
 
@@ -48,6 +50,7 @@ class Plan:
     warmup: int = 3
     memory_runs: int = 100_000
     abandoned_runs: int = 10_000
+    gc_freeze: bool = False
 
 
 QUICK = Plan(rounds=3, sync_invokes=20, async_batches=1, memory_runs=10_000, abandoned_runs=2_000)
@@ -70,7 +73,7 @@ def measure(names: list[str], plan: Plan) -> dict[str, Any]:
     workload.check(agent)
     per_invoke = {"sync": plan.sync_invokes, "async": plan.async_batches * workload.CONCURRENCY}
     out: dict[str, Any] = {
-        n: {"spans_per_invoke": {}, "info": {}, **{m + sfx: [] for m in MODES for sfx in ("", CPU)}}
+        n: {"spans_per_invoke": {}, "info": {}, **{m + sfx: [] for m in MODES for sfx in ("", CPU, GC)}}
         for n in names
     }
     with ExitStack() as stack:
@@ -89,13 +92,17 @@ def measure(names: list[str], plan: Plan) -> dict[str, Any]:
                 out[name]["spans_per_invoke"]["async"] = spans
             finally:
                 session.deactivate()
+        if plan.gc_freeze:  # what an application can do once at startup (see the README)
+            gc.collect()
+            gc.freeze()
         for r in range(plan.rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for mode in MODES:
                 for name in order:
-                    wall, cpu = _timed(agent, sessions[name], mode, plan)
+                    wall, cpu, collecting = _timed(agent, sessions[name], mode, plan)
                     out[name][mode].append(wall / per_invoke[mode])
                     out[name][mode + CPU].append(cpu / per_invoke[mode])
+                    out[name][mode + GC].append(collecting / per_invoke[mode])
             log(
                 f"round {r + 1}/{plan.rounds}: "
                 + ", ".join(
@@ -109,15 +116,33 @@ def measure(names: list[str], plan: Plan) -> dict[str, Any]:
     return out
 
 
-def _timed(agent: Any, session: tracers.Session, mode: str, plan: Plan) -> tuple[float, float]:
-    """Wall and CPU seconds of one measurement, including draining the variant's span pipeline.
+class _GcClock:
+    """Seconds spent in the cyclic garbage collector while installed (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
+def _timed(agent: Any, session: tracers.Session, mode: str, plan: Plan) -> tuple[float, float, float]:
+    """Wall, CPU and GC seconds of one measurement, including draining the variant's span pipeline.
 
     CPU time is the whole process's (every thread: the agent's and the exporter's), so it counts
-    the tracer's full cost and is less disturbed by other programs sharing the machine.
+    the tracer's full cost and is less disturbed by other programs sharing the machine. GC time is
+    part of both: spans held by a ``BatchSpanProcessor`` until export live long enough to be
+    promoted, and the full collections they trigger scan the whole LangChain heap.
     """
     session.activate()
+    clock = _GcClock()
     try:
         gc.collect()
+        gc.callbacks.append(clock)
         cpu = time.process_time()
         start = time.perf_counter()
         if mode == "sync":
@@ -125,8 +150,9 @@ def _timed(agent: Any, session: tracers.Session, mode: str, plan: Plan) -> tuple
         else:
             workload.run_async(agent, plan.async_batches, session.callbacks)
         session.flush()
-        return time.perf_counter() - start, time.process_time() - cpu
+        return time.perf_counter() - start, time.process_time() - cpu, clock.seconds
     finally:
+        gc.callbacks.remove(clock)
         session.deactivate()
 
 
@@ -142,6 +168,7 @@ def _worker_cmd(name: str, plan: Plan) -> list[str]:
         str(plan.sync_invokes),
         "--async-batches",
         str(plan.async_batches),
+        *(["--gc-freeze"] if plan.gc_freeze else []),
     ]
 
 
@@ -186,11 +213,12 @@ def overhead_table(results: dict[str, Any], plan: Plan) -> str:
         f"{plan.sync_invokes} sequential invokes and {plan.async_batches}x{workload.CONCURRENCY} "
         "concurrent ainvokes. Ratio = time / untraced time in the same process and round, median "
         "[min-max] over rounds; wall = elapsed time, CPU = the process's CPU time (all threads, so "
-        "the export thread is counted; steadier when other programs share the machine).",
+        "the export thread is counted; steadier when other programs share the machine); GC ms = time "
+        "per invoke in Python's cyclic garbage collector (part of both).",
         "",
         "| tracer | spans/invoke | sync ms | sync x wall | sync x CPU | async ms | async x wall "
-        "| async x CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| async x CPU | GC ms sync/async |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, res in results.items():
         spans = res["spans_per_invoke"]
@@ -202,6 +230,7 @@ def overhead_table(results: dict[str, Any], plan: Plan) -> str:
             cells.append(f"{statistics.median(res[mode]) * 1e3:.2f}")
             cells.append(_summary(ratios(res, mode)))
             cells.append(_summary(ratios(res, mode + CPU)))
+        cells.append("/".join(f"{statistics.median(res.get(m + GC) or [0.0]) * 1e3:.2f}" for m in MODES))
         lines.append("| " + " | ".join(cells) + " |")
     own = [n for n, r in results.items() if r["process"] == "own"]
     if own:
@@ -287,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async-batches", type=int)
     parser.add_argument("--memory-runs", type=int)
     parser.add_argument("--abandoned-runs", type=int)
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() after warm-up (an application's choice)"
+    )
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead table")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory rows")
     parser.add_argument("--no-stores", action="store_true", help="skip store throughput/latency rows")
@@ -301,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         async_batches=args.async_batches or base.async_batches,
         memory_runs=args.memory_runs or base.memory_runs,
         abandoned_runs=args.abandoned_runs or base.abandoned_runs,
+        gc_freeze=args.gc_freeze,
     )
     if args.worker:
         print(json.dumps(measure(["untraced", args.worker], plan)))
