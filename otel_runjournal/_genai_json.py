@@ -18,19 +18,34 @@ from typing import Any
 import orjson
 
 _NOT_JSON: Any = object()
-_JSON_STARTS = frozenset('[{"-0123456789tfnNI')
+_JSON_STARTS = frozenset('[{"-0123456789')
+_JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")  # what else a JSON text may start with
+_SPACE = " \t\n\r"
 _LONG_DIGITS = re.compile(r"[0-9]{19}")
+_DIGITS = b"0123456789"
+
+
+def _may_have_long_int(text: str) -> bool:
+    """Whether ``text`` has a run of 19 digits (one that orjson might read inexactly). A text with
+    fewer than 19 digits in all cannot (counting them in bytes is ~6x faster than the regex)."""
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates: orjson refuses the text anyway
+        return True
+    return len(data) - len(data.translate(None, _DIGITS)) >= 19 and _LONG_DIGITS.search(text) is not None
 
 
 def _load(text: str) -> Any:
     """The value of a JSON text, or :data:`_NOT_JSON`."""
-    if _LONG_DIGITS.search(text) is None:  # orjson reads integers beyond 64 bits as floats
+    if text[:1] not in _JSON_STARTS:  # cheap: plain text is never JSON (nor does orjson read it)
+        text_start = text.lstrip(_SPACE)
+        if text_start[:1] not in _JSON_STARTS and not text_start.startswith(_JSON_WORDS):
+            return _NOT_JSON
+    if not _may_have_long_int(text):  # orjson reads integers beyond 64 bits as floats
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    if text.lstrip(" \t\n\r")[:1] not in _JSON_STARTS:  # cheap: plain text is never JSON
-        return _NOT_JSON
     try:
         return json.loads(text)
     except (ValueError, RecursionError):

@@ -295,14 +295,24 @@ def _row(
     span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any], trace_id: str | None
 ) -> tuple[SpanRecord, int, int, Sequence[Any]]:
     """The span's row, its start / end ns (the end never before the start) and its OTel events."""
-    ctx = span.get_span_context()
+    if type(span) is ReadableSpan:  # the SDK's: its fields, not its (Python) properties
+        ctx, name, kind, parent, status = span._context, span._name, span._kind, span._parent, span._status
+        start, end = span._start_time or 0, span._end_time
+    else:
+        ctx, name, kind, parent, status = (
+            span.get_span_context(),
+            span.name,
+            span.kind,
+            span.parent,
+            span.status,
+        )
+        start, end = span.start_time or 0, span.end_time
+    end = end or start
     if ctx is None:
         trace_text, span_text = hex_trace_id(0), hex_span_id(0)
     else:
         trace_text = trace_id if trace_id is not None else trace_hex(ctx.trace_id)
         span_text = hex_span_id(ctx.span_id)
-    start = span.start_time or 0
-    end = span.end_time or start
     start_at = utc(start)
     end_at = start_at if end // 1000 == start // 1000 else utc(end)
     # the row shares the finished span's (immutable) attribute dict: nothing may modify it; tuple
@@ -311,15 +321,12 @@ def _row(
     if not with_content and not _CONTENT_KEYS.isdisjoint(attrs):
         row = {k: v for k, v in attrs.items() if k not in _CONTENT_KEYS}
     events = events_of(span)
-    status = span.status
-    parent = span.parent
-    kind = span.kind
     record = SpanRecord(
         trace_text,
         span_text,
         hex_span_id(parent.span_id) if parent is not None else None,
         run_id,
-        span.name,
+        name,
         KIND_NAMES.get(id(kind)) or kind.name,
         start_at,
         end_at,
@@ -445,8 +452,17 @@ class _Emitter:
             created = self.end_at
         else:
             created = utc(at)
-        event = RunEvent(self.thread_id, self.run_id, event_type, category, created, text, meta)
-        event.trace_id, event.span_id = self.trace_id, self.span_id
+        event = RunEvent(
+            self.thread_id,
+            self.run_id,
+            event_type,
+            category,
+            created,
+            text,
+            meta,
+            self.trace_id,
+            self.span_id,
+        )
         mapped.events.append((key, event))
 
 
