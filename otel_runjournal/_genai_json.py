@@ -109,8 +109,21 @@ def output(text: str | None) -> tuple[str, list[dict[str, Any]]]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for message in _messages(data):
-        texts.append(message_text(message))
-        for part in message.get("parts") or ():
-            if isinstance(part, dict) and part.get("type") == "tool_call":
-                calls.append({"id": part.get("id"), "name": part.get("name"), "args": part.get("arguments")})
+        parts = message.get("parts")
+        if not isinstance(parts, list):  # no tool calls then (a JSON string / object has no dict items)
+            texts.append(message_text(message))
+            continue
+        found = []  # message_text and the tool calls in one pass over the parts
+        for part in parts:
+            if isinstance(part, dict):
+                kind = part.get("type")
+                if kind == "text":
+                    content = part.get("content")
+                    if isinstance(content, str):
+                        found.append(content)
+                elif kind == "tool_call":
+                    calls.append(
+                        {"id": part.get("id"), "name": part.get("name"), "args": part.get("arguments")}
+                    )
+        texts.append(found[0] if len(found) == 1 else "".join(found))
     return "".join(texts), calls

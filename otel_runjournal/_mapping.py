@@ -158,20 +158,27 @@ def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
 
 def operation(span: ReadableSpan, attrs: Mapping[str, Any] | None = None) -> str | None:
     """The GenAI operation of a span: attribute, name's first word, run type, foreign markers, usage."""
-    attrs = attributes_of(span) if attrs is None else attrs
-    op = attrs.get(sc.GEN_AI_OPERATION_NAME)
+    return _operation(span.name, attributes_of(span) if attrs is None else attrs)
+
+
+def _operation(name: str, attrs: Mapping[str, Any]) -> str | None:
+    """:func:`operation` of a span named ``name``."""
+    get = attrs.get
+    op = get(sc.GEN_AI_OPERATION_NAME)
     if isinstance(op, str) and op:
         return op
-    first, space, _ = span.name.partition(" ")
+    first, space, _ = name.partition(" ")
     if space and first in _KNOWN_OPS:
         return first
-    run_type = attrs.get(sc.RJ_RUN_TYPE)
+    run_type = get(sc.RJ_RUN_TYPE)
     if isinstance(run_type, str) and run_type in _RUN_TYPE_OPS:
         return _RUN_TYPE_OPS[run_type]
-    for marker in (sc.LLM_REQUEST_TYPE, sc.TRACELOOP_SPAN_KIND):
-        value = attrs.get(marker)
-        if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
-            return _FOREIGN_KIND_OPS[value]
+    value = get(sc.LLM_REQUEST_TYPE)
+    if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
+        return _FOREIGN_KIND_OPS[value]
+    value = get(sc.TRACELOOP_SPAN_KIND)
+    if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
+        return _FOREIGN_KIND_OPS[value]
     if not _USAGE_ATTRS.isdisjoint(attrs):
         return sc.OP_CHAT
     return None
@@ -438,7 +445,7 @@ class _Emitter:
             else (G_BODY, start, _R_START, start, span_id, 1_000_000)
         )
         self.latency_ms = (end - start) / 1e6
-        self.failed = span.status.status_code is StatusCode.ERROR
+        self.failed = record.status_code == "ERROR"  # the span's StatusCode.ERROR
         self.error_message, self.error_type = _error(span, attrs, events) if self.failed else (None, None)
 
     def emit(
@@ -496,7 +503,7 @@ def map_span(
         None,
         bool(attrs.get(sc.RJ_IS_ROOT)),
     )
-    op = operation(span, attrs)
+    op = _operation(record.name, attrs)
     if op is None and not events and not (candidate or mapped.is_root):
         return mapped  # a plain chain / graph node span: its row is all it contributes
     content = _Content(span, with_content, attrs)

@@ -195,7 +195,7 @@ class Renderer:
             parts = self._parts(content, skip_tool_blocks=bool(tool_calls))
             if isinstance(tool_calls, list):
                 for call in tool_calls[:_MAX_ITEMS]:
-                    if isinstance(call, Mapping):
+                    if type(call) is dict or isinstance(call, Mapping):
                         parts.append(self._tool_call(call))
         out: dict[str, Any] = {"role": role, "parts": parts}
         if isinstance(name, str) and name:
@@ -204,7 +204,7 @@ class Renderer:
 
     def _tool_call(self, call: Mapping[str, Any]) -> dict[str, Any]:
         function = call.get("function")  # OpenAI dict shape
-        if isinstance(function, Mapping):
+        if function is not None and isinstance(function, Mapping):
             name, args = function.get("name"), function.get("arguments")
         else:
             name, args = call.get("name"), call.get("args", call.get("arguments"))

@@ -33,7 +33,7 @@ class _Extra(BaseModel, extra="allow"):
         (ToolMessage("r", tool_call_id="c1"), "tool_call_id"),
         (_Private(), "_secret"),  # a private attribute
         (_Private(), "model_fields_set"),  # a class attribute
-        (_Extra(tool_call_id="q"), "tool_call_id"),
+        (_Extra.model_validate({"tool_call_id": "q"}), "tool_call_id"),
         (_Extra(), "nothing"),
         ("text", "tool_calls"),  # not a model
     ],
