@@ -69,7 +69,10 @@ def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datet
         key: SortKey = (G_FIRST, root.start_ns, 1, 0, "", 0)
         out.append(event(key, "human_message", "message", root.human_text, {}))
     end_key: SortKey = (G_LAST, root.end_ns, 0, 0, "", 0)
-    meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms, **rollup(run)}
+    meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms}
+    for key in _ROLLUP_KEYS:  # rollup(run), built in place
+        meta[key] = getattr(run, key)
+    meta["by_caller"] = dict(run.usage_by_caller)
     if root.status == "error":
         meta["error_type"] = root.error_type
         out.append(event(end_key, "run_error", "lifecycle", root.error_message, meta))
