@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -142,3 +143,98 @@ def test_fsync_policy_from_argument_and_environment(tmp_path: Path, monkeypatch:
         assert store.fsync == "never"
     with pytest.raises(ValueError):
         JsonlStore(tmp_path, fsync="always")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
+def test_batch_beyond_open_ahead_writes_fails_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files past OPEN_AHEAD are sized with stat; a failure in either kind rolls all back, leaks no
+    descriptor, leaves seq unset; the retry succeeds with seqs after the ones the failure reserved."""
+    monkeypatch.setattr(jsonl_module, "OPEN_AHEAD", 2)
+    with JsonlStore(tmp_path) as store:
+        store.write([make_run("r0", "t1")])
+        reserved = store.list_events("r0")[-1].seq
+        before = {p.name: p.stat().st_size for p in tmp_path.rglob("*.jsonl") if p.name != "commits.jsonl"}
+        fds = _open_fds()
+        real_write, calls = os.write, [0]
+
+        def failing_write(fd: int, data: bytes) -> int:
+            calls[0] += 1
+            if calls[0] == 5:  # intent, two opened-ahead files, one stat-sized file, then disk full
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(fd, data)
+
+        batch = [make_run(f"r{i}", "t1") for i in range(1, 6)]
+        monkeypatch.setattr(jsonl_module.os, "write", failing_write)
+        with pytest.raises(StoreError, match="No space"):
+            store.write(batch)
+        monkeypatch.setattr(jsonl_module.os, "write", real_write)
+        after = {p.name: p.stat().st_size for p in tmp_path.rglob("*.jsonl") if p.name != "commits.jsonl"}
+        assert {k: v for k, v in after.items() if v} == before
+        assert _open_fds() == fds
+        assert all(e.seq == 0 for unit in batch for e in unit.events)
+        reserved += sum(len(unit.events) for unit in batch)  # handed out to the failed batch
+        store.write(batch)
+        assert _open_fds() == fds
+        seqs = [e.seq for unit in batch for e in unit.events]
+        assert seqs == list(range(reserved + 1, reserved + 1 + len(seqs)))
+        for unit in batch:
+            stored = store.list_events(unit.run.run_id)
+            assert [(e.seq, e.event_type) for e in stored] == [(e.seq, e.event_type) for e in unit.events]
+        assert {r.run_id for r in store.list_runs()} == {f"r{i}" for i in range(6)}
+
+
+def test_timestamps_in_any_zone_are_written_as_utc(tmp_path: Path) -> None:
+    """Aware non-UTC and naive datetimes land in the files as ISO-8601 UTC (+00:00), read back equal."""
+    plus_two = timezone(timedelta(hours=2))
+    run = make_run("r1", "t1")
+    run.events[0].created_at = datetime(2025, 3, 1, 14, 0, 0, 5, tzinfo=plus_two)
+    run.events[1].created_at = datetime(2025, 3, 1, 12, 0, 1)  # naive: taken as UTC
+    run.spans[0].start_time = run.spans[0].start_time.astimezone(plus_two)
+    run.run.ended_at = datetime(2025, 3, 1, 15, 0, tzinfo=plus_two)
+    with JsonlStore(tmp_path) as store:
+        store.write([run])
+        stored = store.list_events("r1")
+        assert stored[0].created_at == datetime(2025, 3, 1, 12, 0, 0, 5, tzinfo=timezone.utc)
+        assert stored[1].created_at == datetime(2025, 3, 1, 12, 0, 1, tzinfo=timezone.utc)
+    events = [
+        json.loads(line) for line in (tmp_path / "events" / safe_file_name("r1")).read_bytes().splitlines()
+    ]
+    assert events[0]["created_at"] == "2025-03-01T12:00:00.000005+00:00"
+    assert events[1]["created_at"] == "2025-03-01T12:00:01+00:00"
+    assert all(e["created_at"].endswith("+00:00") for e in events)
+    span = json.loads((tmp_path / "spans.jsonl").read_bytes().splitlines()[0])
+    assert span["start_time"].endswith("+00:00")
+    summary = json.loads((tmp_path / "runs.jsonl").read_bytes())
+    assert summary["ended_at"] == "2025-03-01T13:00:00+00:00"
+
+
+def test_open_failure_before_the_intent_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If opening a batch's files fails (too many open files), nothing is logged or leaked; retry works."""
+    with JsonlStore(tmp_path) as store:
+        store.write([make_run("first", "t1")])
+        fds, log = _open_fds(), (tmp_path / "commits.jsonl").read_bytes()
+        real_open, calls = os.open, [0]
+
+        def failing_open(path: str, flags: int, mode: int = 0o777) -> int:
+            calls[0] += 1
+            if calls[0] == 3:
+                raise OSError(errno.EMFILE, "Too many open files")
+            return real_open(path, flags, mode)
+
+        batch = [make_run(f"r{i}", "t1") for i in range(4)]
+        monkeypatch.setattr(jsonl_module.os, "open", failing_open)
+        with pytest.raises(StoreError, match="Too many"):
+            store.write(batch)
+        monkeypatch.setattr(jsonl_module.os, "open", real_open)
+        assert _open_fds() == fds
+        assert (tmp_path / "commits.jsonl").read_bytes() == log
+        assert all(e.seq == 0 for unit in batch for e in unit.events)
+        store.write(batch)
+        assert batch[0].events[0].seq == store.list_events("first")[-1].seq + 1

@@ -55,7 +55,8 @@ def dumpb(value: Any) -> bytes:
 
 
 _LINE_BREAK = None if _orjson is None else _orjson.Fragment(b"\n")
-_FILE_BREAK = None if _orjson is None else _orjson.Fragment(b"\n\n")
+_RECORD_GAP = None if _orjson is None else _orjson.Fragment(b"\0" * 16)
+_RECORD_SPLIT = b",%s," % (b"\0" * 16)
 
 
 def dumpb_all(values: Iterable[Any]) -> list[bytes]:
@@ -76,31 +77,29 @@ def dumpb_all(values: Iterable[Any]) -> list[bytes]:
 def jsonl_groups(groups: Sequence[Sequence[Any]]) -> list[bytes]:
     """JSON Lines text (each line newline-terminated) for each group of records, in one orjson call.
 
-    All records are encoded as one array with raw newlines between them (one between records,
-    two between groups). Compact JSON never contains a raw newline (in strings it is escaped), so
-    splitting at newlines yields exactly the records (with the array's commas around them) and,
-    between groups, an empty piece.
+    All records are encoded as one array with a raw run of NUL bytes between them. Compact JSON
+    never contains a raw NUL (in strings it is escaped), so splitting at ``,<NULs>,`` yields exactly
+    the records. The run is long so that the byte search skips ahead: with a short separator (a
+    newline) the search is 2-3x slower and the split costs as much as half the encoding.
     """
     if _orjson is not None and groups and all(groups):
-        items: list[Any] = []
-        for group in groups:
-            part = [_LINE_BREAK] * (2 * len(group))
-            part[0::2] = group
-            part[-1] = _FILE_BREAK
-            items += part
-        items.pop()
+        records = [record for group in groups for record in group]
+        items: list[Any] = [_RECORD_GAP] * (2 * len(records) - 1)
+        items[0::2] = records
         try:
             encoded = _orjson.dumps(items, default=str, option=_ORJSON_OPTIONS)
         except (TypeError, ValueError):  # e.g. an int beyond 64 bits: the stdlib takes it
             pass
         else:
-            lines = [piece.strip(b",") for piece in encoded[1:-1].split(b"\n")]
+            lines = encoded.split(_RECORD_SPLIT)
+            lines[0] = lines[0][1:]  # the array's brackets
+            lines[-1] = lines[-1][:-1]
             out, start = [], 0
-            for group in groups:  # each group's lines, then one empty piece
+            for group in groups:
                 end = start + len(group)
                 lines[end - 1] += b"\n"
                 out.append(b"\n".join(lines[start:end]))
-                start = end + 1
+                start = end
             return out
     return [b"".join([dumpb(record) + b"\n" for record in group]) for group in groups]
 

@@ -44,6 +44,9 @@ SPANS_FILE = "spans.jsonl"
 COMMITS_FILE = "commits.jsonl"
 EVENTS_DIR = "events"
 LOCK_FILE = ".lock"
+OPEN_AHEAD = 64
+"""Files of one batch opened before its intent is logged (more are sized with ``stat``)."""
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 
 def _parse_fsync(text: str) -> str:
@@ -260,57 +263,84 @@ class JsonlStore:
         """Write ``batch`` atomically (see ``RunStore.write``); sets ``seq`` on its events."""
         if not batch:
             return
-        events = [e for unit in batch for e in unit.events]
         with self._locked(shared=False):
             self._sync(exclusive=True)
-            seqs, new_last = _codec.assign_seqs(events, self._last_seq)
-            parts = self._encode(batch, seqs)
-            intent: dict[str, Any] = {"b": uuid.uuid4().hex, "files": {}, "seq": new_last}
+            parts, seqs, new_last = self._encode(batch)
+            fds: dict[str, int] = {}
             try:
-                sizes = intent["files"]
-                for relative in parts:
-                    sizes[relative] = _size(self._path(relative))
-                self._append_log(intent)
-            except OSError as exc:
-                raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
-            self._open_intent = intent
-            self._last_seq.update(new_last)  # handed out even if the batch fails: never reused
-            try:
-                for relative, data in parts.items():
-                    fd = os.open(self._path(relative), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                    try:
-                        _write_all(fd, data)
-                        if self.fsync == "batch":
-                            os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                self._append_log({"b": intent["b"], "ok": 1})
-                self._open_intent = None
-            except OSError as exc:
-                with suppress(StoreError):  # if this fails too, the next writer or open rolls back
-                    self._roll_back(intent)
-                raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
-        for event, seq in zip(events, seqs, strict=True):
-            event.seq = seq
-
-    def _encode(self, batch: Sequence[RunWrite], seqs: list[int]) -> dict[str, bytes]:
-        """Each file's part of the batch (one encoder call per file): events per run file, runs, spans."""
-        records: dict[str, list[dict[str, Any]]] = {}
-        files: dict[str, list[dict[str, Any]]] = {}  # run id -> its file's records
-        utc, zone = _codec.utc, timezone.utc
+                self._write_parts(parts, new_last, fds)
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
         position = 0
         for unit in batch:
             for event in unit.events:
-                run_id = event.run_id
+                event.seq = seqs[position]
+                position += 1
+
+    def _write_parts(self, parts: dict[str, bytes], new_last: dict[str, int], fds: dict[str, int]) -> None:
+        """Log the intent (each file's size before), append every part, log ``ok``; roll back on error.
+
+        The first :data:`OPEN_AHEAD` files are opened before the intent (their size is the open file's
+        end, one syscall less than a ``stat`` and a later ``open``), the rest are sized with ``stat``.
+        Opened descriptors are left in ``fds`` for the caller to close.
+        """
+        paths = {relative: f"{self.directory}/{relative}" for relative in parts}
+        intent: dict[str, Any] = {"b": uuid.uuid4().hex, "files": {}, "seq": new_last}
+        try:
+            sizes = intent["files"]
+            for relative, path in paths.items():
+                if len(fds) < OPEN_AHEAD:
+                    fd = fds[relative] = os.open(path, _APPEND_FLAGS, 0o644)
+                    sizes[relative] = os.lseek(fd, 0, os.SEEK_END)
+                else:
+                    sizes[relative] = _size(path)
+            self._append_log(intent)
+        except OSError as exc:
+            raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
+        self._open_intent = intent
+        self._last_seq.update(new_last)  # handed out even if the batch fails: never reused
+        try:
+            for relative, data in parts.items():
+                fd = fds[relative] if relative in fds else os.open(paths[relative], _APPEND_FLAGS, 0o644)
+                try:
+                    _write_all(fd, data)
+                    if self.fsync == "batch":
+                        os.fsync(fd)
+                finally:
+                    if relative not in fds:
+                        os.close(fd)
+            self._append_log({"b": intent["b"], "ok": 1})
+            self._open_intent = None
+        except OSError as exc:
+            with suppress(StoreError):  # if this fails too, the next writer or open rolls back
+                self._roll_back(intent)
+            raise StoreError(f"cannot write to run journal {self.directory}: {exc}") from exc
+
+    def _encode(self, batch: Sequence[RunWrite]) -> tuple[dict[str, bytes], list[int], dict[str, int]]:
+        """Each file's part of the batch (one encoder call for all files): events per run file, runs,
+        spans; with the events' seqs (in batch order, after each thread's last) and the new last seqs."""
+        records: dict[str, list[dict[str, Any]]] = {}
+        files: dict[str, list[dict[str, Any]]] = {}  # run id -> its file's records
+        last = self._last_seq
+        new_last: dict[str, int] = {}
+        seqs: list[int] = []
+        utc, zone = _codec.utc, timezone.utc
+        for unit in batch:
+            for event in unit.events:
+                run_id, thread_id = event.run_id, event.thread_id
+                seq = (new_last.get(thread_id) or last.get(thread_id, 0)) + 1
+                new_last[thread_id] = seq
+                seqs.append(seq)
                 lines = files.get(run_id)
                 if lines is None:
                     lines = records.setdefault(f"{EVENTS_DIR}/{safe_file_name(run_id)}", [])
                     files[run_id] = lines
                 lines.append(
                     {
-                        "thread_id": event.thread_id,
+                        "thread_id": thread_id,
                         "run_id": run_id,
-                        "seq": seqs[position],
+                        "seq": seq,
                         "event_type": event.event_type,
                         "category": event.category,
                         "content": event.content,
@@ -322,12 +352,12 @@ class JsonlStore:
                         "span_id": event.span_id,
                     }
                 )
-                position += 1
         records[RUNS_FILE] = [_codec.run_to_dict(run) for run in _codec.latest_runs(u.run for u in batch)]
         spans = [_codec.span_to_dict(s) for unit in batch for s in unit.spans]
         if spans:
             records[SPANS_FILE] = spans
-        return dict(zip(records, _codec.jsonl_groups(list(records.values())), strict=True))
+        parts = dict(zip(records, _codec.jsonl_groups(list(records.values())), strict=True))
+        return parts, seqs, new_last
 
     # -- reading ----------------------------------------------------------------------------------
 
