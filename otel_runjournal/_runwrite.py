@@ -70,8 +70,8 @@ def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datet
         out.append(event(key, "human_message", "message", root.human_text, {}))
     end_key: SortKey = (G_LAST, root.end_ns, 0, 0, "", 0)
     meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms}
-    for key in _ROLLUP_KEYS:  # rollup(run), built in place
-        meta[key] = getattr(run, key)
+    for field_name in _ROLLUP_KEYS:  # rollup(run), built in place
+        meta[field_name] = getattr(run, field_name)
     meta["by_caller"] = dict(run.usage_by_caller)
     if root.status == "error":
         meta["error_type"] = root.error_type

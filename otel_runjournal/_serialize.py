@@ -362,9 +362,19 @@ def _cap_strings(obj: Any, cap: int) -> Any:
 _LACKS: dict[tuple[type, str], bool] = {}
 
 
+def _pydantic_getattr(cls: type) -> bool:
+    """Whether attribute lookups on instances of ``cls`` are pydantic (v2) ``BaseModel``'s own."""
+    hook = getattr(cls, "__getattr__", None)
+    return (
+        getattr(hook, "__module__", None) == "pydantic.main"
+        and getattr(hook, "__qualname__", None) == "BaseModel.__getattr__"
+        and getattr(cls, "__getattribute__", None) is object.__getattribute__
+    )
+
+
 def _model_lacks(cls: type, name: str) -> bool:
     """Whether ``cls`` is a pydantic (v2) model with no field, private attribute or class attribute
-    ``name`` (remembered per class and name)."""
+    ``name`` and pydantic's own attribute lookup (remembered per class and name)."""
     key = (cls, name)
     lacks = _LACKS.get(key)
     if lacks is None:
@@ -376,6 +386,7 @@ def _model_lacks(cls: type, name: str) -> bool:
             and name not in fields
             and name not in private
             and not hasattr(cls, name)
+            and _pydantic_getattr(cls)
         )
         if len(_LACKS) < 4096:
             _LACKS[key] = lacks

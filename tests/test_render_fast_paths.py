@@ -43,6 +43,18 @@ def test_attr_reads_what_getattr_reads(obj: Any, name: str) -> None:
     assert _attr(obj, name) == getattr(obj, name, None)
 
 
+class _Custom(BaseModel):
+    content: str = "c"
+
+    def __getattr__(self, name: str) -> Any:  # a model answering every name itself
+        return f"custom {name}"
+
+
+def test_attr_leaves_a_custom_getattr_alone() -> None:
+    """A model with its own ``__getattr__`` is read through it (no fast path)."""
+    assert _attr(_Custom(), "tool_calls") == getattr(_Custom(), "tool_calls", None) == "custom tool_calls"
+
+
 def test_attr_sees_an_instance_dict_entry() -> None:
     """An attribute set on the instance itself (not a field, not an extra) is read as getattr reads it."""
     message = HumanMessage("hi")
