@@ -75,3 +75,11 @@ def test_timestamps_are_utc_iso_text() -> None:
 def test_dumpb_all_encodes_each_value_on_its_own(values: list[Any]) -> None:
     """One encoder call still yields one exact JSON document per value (strings with commas too)."""
     assert [json.loads(text) for text in _codec.dumpb_all(values)] == values
+
+
+def test_jsonl_groups_with_non_str_keys_match_dumpb() -> None:
+    """Non-string keys (orjson is tried without, then with its non-str-key option): as dumpb writes them."""
+    groups = [[{"a": {1: "x", None: 2}}, {"b": 1}], [{"c": {2.5: [1]}}]]
+    encoded = _codec.jsonl_groups(groups)
+    assert encoded == [b"".join(_codec.dumpb(r) + b"\n" for r in group) for group in groups]
+    assert json.loads(encoded[0].splitlines()[0]) == {"a": {"1": "x", "null": 2}}

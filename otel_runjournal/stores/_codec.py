@@ -42,6 +42,7 @@ try:  # orjson encodes 5-10x faster; the stdlib covers what it refuses (ints bey
 except ImportError:  # pragma: no cover - orjson is a declared dependency
     _orjson = None  # type: ignore[assignment]
 _ORJSON_OPTIONS = 0 if _orjson is None else _orjson.OPT_NON_STR_KEYS | _orjson.OPT_NAIVE_UTC
+_STR_KEY_OPTIONS = 0 if _orjson is None else _orjson.OPT_NAIVE_UTC
 
 
 def dumpb(value: Any) -> bytes:
@@ -74,6 +75,20 @@ def dumpb_all(values: Iterable[Any]) -> list[bytes]:
     return [dumpb(v) for v in values]
 
 
+def _dumpb_str_keys(value: Any) -> bytes | None:
+    """orjson's encoding of ``value`` as :func:`dumpb` writes it, or ``None`` if orjson refuses it.
+
+    Tried first without ``OPT_NON_STR_KEYS`` (a third faster; the same text when every key is a
+    string), then with it.
+    """
+    for option in (_STR_KEY_OPTIONS, _ORJSON_OPTIONS):
+        try:
+            return _orjson.dumps(value, default=str, option=option)
+        except (TypeError, ValueError):  # a non-str key; an int beyond 64 bits (the stdlib takes it)
+            continue
+    return None
+
+
 def jsonl_groups(groups: Sequence[Sequence[Any]]) -> list[bytes]:
     """JSON Lines text (each line newline-terminated) for each group of records, in one orjson call.
 
@@ -86,11 +101,8 @@ def jsonl_groups(groups: Sequence[Sequence[Any]]) -> list[bytes]:
         records = [record for group in groups for record in group]
         items: list[Any] = [_RECORD_GAP] * (2 * len(records) - 1)
         items[0::2] = records
-        try:
-            encoded = _orjson.dumps(items, default=str, option=_ORJSON_OPTIONS)
-        except (TypeError, ValueError):  # e.g. an int beyond 64 bits: the stdlib takes it
-            pass
-        else:
+        encoded = _dumpb_str_keys(items)
+        if encoded is not None:
             lines = encoded.split(_RECORD_SPLIT)
             lines[0] = lines[0][1:]  # the array's brackets
             lines[-1] = lines[-1][:-1]
