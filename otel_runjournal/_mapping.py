@@ -45,6 +45,7 @@ from ._spanread import (
 
 _LLM_OPS = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION})
 ROOT_OPS = frozenset({sc.OP_INVOKE_AGENT, sc.OP_INVOKE_WORKFLOW})
+_EVENT_OPS = frozenset({*_LLM_OPS, sc.OP_EXECUTE_TOOL, sc.OP_RETRIEVAL})  # operations with events
 _KNOWN_OPS = frozenset(
     {
         sc.OP_CHAT,
@@ -509,6 +510,8 @@ def map_span(
     content = _Content(span, with_content, attrs)
     if candidate or mapped.is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
         mapped.root = _root_info(span, attrs, mapped, events, content)
+    if not events and op not in _EVENT_OPS:
+        return mapped  # e.g. an agent / workflow span: its root facts are its events (made per run)
     out = _Emitter(span, mapped, run_id, thread_id, attrs, events)
     if op in _LLM_OPS:
         _llm_events(out, attrs, content)
