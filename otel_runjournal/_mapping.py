@@ -303,18 +303,10 @@ def _row(
     span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any], trace_id: str | None
 ) -> tuple[SpanRecord, int, int, Sequence[Any]]:
     """The span's row, its start / end ns (the end never before the start) and its OTel events."""
-    if type(span) is ReadableSpan:  # the SDK's: its fields, not its (Python) properties
-        ctx, name, kind, parent, status = span._context, span._name, span._kind, span._parent, span._status
-        start, end = span._start_time or 0, span._end_time
-    else:
-        ctx, name, kind, parent, status = (
-            span.get_span_context(),
-            span.name,
-            span.kind,
-            span.parent,
-            span.status,
-        )
-        start, end = span.start_time or 0, span.end_time
+    # public properties only (the SDK's private fields would save ~0.2 us per span, not worth
+    # breaking on an SDK release that renames them)
+    ctx, name, kind, parent, status = span.get_span_context(), span.name, span.kind, span.parent, span.status
+    start, end = span.start_time or 0, span.end_time
     end = end or start
     if ctx is None:
         trace_text, span_text = hex_trace_id(0), hex_span_id(0)

@@ -42,7 +42,7 @@ def trace_hex(trace_id: int) -> str:
 
 def trace_id_of(span: ReadableSpan) -> str:
     """The span's trace id as lowercase hex."""
-    ctx = span._context if type(span) is ReadableSpan else span.get_span_context()
+    ctx = span.get_span_context()
     return trace_hex(ctx.trace_id if ctx is not None else 0)
 
 
