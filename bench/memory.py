@@ -74,6 +74,10 @@ def settled_rss(store: Any) -> int:
     time.sleep(IDLE_S)
     while getattr(store, "_con", None) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
+    mutex = getattr(store, "_mutex", None)
+    if mutex is not None:  # the idle timer lets go of ``_con`` first, then closes (and checkpoints)
+        with mutex:  # under this lock: wait for the close to finish, or RSS includes its buffers
+            pass
     gc.collect()
     _malloc_trim()
     return rss_bytes()
