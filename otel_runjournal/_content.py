@@ -6,7 +6,9 @@ Python attribute (``_runjournal_content``) of the span's attributes *object*: ``
 processors a new ``ReadableSpan`` sharing that object (not the span itself), so
 :class:`~otel_runjournal.RunJournalExporter` reads it there and nothing else does. The values are
 captured cheaply (references / shallow copies) on the hot path and rendered (serialised, redacted,
-truncated) by the exporter on its own thread.
+truncated) by the exporter on its own thread. Unless told otherwise (``journal_content``), the handler
+collects content only while a journal exporter that records content exists in the process
+(:func:`add_reader`): with OTLP alone nothing reads the side channel, so nothing is kept for it.
 
 With ``capture_content=True`` (or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``) the
 rendered content is put on the span as the standard ``gen_ai.*`` content attributes instead, and the
@@ -15,9 +17,28 @@ exporter reads it from there (as it does for spans of other instrumentations).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 SIDE_CHANNEL_ATTR = "_runjournal_content"
+
+_READERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def add_reader(reader: Any) -> None:
+    """Count ``reader`` (a journal exporter) as reading the side channel while it is alive."""
+    _READERS.add(reader)
+
+
+def remove_reader(reader: Any) -> None:
+    """Stop counting ``reader`` (its shutdown)."""
+    _READERS.discard(reader)
+
+
+def has_readers() -> bool:
+    """Whether any side-channel reader exists in this process."""
+    return len(_READERS) > 0
+
 
 # Keys of the side-channel dict (values: ``str`` or a zero-argument callable returning ``str | None``,
 # rendered with the handler's truncation limit and redaction function):

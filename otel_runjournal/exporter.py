@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _env
+from . import _content, _env
 from ._assembler import Assembler
 from ._guard import report_internal_error
 from ._records import RunWrite
@@ -116,6 +116,8 @@ class RunJournalExporter(SpanExporter):
         self._last_failure_log: float | None = None
         self._exported = self._written_runs = self._written_events = self._written_spans = 0
         self._failed_writes = self._dropped = 0
+        if with_content:  # handlers with the default journal_content collect content while we exist
+            _content.add_reader(self)
 
     # --- public surface ----------------------------------------------------------------------------
     @property
@@ -176,6 +178,7 @@ class RunJournalExporter(SpanExporter):
                 _logger.warning("RunJournalExporter: shutdown() called more than once")
                 return
             self._shutdown = True
+            _content.remove_reader(self)
             self._write(self._drain(final=True))
             for write, _ in self._retry:  # no later export will retry these
                 self._dropped += len(write.spans)

@@ -74,7 +74,8 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         capture_content: put content on spans as ``gen_ai.*`` attributes (every exporter sees it).
             Env ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; default false.
         journal_content: hand content to the local journal through the span side channel.
-            Env ``OTEL_RUNJOURNAL_JOURNAL_CONTENT``; default true.
+            Env ``OTEL_RUNJOURNAL_JOURNAL_CONTENT``; default: while a ``RunJournalExporter`` that
+            records content exists in the process (with OTLP alone nothing would read it).
         content_max_length: truncation limit of every content value (characters).
             Env ``OTEL_RUNJOURNAL_CONTENT_MAX_LENGTH``; default 65536.
         redact: ``str -> str`` applied to every content string before it is recorded anywhere.
@@ -110,9 +111,10 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         self._capture = _env.resolve(
             capture_content, _env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, False, _env.parse_bool
         )
-        journal = _env.resolve(journal_content, _env.OTEL_RUNJOURNAL_JOURNAL_CONTENT, True, _env.parse_bool)
-        # with capture_content the content travels on the spans instead of the side channel
-        self._side = journal and not self._capture
+        journal = _env.resolve(journal_content, _env.OTEL_RUNJOURNAL_JOURNAL_CONTENT, None, _env.parse_bool)
+        # with capture_content the content travels on the spans instead of the side channel;
+        # None: only while a journal exporter reads it (checked per value, see _content.has_readers)
+        self._side: bool | None = False if self._capture else journal
         limit = _env.resolve(
             content_max_length,
             _env.OTEL_RUNJOURNAL_CONTENT_MAX_LENGTH,
@@ -215,6 +217,11 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             ctx = kept.ctx = trace.set_span_in_context(kept.span)
         return ctx
 
+    def _journaling(self) -> bool:
+        """Whether content goes to the side channel now (see ``journal_content``)."""
+        side = self._side
+        return _content.has_readers() if side is None else side
+
     def _side_content(self, state: RunState) -> dict[str, Any]:
         content = state.content
         if content is None:
@@ -279,7 +286,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         """Record one content value: on the span when capturing, else lazily in the side channel."""
         if self._capture:
             state.span.set_attribute(key, render(value))
-        elif self._side:
+        elif self._journaling():
             self._side_content(state)[key] = functools.partial(render, value)
 
     # -- chains ----------------------------------------------------------------------------------
@@ -544,7 +551,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             _usage_attributes(attributes, usage)
             self._registry.add_usage(state, usage)
         state.span.set_attributes(attributes)
-        if self._side or self._capture:
+        if self._capture or self._journaling():
             self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response))
         if state.is_root:
             self._roll_up(state)
@@ -695,7 +702,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
             target.span.add_event(event_name, {sc.RJ_CUSTOM_DATA: self._renderer.json(data)}, when)
             return
         target.span.add_event(event_name, None, when)
-        if self._side:
+        if self._journaling():
             events = self._side_content(target).setdefault(_content.KEY_CUSTOM_EVENTS, [])
             events.append((name, when, functools.partial(self._renderer.json, snapshot(data))))
 

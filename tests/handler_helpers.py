@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_runjournal import _content
 from otel_runjournal import _semconv as sc
+
+
+@pytest.fixture(autouse=True)
+def journal_content_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Content in the side channel although no journal exporter reads it (imported = autouse there)."""
+    monkeypatch.setenv("OTEL_RUNJOURNAL_JOURNAL_CONTENT", "true")
+    yield
+
 
 # Token usage ScriptedChatModel reports for the demo agent with every option off, per model call:
 # input = 8 + sum(len(text) // 4 of the messages), output = 4 + len(answer) // 4 + 6 * tool calls.

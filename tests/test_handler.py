@@ -7,12 +7,13 @@ import json
 from typing import Any, TypedDict
 
 import pytest
-from handler_helpers import (
+from handler_helpers import (  # journal_content_on: autouse
     SIMPLE_AGENT_USAGE,
     assert_one_tree,
     by_caller,
     by_name,
     children,
+    journal_content_on,  # noqa: F401
     one,
     parent_of,
     rollup,

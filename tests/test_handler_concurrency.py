@@ -8,7 +8,16 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from handler_helpers import SIMPLE_AGENT_USAGE, assert_one_tree, by_caller, rollup, roots, side, usage_sum
+from handler_helpers import (  # journal_content_on: autouse
+    SIMPLE_AGENT_USAGE,
+    assert_one_tree,
+    by_caller,
+    journal_content_on,  # noqa: F401
+    rollup,
+    roots,
+    side,
+    usage_sum,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

@@ -221,8 +221,12 @@ def test_odd_payloads_and_orders_never_raise(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with _internal_errors() as errors:
-        handler = RunJournalCallbackHandler(
-            provider, capture_content=capture, content_max_length=limit, verbosity="genai"
+        handler = RunJournalCallbackHandler(  # journal_content: no exporter reads it here
+            provider,
+            capture_content=capture,
+            journal_content=True,
+            content_max_length=limit,
+            verbosity="genai",
         )
         for action in actions:
             _apply(handler, action)
@@ -276,7 +280,9 @@ def test_odd_payloads_in_well_formed_runs(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     root = uuid.uuid4()
     with _internal_errors() as errors:
-        handler = RunJournalCallbackHandler(provider, capture_content=capture, content_max_length=limit)
+        handler = RunJournalCallbackHandler(
+            provider, capture_content=capture, journal_content=True, content_max_length=limit
+        )
         handler.on_chain_start({}, root_inputs, run_id=root, metadata={"agent_name": "a"})
         for kind, payload, response, tags, metadata, ending in kids:
             rid = uuid.uuid4()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from handler_helpers import one, rollup, side
+from handler_helpers import journal_content_on, one, rollup, side  # noqa: F401 (autouse)
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from openai_stub_server import ANSWER, MODEL, StubOpenAI
