@@ -207,7 +207,10 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
         provider.add_span_processor(journal_span_processor(RunJournalExporter(store)))
         stack.callback(_close_quietly, store)
         session.info["store"] = store
-    handler = RunJournalCallbackHandler(tracer_provider=provider)
+    # Without a journal exporter the handler keeps no content for one (journal_content's default);
+    # here the journal variants share the process, so say it explicitly for the others.
+    journal = name in ("ours_duckdb", "ours_jsonl")
+    handler = RunJournalCallbackHandler(tracer_provider=provider, journal_content=None if journal else False)
     session.callbacks = [handler]
     session.flush = flush
     stack.callback(_shutdown_handler, handler)
