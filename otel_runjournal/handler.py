@@ -237,9 +237,22 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         span.set_attribute(sc.ERROR_TYPE, etype)
         span.record_exception(error)
         span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}"[:1024]))
+        self._end(state)
+
+    def _finish(self, run_id: UUID) -> RunState | None:
+        """Forget an ending run that has a span; a root's still-open descendants are ended first."""
+        state = self._registry.finish(run_id)
+        if state is None or state.span is None:
+            return None
+        if state.is_root:
+            self._end_leftovers(state.root)
+        return state
+
+    def _end(self, state: RunState) -> None:
+        """End the run's span, a root with its token roll-up."""
         if state.is_root:
             self._roll_up(state)
-        span.end()
+        state.span.end()
 
     def _end_leftovers(self, root: RootState) -> None:
         leftovers, root.leftovers = root.leftovers, []
@@ -379,11 +392,10 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
     @_guard.guarded("handler.on_chain_end")
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End a chain span; a root also gets its token roll-up and final output."""
-        state = self._registry.finish(run_id)
-        if state is None or state.span is None:
+        state = self._finish(run_id)
+        if state is None:
             return
         if state.is_root:
-            self._end_leftovers(state.root)
             interrupts = outputs.get(_INTERRUPT_KEY) if isinstance(outputs, Mapping) else None
             if interrupts:
                 state.root.interrupted = True
@@ -529,11 +541,9 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
     @_guard.guarded("handler.on_llm_end")
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End a model span with response facts, token usage (rolled up to the root) and output."""
-        state = self._registry.finish(run_id)
-        if state is None or state.span is None:
+        state = self._finish(run_id)
+        if state is None:
             return
-        if state.is_root:
-            self._end_leftovers(state.root)
         usage = usage_of(response, state.chunk_usage)
         info = response_info(response)
         attributes: dict[str, Any] = {}
@@ -553,9 +563,7 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
         state.span.set_attributes(attributes)
         if self._capture or self._journaling():
             self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response))
-        if state.is_root:
-            self._roll_up(state)
-        state.span.end()
+        self._end(state)
         if state.metric_attrs is not None and self._metrics is not None:
             if info.model is not None:
                 state.metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
@@ -616,18 +624,14 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
     @_guard.guarded("handler.on_tool_end")
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End a tool span with its result (a tool message with status ``error`` marks an error)."""
-        state = self._registry.finish(run_id)
-        if state is None or state.span is None:
+        state = self._finish(run_id)
+        if state is None:
             return
-        if state.is_root:
-            self._end_leftovers(state.root)
         self._put(state, sc.GEN_AI_TOOL_CALL_RESULT, self._renderer.value, output)
         if getattr(output, "status", None) == "error" and getattr(output, "type", None) == "tool":
             state.span.set_attribute(sc.ERROR_TYPE, "tool_error")
             state.span.set_status(Status(StatusCode.ERROR, "tool returned an error"))
-        if state.is_root:
-            self._roll_up(state)
-        state.span.end()
+        self._end(state)
 
     @_guard.guarded("handler.on_tool_error")
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -669,17 +673,13 @@ class RunJournalCallbackHandler(BaseCallbackHandler):
     @_guard.guarded("handler.on_retriever_end")
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         """End a retriever span with the document count and a documents preview."""
-        state = self._registry.finish(run_id)
-        if state is None or state.span is None:
+        state = self._finish(run_id)
+        if state is None:
             return
-        if state.is_root:
-            self._end_leftovers(state.root)
         docs = list(documents) if isinstance(documents, (list, tuple)) else []
         state.span.set_attribute(sc.RJ_RETRIEVER_DOCUMENT_COUNT, len(docs))
         self._put(state, _content.KEY_RETRIEVAL_DOCUMENTS, self._renderer.json, docs)
-        if state.is_root:
-            self._roll_up(state)
-        state.span.end()
+        self._end(state)
 
     @_guard.guarded("handler.on_retriever_error")
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
