@@ -174,12 +174,10 @@ def _operation(name: str, attrs: Mapping[str, Any]) -> str | None:
     run_type = get(sc.RJ_RUN_TYPE)
     if isinstance(run_type, str) and run_type in _RUN_TYPE_OPS:
         return _RUN_TYPE_OPS[run_type]
-    value = get(sc.LLM_REQUEST_TYPE)
-    if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
-        return _FOREIGN_KIND_OPS[value]
-    value = get(sc.TRACELOOP_SPAN_KIND)
-    if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
-        return _FOREIGN_KIND_OPS[value]
+    for marker in (sc.LLM_REQUEST_TYPE, sc.TRACELOOP_SPAN_KIND):
+        value = get(marker)
+        if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
+            return _FOREIGN_KIND_OPS[value]
     if not _USAGE_ATTRS.isdisjoint(attrs):
         return sc.OP_CHAT
     return None

@@ -20,7 +20,6 @@ from typing import Any
 
 from ._mapping import G_FIRST, G_LAST, Keyed, MappedSpan, RootInfo, SortKey, caller_bucket
 from ._records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite
-from ._semconv import CALLER_LEAD_AGENT
 from ._spanread import utc
 
 PREVIEW_CHARS = 500
@@ -70,10 +69,7 @@ def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datet
         key: SortKey = (G_FIRST, root.start_ns, 1, 0, "", 0)
         out.append(event(key, "human_message", "message", root.human_text, {}))
     end_key: SortKey = (G_LAST, root.end_ns, 0, 0, "", 0)
-    meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms}
-    for field_name in _ROLLUP_KEYS:  # rollup(run), built in place
-        meta[field_name] = getattr(run, field_name)
-    meta["by_caller"] = dict(run.usage_by_caller)
+    meta: dict[str, Any] = {"status": root.status, "duration_ms": run.duration_ms, **rollup(run)}
     if root.status == "error":
         meta["error_type"] = root.error_type
         out.append(event(end_key, "run_error", "lifecycle", root.error_message, meta))
@@ -85,31 +81,20 @@ def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datet
 
 
 def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
-    calls = inputs = outputs = cached = reasoning = 0
-    by_caller = run.usage_by_caller
     for span in spans:
         usage = span.usage
         if usage is None:
             continue
-        calls += 1
-        inputs += usage.input_tokens
-        outputs += usage.output_tokens
-        cached += usage.cached_input_tokens
-        reasoning += usage.reasoning_tokens
-        total = usage.input_tokens + usage.output_tokens  # usage.total_tokens
-        by_caller[span.caller] = by_caller.get(span.caller, 0) + total
-        if span.caller == CALLER_LEAD_AGENT:
-            run.lead_agent_tokens += total
-        else:
-            bucket = caller_bucket(span.caller)
-            setattr(run, bucket, getattr(run, bucket) + total)
-    if calls:
-        run.llm_call_count += calls
-        run.input_tokens += inputs
-        run.output_tokens += outputs
-        run.total_tokens += inputs + outputs
-        run.cached_input_tokens += cached
-        run.reasoning_tokens += reasoning
+        total = usage.total_tokens
+        run.input_tokens += usage.input_tokens
+        run.output_tokens += usage.output_tokens
+        run.total_tokens += total
+        run.cached_input_tokens += usage.cached_input_tokens
+        run.reasoning_tokens += usage.reasoning_tokens
+        run.llm_call_count += 1
+        bucket = caller_bucket(span.caller)
+        setattr(run, bucket, getattr(run, bucket) + total)
+        run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + total
 
 
 _sort_key = itemgetter(0)
