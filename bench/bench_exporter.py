@@ -16,7 +16,7 @@ printed):
 
 Stages, spans fed in batches of 512 (``BatchSpanProcessor``'s default export size):
 
-- ``map+assemble``: :class:`~otel_runjournal._assembler.Assembler` only (span → rows, held per run,
+- ``map+assemble``: :class:`~otel_runjournal.journal.assembler.Assembler` only (span → rows, held per run,
   one ``RunWrite`` per finished run) — what the exporter costs before ``store.write``;
 - ``duckdb`` / ``jsonl``: ``RunJournalExporter.export`` into a fresh real store in a temporary
   directory (mapping + the store's write path), then ``shutdown``.
@@ -61,7 +61,7 @@ def agent_spans(invokes: int) -> list[Any]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from otel_runjournal.demo.agent import build_agent
-    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -103,7 +103,7 @@ def _batches(spans: Sequence[Any]) -> list[Sequence[Any]]:
 
 def assemble_only(package: str, spans: Sequence[Any]) -> tuple[float, int]:
     """Seconds (process CPU time) to map and assemble every span; events produced."""
-    assembler = importlib.import_module(f"{package}._assembler").Assembler(max_pending_spans=100_000)
+    assembler = importlib.import_module(f"{package}.journal.assembler").Assembler(max_pending_spans=100_000)
     batches = _batches(spans)
     events = 0
     start = time.process_time()
@@ -118,7 +118,7 @@ def assemble_only(package: str, spans: Sequence[Any]) -> tuple[float, int]:
 def _store_stage(kind: str) -> Callable[[str, Sequence[Any]], tuple[float, int]]:
     def run(package: str, spans: Sequence[Any]) -> tuple[float, int]:
         """Wall seconds to export every span into a fresh store (then shut down); events written."""
-        exporter_cls = importlib.import_module(f"{package}.exporter").RunJournalExporter
+        exporter_cls = importlib.import_module(f"{package}.journal.exporter").RunJournalExporter
         stores = importlib.import_module(f"{package}.stores")
         with tempfile.TemporaryDirectory(prefix="bench-exporter-") as tmp:
             store = stores.DuckDBStore(Path(tmp) / "j.duckdb") if kind == "duckdb" else stores.JsonlStore(tmp)
@@ -207,9 +207,9 @@ def pipeline(invokes: int, rounds: int) -> list[dict[str, Any]]:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     from otel_runjournal.demo.agent import build_agent
-    from otel_runjournal.exporter import RunJournalExporter
-    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.journal.exporter import RunJournalExporter
     from otel_runjournal.stores import DuckDBStore, JsonlStore
+    from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
     class NopExporter(SpanExporter):
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
@@ -265,12 +265,12 @@ def pipeline(invokes: int, rounds: int) -> list[dict[str, Any]]:
 
 # --- baseline ----------------------------------------------------------------------------------------
 EXPORTER_FILES = (
-    "exporter.py",
-    "_assembler.py",
-    "_mapping.py",
-    "_runwrite.py",
-    "_genai_json.py",
-    "_spanread.py",
+    "journal/exporter.py",
+    "journal/assembler.py",
+    "journal/mapping.py",
+    "journal/runwrite.py",
+    "journal/genai_json.py",
+    "journal/spanread.py",
 )
 """The exporter's own modules: the baseline takes these from the git revision, the rest (handler,
 stores, records) from the working tree, so only the exporter's cost differs between the two."""

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import duckdb
 
-from otel_runjournal._records import RunEvent, RunRecord, RunWrite, SpanRecord
+from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord
 from otel_runjournal.stores import DuckDBStore, JsonlStore, RunStore
-from otel_runjournal.stores import _duckdb_insert as _insert
+from otel_runjournal.stores.duckdb import insert as _insert
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 EVENTS_PER_RUN = 25

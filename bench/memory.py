@@ -168,8 +168,8 @@ def measure(
     """Drive ``runs`` complete and ``abandoned`` never-ending runs; sample RSS and open runs."""
     from tracers import store_factory
 
-    from otel_runjournal.exporter import RunJournalExporter
-    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.journal.exporter import RunJournalExporter
+    from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
     factory = store_factory(f"ours_{store_kind}")
     assert factory is not None, f"the {store_kind} store is not importable"
@@ -235,7 +235,7 @@ def _abandon(
     log: Callable[[str], None],
 ) -> None:
     """Start ``abandoned`` runs that never end, a tenth per TTL; record the handler's open runs."""
-    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
     ttl_handler = RunJournalCallbackHandler(tracer_provider=provider, run_ttl=ttl)
     chunks = 10

@@ -130,10 +130,10 @@ class Session:
 def missing(name: str) -> str | None:
     """Why ``name`` cannot run here (a missing module), or None when it can."""
     needs = {
-        "ours_duckdb": ["otel_runjournal.handler", "otel_runjournal.exporter"],
-        "ours_jsonl": ["otel_runjournal.handler", "otel_runjournal.exporter"],
-        "ours_otlp": ["otel_runjournal.handler", "opentelemetry.exporter.otlp.proto.http"],
-        "ours_memory": ["otel_runjournal.handler"],
+        "ours_duckdb": ["otel_runjournal.tracing.handler", "otel_runjournal.journal.exporter"],
+        "ours_jsonl": ["otel_runjournal.tracing.handler", "otel_runjournal.journal.exporter"],
+        "ours_otlp": ["otel_runjournal.tracing.handler", "opentelemetry.exporter.otlp.proto.http"],
+        "ours_memory": ["otel_runjournal.tracing.handler"],
         "openinference": ["openinference.instrumentation.langchain"],
         "openllmetry": ["opentelemetry.instrumentation.langchain"],
         "openllmetry_nocontent": ["opentelemetry.instrumentation.langchain"],
@@ -155,11 +155,11 @@ def store_factory(name: str) -> Callable[[Path], Any] | None:
     import importlib
 
     try:
-        open_store = importlib.import_module("otel_runjournal.stores._open").open_store
+        open_store = importlib.import_module("otel_runjournal.stores.location").open_store
     except ImportError:
         module, cls = {
-            "ours_duckdb": ("otel_runjournal.stores.duckdb_store", "DuckDBStore"),
-            "ours_jsonl": ("otel_runjournal.stores.jsonl_store", "JsonlStore"),
+            "ours_duckdb": ("otel_runjournal.stores.duckdb.store", "DuckDBStore"),
+            "ours_jsonl": ("otel_runjournal.stores.jsonl.store", "JsonlStore"),
         }[name]
         try:
             factory: Callable[[Path], Any] = getattr(importlib.import_module(module), cls)
@@ -179,7 +179,7 @@ def _provider(stack: ExitStack, counter: SpanCounter) -> TracerProvider:
 
 
 def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
-    from otel_runjournal.handler import RunJournalCallbackHandler
+    from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
     provider = _provider(stack, session.counter)
 
@@ -196,8 +196,8 @@ def _ours(name: str, stack: ExitStack, workdir: Path, session: Session) -> None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         session.info["sink_spans"] = lambda: stats(endpoint)["spans"]
     else:
-        from otel_runjournal._configure import journal_span_processor
-        from otel_runjournal.exporter import RunJournalExporter
+        from otel_runjournal.journal.exporter import RunJournalExporter
+        from otel_runjournal.wiring import journal_span_processor
 
         factory = store_factory(name)
         assert factory is not None

@@ -1,6 +1,6 @@
 """``python -m otel_runjournal`` — the same as the ``otel-runjournal`` command."""
 
-from otel_runjournal.cli import main
+from .cli.main import main
 
 if __name__ == "__main__":
     main()

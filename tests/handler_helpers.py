@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_runjournal import _content
-from otel_runjournal import _semconv as sc
+from otel_runjournal import content as _content
+from otel_runjournal import semconv as sc
 
 
 @pytest.fixture(autouse=True)

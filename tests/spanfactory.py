@@ -9,8 +9,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otel_runjournal import _content
-from otel_runjournal import _semconv as sc
+from otel_runjournal import content as _content
+from otel_runjournal import semconv as sc
 
 T0 = 1_700_000_000_000_000_000  # ns; 2023-11-14T22:13:20Z
 MS = 1_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from otel_runjournal._records import RunEvent, RunRecord, RunWrite, SpanRecord
+from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 

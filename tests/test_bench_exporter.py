@@ -53,8 +53,8 @@ def test_baseline_is_measured_in_turns_with_the_current_code(bench: ModuleType, 
     assert {(r["package"], r["stage"]) for r in rows} == {
         (p, s) for p in (bench.CURRENT, package) for s in ("map+assemble", "duckdb", "jsonl")
     }
-    assert (tmp_path / package / "_mapping.py").read_bytes() == subprocess.run(
-        ["git", "-C", str(SCRIPT.parents[1]), "show", "HEAD:otel_runjournal/_mapping.py"],
+    assert (tmp_path / package / "journal" / "mapping.py").read_bytes() == subprocess.run(
+        ["git", "-C", str(SCRIPT.parents[1]), "show", "HEAD:otel_runjournal/journal/mapping.py"],
         check=True,
         capture_output=True,
     ).stdout

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from otel_runjournal import _classify as cl
-from otel_runjournal import _semconv as sc
+from otel_runjournal import semconv as sc
+from otel_runjournal.tracing import classify as cl
 
 
 @pytest.mark.parametrize(

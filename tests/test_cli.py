@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores._open", reason="open_store not built yet")
+pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
+pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
 
-from otel_runjournal._demo_run import run_demo
-from otel_runjournal.cli import cli
+from otel_runjournal.cli.demo_run import run_demo
+from otel_runjournal.cli.main import cli
 
 _ENV = ("OTEL_RUNJOURNAL_STORE", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -159,7 +159,7 @@ def test_clear_one_line_errors(
 
 def test_jsonl_store(tmp_path: Path) -> None:
     """The CLI reads a JSONL journal (jsonl:///dir) the same way."""
-    pytest.importorskip("otel_runjournal.stores.jsonl_store")
+    pytest.importorskip("otel_runjournal.stores.jsonl.store")
     location = f"jsonl://{tmp_path / 'journal'}"
     demo = run_demo(location, runs=1)
     rows = _json("runs", "--store", location)
@@ -218,7 +218,7 @@ def test_python_dash_m(journal: tuple[str, Any]) -> None:
 _WRITER = textwrap.dedent(
     """
     import sys, pathlib
-    from otel_runjournal._configure import configure
+    from otel_runjournal.wiring import configure
     from otel_runjournal.demo.agent import build_agent
 
     location, runs, ready = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from otel_runjournal._demo_run import run_demo
-from otel_runjournal.cli import cli
+from otel_runjournal.cli.demo_run import run_demo
+from otel_runjournal.cli.main import cli
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otlp_receiver import OtlpReceiver
 
-from otel_runjournal import _semconv as sc
+from otel_runjournal import semconv as sc
 
-pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores._open", reason="open_store not built yet")
+pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
+pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
 
-from otel_runjournal._configure import Configured, configure, store_key
 from otel_runjournal.demo.agent import build_agent
-from otel_runjournal.exporter import RunJournalExporter
-from otel_runjournal.stores._open import open_store
+from otel_runjournal.journal.exporter import RunJournalExporter
+from otel_runjournal.stores.location import open_store
+from otel_runjournal.wiring import Configured, configure, store_key
 
 _ENV = (
     "OTEL_SERVICE_NAME",
@@ -262,7 +262,7 @@ _EXIT_SCRIPT = textwrap.dedent(
     import json, sys
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
-    from otel_runjournal._configure import configure
+    from otel_runjournal.wiring import configure
     from otel_runjournal.demo.agent import build_agent
 
     wired = configure(sys.argv[1], set_global={set_global})

@@ -11,7 +11,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     from otel_runjournal.stores import DuckDBStore
-    from otel_runjournal._records import RunRecord, RunWrite
+    from otel_runjournal.records import RunRecord, RunWrite
     store = DuckDBStore(sys.argv[1])
     store.write([RunWrite(RunRecord("r", "t"))])
     time.sleep(float(sys.argv[2]))  # exit around the moment the linger timer releases the file

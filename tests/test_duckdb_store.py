@@ -9,7 +9,8 @@ import duckdb
 import pytest
 from store_batches import make_run
 
-from otel_runjournal.stores import DuckDBStore, StoreError, _duckdb_insert
+from otel_runjournal.stores import DuckDBStore, StoreError
+from otel_runjournal.stores.duckdb import insert as _duckdb_insert
 
 EXPECTED_COLUMNS = {
     "run_events": "thread_id run_id seq event_type category content metadata created_at trace_id span_id",

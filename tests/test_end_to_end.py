@@ -15,14 +15,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_runjournal import _semconv as sc
+from otel_runjournal import semconv as sc
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.demo.model import ScriptedChatModel, ScriptedModelError
-from otel_runjournal.exporter import RunJournalExporter
-from otel_runjournal.handler import RunJournalCallbackHandler
-from otel_runjournal.stores._base import RunStore
-from otel_runjournal.stores.duckdb_store import DuckDBStore
-from otel_runjournal.stores.jsonl_store import JsonlStore
+from otel_runjournal.journal.exporter import RunJournalExporter
+from otel_runjournal.stores.base import RunStore
+from otel_runjournal.stores.duckdb.store import DuckDBStore
+from otel_runjournal.stores.jsonl.store import JsonlStore
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 QUESTION = "What is the weather in Paris?"
 ANSWER = f"Paris is sunny and 6*7+1 is 43. You asked: {QUESTION}"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores._open", reason="open_store not built yet")
+pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
+pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
 try:
     from otel_runjournal import configure, instrument, open_store  # noqa: F401  (the examples' imports)
 except ImportError:  # pragma: no cover - until the package's __init__ re-exports the public API
@@ -49,7 +49,7 @@ def test_existing_provider_exports_without_content(tmp_path: Path) -> None:
     """existing_provider.py keeps the app's OTLP export (no content on the wire) and journals messages."""
     from otlp_receiver import OtlpReceiver
 
-    from otel_runjournal import _semconv as sc
+    from otel_runjournal import semconv as sc
 
     with OtlpReceiver() as rx:
         stdout, _ = _run("existing_provider.py", tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=rx.http_endpoint)

@@ -23,13 +23,13 @@ from spanfactory import (
     user_input,
 )
 
-from otel_runjournal import _semconv as sc
-from otel_runjournal._assembler import Assembler
-from otel_runjournal._records import RunWrite
-from otel_runjournal.exporter import RunJournalExporter
-from otel_runjournal.stores._base import RunStore, StoreError
-from otel_runjournal.stores._open import open_store
-from otel_runjournal.stores.duckdb_store import DuckDBStore
+from otel_runjournal import semconv as sc
+from otel_runjournal.journal.assembler import Assembler
+from otel_runjournal.journal.exporter import RunJournalExporter
+from otel_runjournal.records import RunWrite
+from otel_runjournal.stores.base import RunStore, StoreError
+from otel_runjournal.stores.duckdb.store import DuckDBStore
+from otel_runjournal.stores.location import open_store
 
 STORE_KINDS = ["duckdb", "jsonl"]
 
@@ -37,7 +37,7 @@ STORE_KINDS = ["duckdb", "jsonl"]
 def _open(kind: str, tmp_path: Path) -> RunStore:
     if kind == "duckdb":
         return DuckDBStore(tmp_path / "journal.duckdb")
-    from otel_runjournal.stores.jsonl_store import JsonlStore
+    from otel_runjournal.stores.jsonl.store import JsonlStore
 
     return JsonlStore(tmp_path / "journal")
 

@@ -32,11 +32,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_runjournal import _content
-from otel_runjournal import _semconv as sc
+from otel_runjournal import content as _content
+from otel_runjournal import semconv as sc
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.demo.model import ScriptedChatModel, ScriptedModelError
-from otel_runjournal.handler import RunJournalCallbackHandler
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 QUESTION = {"messages": [("user", "hi there")]}
 COMMON = (sc.RJ_RUN_ID, sc.RJ_THREAD_ID, sc.RJ_CALLER, sc.RJ_RUN_TYPE, sc.GEN_AI_CONVERSATION_ID)

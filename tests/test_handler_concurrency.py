@@ -21,10 +21,10 @@ from handler_helpers import (  # journal_content_on: autouse
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_runjournal import _semconv as sc
+from otel_runjournal import semconv as sc
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.demo.model import ScriptedChatModel
-from otel_runjournal.handler import RunJournalCallbackHandler
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 
 def _by_trace(spans: tuple[ReadableSpan, ...]) -> dict[int, list[ReadableSpan]]:

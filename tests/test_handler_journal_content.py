@@ -10,11 +10,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_runjournal import RunJournalExporter, _content
-from otel_runjournal import _semconv as sc
+from otel_runjournal import RunJournalExporter
+from otel_runjournal import content as _content
+from otel_runjournal import semconv as sc
 from otel_runjournal.demo.agent import build_agent
-from otel_runjournal.handler import RunJournalCallbackHandler
-from otel_runjournal.stores.jsonl_store import JsonlStore
+from otel_runjournal.stores.jsonl.store import JsonlStore
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 QUESTION = {"messages": [("user", "hi there")]}
 

@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_runjournal import _content, _guard
-from otel_runjournal.handler import RunJournalCallbackHandler
+from otel_runjournal import content as _content
+from otel_runjournal import guard as _guard
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 RUN_IDS = [uuid.UUID(int=i + 1) for i in range(4)]
 

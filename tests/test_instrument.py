@@ -13,16 +13,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
+pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
 
-from otel_runjournal._instrument import (
+from otel_runjournal.demo.agent import build_agent
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
+from otel_runjournal.tracing.instrument import (
     RunJournalInstrumentor,
     instrument,
     instrumented_handler,
     uninstrument,
 )
-from otel_runjournal.demo.agent import build_agent
-from otel_runjournal.handler import RunJournalCallbackHandler
 
 ROOT = "invoke_agent research_assistant"
 
@@ -131,7 +131,7 @@ def test_entry_points_are_registered() -> None:
     instrumentors = {ep.name: ep for ep in entry_points(group="opentelemetry_instrumentor")}
     assert instrumentors["langchain_runjournal"].load() is RunJournalInstrumentor
     exporters = {ep.name: ep for ep in entry_points(group="opentelemetry_traces_exporter")}
-    from otel_runjournal.exporter import RunJournalExporter
+    from otel_runjournal.journal.exporter import RunJournalExporter
 
     assert exporters["runjournal"].load() is RunJournalExporter
     assert list(RunJournalInstrumentor().instrumentation_dependencies()) == ["langchain-core >= 0.3"]

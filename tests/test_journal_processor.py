@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_runjournal._configure import journal_span_processor
+from otel_runjournal.wiring import journal_span_processor
 
 
 class _BatchSizes(SpanExporter):

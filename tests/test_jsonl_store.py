@@ -13,8 +13,8 @@ import pytest
 from store_batches import make_run
 
 from otel_runjournal.stores import JsonlStore, StoreError
-from otel_runjournal.stores import jsonl_store as jsonl_module
-from otel_runjournal.stores._safe_names import safe_file_name
+from otel_runjournal.stores.jsonl import store as jsonl_module
+from otel_runjournal.stores.jsonl.names import safe_file_name
 
 
 def test_torn_last_line_is_cut_and_next_record_not_glued(tmp_path: Path) -> None:

@@ -26,11 +26,12 @@ from spanfactory import (
     user_input,
 )
 
-from otel_runjournal import _content, _runwrite
-from otel_runjournal import _genai_json as gj
-from otel_runjournal import _mapping as m
-from otel_runjournal import _semconv as sc
-from otel_runjournal._records import RunRecord
+from otel_runjournal import content as _content
+from otel_runjournal import semconv as sc
+from otel_runjournal.journal import genai_json as gj
+from otel_runjournal.journal import mapping as m
+from otel_runjournal.journal import runwrite as _runwrite
+from otel_runjournal.records import RunRecord
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel_runjournal import _semconv as sc
-from otel_runjournal.handler import RunJournalCallbackHandler
+from otel_runjournal import semconv as sc
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 langchain_openai = pytest.importorskip("langchain_openai")
 

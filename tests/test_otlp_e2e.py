@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind
 from otlp_receiver import ReceivedSpan, ReceiverProcess
 
-from otel_runjournal import _semconv as sc
+from otel_runjournal import semconv as sc
 
 PROTOCOLS = ["grpc", "http/protobuf"]
 
@@ -77,7 +77,7 @@ def test_plain_sdk_spans_arrive(receiver: ReceiverProcess, protocol: str) -> Non
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_agent_run_arrives(receiver: ReceiverProcess, protocol: str) -> None:
     """A traced demo agent run (subagent, failing tool, middleware) arrives as one well-formed trace."""
-    handler_mod = pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
+    handler_mod = pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
     agent_mod = pytest.importorskip("otel_runjournal.demo.agent")
     service = f"agent-{protocol}"
     provider = _provider(receiver, protocol, service)

@@ -47,7 +47,7 @@ def test_import_reads_no_environment(tmp_path) -> None:
     """Importing the package with hostile OTEL_RUNJOURNAL_* values neither fails nor creates a store."""
     env = {**os.environ, "OTEL_RUNJOURNAL_STORE": "mysql://nope", "OTEL_RUNJOURNAL_RUN_TTL": "x"}
     proc = subprocess.run(
-        [sys.executable, "-c", "import otel_runjournal, otel_runjournal.cli"],
+        [sys.executable, "-c", "import otel_runjournal, otel_runjournal.cli.main"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

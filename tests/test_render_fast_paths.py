@@ -9,8 +9,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel, PrivateAttr
 
-from otel_runjournal import _genai_json as gj
-from otel_runjournal._serialize import Renderer, _attr
+from otel_runjournal.journal import genai_json as gj
+from otel_runjournal.tracing.serialize import Renderer, _attr
 
 
 class _Private(BaseModel):

@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
-from otel_runjournal._serialize import REDACTION_FAILED, TRUNCATION_MARKER, Renderer, snapshot
+from otel_runjournal.tracing.serialize import REDACTION_FAILED, TRUNCATION_MARKER, Renderer, snapshot
 
 
 def test_messages_in_genai_format() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_runjournal.stores import _codec
+from otel_runjournal.stores import codec as _codec
 
 # text without lone surrogates (those cannot be UTF-8 at all; they are covered separately)
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)

@@ -8,7 +8,7 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
 
-from otel_runjournal._usage import Usage, add, chunk_usage, response_info, usage_from_mapping, usage_of
+from otel_runjournal.tracing.usage import Usage, add, chunk_usage, response_info, usage_from_mapping, usage_of
 
 
 @pytest.mark.parametrize(

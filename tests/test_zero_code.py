@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from otlp_receiver import ReceiverProcess
 
-pytest.importorskip("otel_runjournal.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores._open", reason="open_store not built yet")
+pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
+pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
 pytest.importorskip("opentelemetry.distro", reason="zero-code needs opentelemetry-distro")
 
-from otel_runjournal.stores._open import open_store
+from otel_runjournal.stores.location import open_store
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "zero_code.py"
 INSTRUMENT = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))

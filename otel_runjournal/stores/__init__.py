@@ -1,11 +1,33 @@
-"""Run journal stores: DuckDB (default) and JSONL, behind one interface."""
+"""Rows → files and databases, and the query API: DuckDB (default) and JSONL behind one interface.
+
+``base`` is the interface every store implements, ``location`` turns a location string into a store,
+``codec`` the row encoding the backends share; each backend has a folder of its own. Nothing here
+imports LangChain, the OpenTelemetry SDK or ``otel_runjournal.tracing``.
+"""
 
 from __future__ import annotations
 
-from ._base import DEFAULT_LIMIT, MAX_LIMIT, RunStore, StoreError, StoreLockedError, check_page_args
-from ._open import open_store
-from .duckdb_store import DuckDBStore
-from .jsonl_store import JsonlStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .base import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    RunStore,
+    StoreError,
+    StoreLockedError,
+    check_page_args,
+)
+from .location import open_store
+
+if TYPE_CHECKING:
+    from .duckdb.store import DuckDBStore
+    from .jsonl.store import JsonlStore
+
+_BACKENDS = {
+    "DuckDBStore": ".duckdb.store",
+    "JsonlStore": ".jsonl.store",
+}
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -18,3 +40,10 @@ __all__ = [
     "check_page_args",
     "open_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _BACKENDS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

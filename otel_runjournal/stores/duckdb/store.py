@@ -30,11 +30,11 @@ from typing import Any
 
 import duckdb
 
-from .._records import RunEvent, RunRecord, RunWrite, TokenUsage
-from . import _codec
-from . import _duckdb_insert as _insert
-from ._base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
-from ._duckdb_schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
+from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
+from .. import codec as _codec
+from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
+from . import insert as _insert
+from .schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINGER = 1.0

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field, replace
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from . import _mapping as m
-from . import _runwrite
-from . import _semconv as sc
-from . import _spanread as sr
-from ._guard import report_internal_error
-from ._records import RunRecord, RunWrite
+from .. import semconv as sc
+from ..guard import report_internal_error
+from ..records import RunRecord, RunWrite
+from . import mapping as m
+from . import runwrite as _runwrite
+from . import spanread as sr
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ Views (one line each to query, e.g. ``SELECT * FROM tokens_by_model``):
 
 from __future__ import annotations
 
-from .. import _semconv as sc
+from ... import semconv as sc
 
 SCHEMA_TABLE = "schema_migrations"
 

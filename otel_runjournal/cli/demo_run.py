@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _env
-from ._records import TOKEN_FIELDS, TokenUsage
-from .stores._base import RunStore
+from .. import settings as _env
+from ..records import TOKEN_FIELDS, TokenUsage
+from ..stores.base import RunStore
 
 DEMO_SERVICE_NAME = "otel-runjournal-demo"
 FAIL_MARKER = "[crash]"
@@ -55,9 +55,9 @@ def run_demo(location: str, *, runs: int = 6, threads: int = 2) -> DemoResult:
     one run whose model fails, journaling into ``location`` (and OTLP when the environment says so)."""
     from langchain_core.messages import HumanMessage
 
-    from ._configure import configure
-    from .demo.agent import build_agent
-    from .demo.model import ScriptedChatModel, ScriptedModelError
+    from ..demo.agent import build_agent
+    from ..demo.model import ScriptedChatModel, ScriptedModelError
+    from ..wiring import configure
 
     wired = configure(
         location, service_name=_env.resolve(None, _env.OTEL_SERVICE_NAME, DEMO_SERVICE_NAME), set_global=False

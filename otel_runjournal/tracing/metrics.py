@@ -10,8 +10,8 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from . import _semconv as sc
-from ._usage import Usage
+from .. import semconv as sc
+from .usage import Usage
 
 # bucket boundaries the GenAI conventions recommend
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)

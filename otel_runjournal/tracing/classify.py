@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import _semconv as sc
+from .. import semconv as sc
 
 VERBOSITY_GENAI = "genai"
 VERBOSITY_ALL = "all"

@@ -15,7 +15,7 @@ import time
 from typing import Any
 from uuid import UUID
 
-from ._usage import Usage
+from .usage import Usage
 
 
 class RootState:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._records import TOKEN_FIELDS, RunEvent, RunRecord, SpanRecord, TokenUsage
+from ..records import TOKEN_FIELDS, RunEvent, RunRecord, SpanRecord, TokenUsage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from . import _content, _env
-from ._assembler import Assembler
-from ._guard import report_internal_error
-from ._records import RunWrite
-from .stores._base import RunStore
+from .. import content as _content
+from .. import settings as _env
+from ..guard import report_internal_error
+from ..records import RunWrite
+from ..stores.base import RunStore
+from .assembler import Assembler
 
 _logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class RunJournalExporter(SpanExporter):
             journal_content, _env.OTEL_RUNJOURNAL_JOURNAL_CONTENT, True, _env.parse_bool
         )
         if store is None or isinstance(store, str):
-            from .stores._open import open_store  # lazy: the stores import DuckDB
+            from ..stores.location import open_store  # lazy: the stores import DuckDB
 
             location = _env.resolve(store, _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE)
             self._store: RunStore = open_store(location)

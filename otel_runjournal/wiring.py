@@ -35,13 +35,13 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from . import _env
-from ._location import split_location
+from . import settings as _env
+from .stores.location import split_location
 
 if TYPE_CHECKING:
-    from .exporter import RunJournalExporter
-    from .handler import RunJournalCallbackHandler
-    from .stores._base import RunStore
+    from .journal.exporter import RunJournalExporter
+    from .stores.base import RunStore
+    from .tracing.handler import RunJournalCallbackHandler
 
 _logger = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ def configure(
     ``jsonl:///dir``); default ``OTEL_RUNJOURNAL_STORE`` → ``./runjournal.duckdb``. The content
     arguments are passed to :class:`RunJournalCallbackHandler`.
     """
-    from .exporter import RunJournalExporter
-    from .handler import RunJournalCallbackHandler
+    from .journal.exporter import RunJournalExporter
+    from .tracing.handler import RunJournalCallbackHandler
 
     if otlp_protocol is not None and otlp_protocol not in OTLP_PROTOCOLS:
         raise ValueError(f"otlp_protocol must be one of {OTLP_PROTOCOLS}, got {otlp_protocol!r}")
@@ -151,7 +151,7 @@ def configure(
         else:
             owned_store = isinstance(location, (str, os.PathLike))
             if owned_store:
-                from .stores._open import open_store
+                from .stores.location import open_store
 
                 run_store = open_store(os.fspath(location))
             else:
@@ -249,7 +249,7 @@ def _otlp_exporter(endpoint: str | None, protocol: str | None, *, from_env: bool
 
 def _existing_journal_exporter(provider: TracerProvider) -> RunJournalExporter | None:
     """The RunJournalExporter already fed by ``provider`` (best effort: SDK internals), if any."""
-    from .exporter import RunJournalExporter
+    from .journal.exporter import RunJournalExporter
 
     try:
         processors = provider._active_span_processor._span_processors

@@ -27,8 +27,8 @@ from typing import Any
 
 import duckdb
 
-from .._records import RunEvent, RunRecord, SpanRecord
-from . import _codec
+from ...records import RunEvent, RunRecord, SpanRecord
+from .. import codec as _codec
 
 try:  # optional fast path (the ``fast`` extra)
     import pyarrow as pa

@@ -17,11 +17,11 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import _cli_render as render
-from . import _env
-from ._location import split_location
-from ._records import RUN_STATUSES, RunEvent, RunRecord
-from .stores._base import MAX_LIMIT, RunStore, StoreError
+from .. import settings as _env
+from ..records import RUN_STATUSES, RunEvent, RunRecord
+from ..stores.base import MAX_LIMIT, RunStore, StoreError
+from ..stores.location import split_location
+from . import render
 
 _TOKEN_GROUPS = ("caller", "run", "thread", "model")
 
@@ -46,7 +46,7 @@ def _store_path(location: str) -> str:
 @contextmanager
 def open_for_reading(location: str) -> Iterator[RunStore]:
     """Open an existing store; missing stores and store errors become one-line CLI errors."""
-    from .stores._open import open_store
+    from ..stores.location import open_store
 
     path = _store_path(location)
     if not os.path.exists(path):
@@ -190,7 +190,7 @@ def sql(query: str, store: str | None, as_json: bool) -> None:
     Example: otel-runjournal sql "select * from tokens_by_caller". Tables: runs, run_events, spans;
     views: messages, tokens_by_model, tokens_by_caller, tokens_per_day, slowest_tools, error_runs.
     """
-    from .stores.duckdb_store import DuckDBStore
+    from ..stores.duckdb.store import DuckDBStore
 
     location = store_location(store)
     kind, path = _split(location)
@@ -309,7 +309,7 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
 
     With OTEL_EXPORTER_OTLP_ENDPOINT set, the same traces are also exported over OTLP (e.g. to Jaeger).
     """
-    from ._demo_run import run_demo
+    from .demo_run import run_demo
 
     location = store_location(store)
     _store_path(location)  # malformed locations fail before any work

@@ -31,11 +31,11 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from .. import _env
-from .._records import RunEvent, RunRecord, RunWrite, TokenUsage
-from . import _codec
-from ._base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
-from ._safe_names import safe_file_name
+from ... import settings as _env
+from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
+from .. import codec as _codec
+from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
+from .names import safe_file_name
 
 FSYNC_POLICIES = ("never", "batch")
 DEFAULT_TIMEOUT = 10.0

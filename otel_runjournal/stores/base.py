@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from .._records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, TokenUsage
+from ..records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, TokenUsage
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

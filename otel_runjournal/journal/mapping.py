@@ -26,11 +26,11 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from . import _content
-from . import _genai_json as gj
-from . import _semconv as sc
-from ._records import RunEvent, SpanRecord
-from ._spanread import (
+from .. import content as _content
+from .. import semconv as sc
+from ..records import RunEvent, SpanRecord
+from . import genai_json as gj
+from .spanread import (
     KIND_NAMES,
     STATUS_NAMES,
     attributes_of,

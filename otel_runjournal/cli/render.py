@@ -13,7 +13,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from ._records import RunEvent, RunRecord, TokenUsage
+from ..records import RunEvent, RunRecord, TokenUsage
 
 _STATUS_STYLE = {
     "success": "green",

@@ -18,9 +18,17 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from ._mapping import G_FIRST, G_LAST, Keyed, MappedSpan, RootInfo, SortKey, caller_bucket
-from ._records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite
-from ._spanread import utc
+from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite
+from .mapping import (
+    G_FIRST,
+    G_LAST,
+    Keyed,
+    MappedSpan,
+    RootInfo,
+    SortKey,
+    caller_bucket,
+)
+from .spanread import utc
 
 PREVIEW_CHARS = 500
 """Length of ``input_preview`` (the run's input as recorded in ``run_start``)."""

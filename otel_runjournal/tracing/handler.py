@@ -24,12 +24,15 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import _classify as cl
-from . import _content, _env, _guard, _metrics
-from . import _semconv as sc
-from ._registry import RootState, RunRegistry, RunState
-from ._serialize import Renderer, snapshot
-from ._usage import Usage, add, chunk_usage, response_info, usage_of
+from .. import content as _content
+from .. import guard as _guard
+from .. import semconv as sc
+from .. import settings as _env
+from . import classify as cl
+from . import metrics as _metrics
+from .registry import RootState, RunRegistry, RunState
+from .serialize import Renderer, snapshot
+from .usage import Usage, add, chunk_usage, response_info, usage_of
 
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT

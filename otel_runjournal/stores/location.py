@@ -1,0 +1,74 @@
+"""Store locations: one string (argument or ``OTEL_RUNJOURNAL_STORE``) → which store, where.
+
+:func:`split_location` only parses (the CLI uses it to check a path before opening anything);
+:func:`open_store` parses and opens, importing the chosen backend only then.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from .. import settings as _env
+
+if TYPE_CHECKING:
+    from .base import RunStore
+
+SCHEMES = ("duckdb", "jsonl")
+_DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
+
+
+def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(scheme, path)`` of a store location; scheme is ``duckdb``, ``jsonl`` or ``""`` (a plain path).
+
+    Raises ``ValueError`` for an unknown scheme or a malformed URL (``duckdb://host/x``, no path).
+    """
+    text = os.fspath(location).strip()
+    if not text:
+        raise ValueError("store location is empty")
+    if "://" not in text and not text.lower().startswith(tuple(f"{s}:" for s in SCHEMES)):
+        return "", text
+    scheme = text.split(":", 1)[0].lower()
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown store scheme in {text!r}: use duckdb:///file.duckdb or jsonl:///directory")
+    parts = urlsplit(text)
+    if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+        raise ValueError(
+            f"malformed store URL {text!r}: use {scheme}:///absolute/path or {scheme}:relative/path"
+        )
+    path = unquote(parts.path)
+    if not path:
+        raise ValueError(f"store URL {text!r} has no path")
+    return scheme, path
+
+
+def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
+    """Open the store at ``location`` (default: ``OTEL_RUNJOURNAL_STORE``, else ``./runjournal.duckdb``).
+
+    ``x.duckdb`` (also ``.db``/``.ddb``) or ``duckdb:///x.duckdb`` → :class:`DuckDBStore`;
+    an existing directory, a path ending in ``/``, or ``jsonl:///dir`` → :class:`JsonlStore`.
+    """
+    raw = _env.resolve(
+        None if location is None else os.fspath(location), _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE
+    )
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"store location must be a non-empty path or URL, got {location!r}")
+    scheme, path = split_location(raw)
+    if not scheme:
+        if os.path.isdir(path) or path.endswith(("/", os.sep)):
+            scheme = "jsonl"
+        elif path.lower().endswith(_DUCKDB_SUFFIXES):
+            scheme = "duckdb"
+        else:
+            raise ValueError(
+                f"cannot tell which store {path!r} is: name a DuckDB file ending in .duckdb, an existing "
+                "directory (JSONL), or use duckdb:///path / jsonl:///path"
+            )
+    if scheme == "duckdb":
+        from .duckdb.store import DuckDBStore
+
+        return DuckDBStore(path)
+    from .jsonl.store import JsonlStore
+
+    return JsonlStore(path)
