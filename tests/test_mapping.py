@@ -31,6 +31,9 @@ from otel_runjournal import semconv as sc
 from otel_runjournal.journal import genai_json as gj
 from otel_runjournal.journal import mapping as m
 from otel_runjournal.journal import runwrite as _runwrite
+from otel_runjournal.journal import spanfacts
+from otel_runjournal.journal.emitter import MappedSpan
+from otel_runjournal.journal.spanread import utc
 from otel_runjournal.records import RunRecord
 
 
@@ -39,7 +42,7 @@ def f(tracer_provider: TracerProvider) -> SpanFactory:
     return SpanFactory(tracer_provider)
 
 
-def _types(mapped: m.MappedSpan) -> list[str]:
+def _types(mapped: MappedSpan) -> list[str]:
     return [ev.event_type for _, ev in sorted(mapped.events, key=lambda k: k[0])]
 
 
@@ -333,8 +336,8 @@ def test_operation_and_genai_detection(
 ) -> None:
     """GenAI spans are recognised by attribute, name or usage; an app's HTTP span is not."""
     span = _one(f, name, attrs)
-    assert m.operation(span) == op
-    assert m.is_genai(span) is genai
+    assert spanfacts.operation(span) == op
+    assert spanfacts.is_genai(span) is genai
 
 
 def test_span_record(f: SpanFactory) -> None:
@@ -355,7 +358,7 @@ def test_span_record(f: SpanFactory) -> None:
 
 def test_utc_is_exact_to_the_microsecond() -> None:
     """Nanosecond timestamps convert to UTC datetimes without float rounding."""
-    assert m.utc(1_700_000_000_123_456_789) == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
+    assert utc(1_700_000_000_123_456_789) == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
 
 
 @settings(max_examples=300, deadline=None)
@@ -363,14 +366,14 @@ def test_utc_is_exact_to_the_microsecond() -> None:
 def test_utc_fast_path_matches_exact_arithmetic(ns: int) -> None:
     """The float fast path of utc() gives exactly the integer-arithmetic datetime, at any instant."""
     exact = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
-    assert m.utc(ns) == exact
-    assert m.utc(ns).tzinfo is timezone.utc
+    assert utc(ns) == exact
+    assert utc(ns).tzinfo is timezone.utc
 
 
 @pytest.mark.parametrize("ns", [0, 999, 1000, 2**33 * 10**9 - 1, 2**33 * 10**9, 2**33 * 10**9 + 1000])
 def test_utc_at_the_fast_path_bounds(ns: int) -> None:
     """utc() is exact on both sides of the float fast path's range."""
-    assert m.utc(ns) == datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
+    assert utc(ns) == datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
 
 
 def test_span_row_is_the_same_from_any_span_object(
@@ -512,8 +515,8 @@ def test_prior_totals_carry_forward(f: SpanFactory) -> None:
 
 def test_merge_roots_of_foreign_group() -> None:
     """Several top-level foreign spans make one synthetic root spanning them; an error wins."""
-    a = m.RootInfo("chat a", "t" * 32, "1" * 16, 10, 20, "success", human_text="hi")
-    b = m.RootInfo("chat b", "t" * 32, "2" * 16, 30, 40, "error", error_message="bad", error_type="E")
+    a = spanfacts.RootInfo("chat a", "t" * 32, "1" * 16, 10, 20, "success", human_text="hi")
+    b = spanfacts.RootInfo("chat b", "t" * 32, "2" * 16, 30, 40, "error", error_message="bad", error_type="E")
     root = _runwrite.merge_roots([a, b], "t" * 32, 10, 40)
     assert (root.status, root.error_message, root.human_text, root.span_id) == ("error", "bad", "hi", None)
     assert _runwrite.merge_roots([a], "t" * 32, 0, 0) is a

@@ -35,6 +35,8 @@ from ..records import RunRecord, RunWrite
 from . import mapping as m
 from . import runwrite as _runwrite
 from . import spanread as sr
+from .emitter import MappedSpan
+from .spanfacts import RootInfo, is_genai, is_local_root
 
 
 @dataclass(slots=True)
@@ -43,7 +45,7 @@ class _Pending:
     thread_id: str
     foreign: bool
     last_seen: float
-    spans: list[m.MappedSpan] = field(default_factory=list)
+    spans: list[MappedSpan] = field(default_factory=list)
 
 
 class Assembler:
@@ -122,7 +124,7 @@ class Assembler:
                 self._hold(run_id, thread_id, mapped, foreign=False, now=now)
             if mapped.is_root:
                 out.append(self._finish(run_id, root=mapped.root))
-        elif m.is_genai(span, attrs):
+        elif is_genai(span, attrs):
             if trace_id in self._handler_traces:
                 self.ignored_spans += 1
             else:
@@ -138,10 +140,10 @@ class Assembler:
                     attrs=attrs,
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
-        if trace_id in self._pending and self._pending[trace_id].foreign and m.is_local_root(span):
+        if trace_id in self._pending and self._pending[trace_id].foreign and is_local_root(span):
             out.append(self._finish(trace_id))
 
-    def _hold(self, run_id: str, thread_id: str, mapped: m.MappedSpan, *, foreign: bool, now: float) -> None:
+    def _hold(self, run_id: str, thread_id: str, mapped: MappedSpan, *, foreign: bool, now: float) -> None:
         pending = self._pending.get(run_id)
         if pending is None:
             prior = self._written.get(run_id)
@@ -161,7 +163,7 @@ class Assembler:
     def _finish(
         self,
         run_id: str,
-        root: m.RootInfo | None = None,
+        root: RootInfo | None = None,
         *,
         complete: bool = True,
         unfinished: str = "running",
@@ -185,7 +187,7 @@ class Assembler:
                 event.thread_id = thread_id
         return self._remember(write)
 
-    def _foreign_root(self, spans: list[m.MappedSpan]) -> m.RootInfo | None:
+    def _foreign_root(self, spans: list[MappedSpan]) -> RootInfo | None:
         """The root of a foreign group: its top-level span(s) (parent not in the group)."""
         if not spans:
             return None

@@ -19,15 +19,8 @@ from operator import itemgetter
 from typing import Any
 
 from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite
-from .mapping import (
-    G_FIRST,
-    G_LAST,
-    Keyed,
-    MappedSpan,
-    RootInfo,
-    SortKey,
-    caller_bucket,
-)
+from .emitter import G_FIRST, G_LAST, Keyed, MappedSpan, SortKey
+from .spanfacts import RootInfo, caller_bucket
 from .spanread import utc
 
 PREVIEW_CHARS = 500

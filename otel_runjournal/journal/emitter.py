@@ -1,0 +1,147 @@
+"""Where one span's events are collected: the keyed event list, the span's content, and the sort keys
+that let :mod:`.runwrite` order a run's events by time with deterministic tie-breaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from .. import content as _content
+from .. import semconv as sc
+from ..records import RunEvent, SpanRecord
+from .spanfacts import RootInfo, Usage, error_of
+from .spanread import utc
+
+SortKey = tuple[int, int, int, int, str, int]
+"""(group, time ns, rank, span start ns, span id, sub). Group: run_start / human_message first,
+body, run end last. Rank at equal times: span ends before span starts (a tool starts after the model
+call that asked for it), then point events; a span's own start always precedes its end (zero-length
+spans put the end on the start's key with a large ``sub``); ``ai_message`` / ``summary`` take the key
+of their ``llm_end`` / ``summarization`` event with ``sub + 1``."""
+G_FIRST, G_BODY, G_LAST = 0, 1, 2
+R_END, R_START, R_POINT = 0, 1, 2
+Keyed = tuple[SortKey, RunEvent]
+
+
+@dataclass(slots=True)
+class MappedSpan:
+    """One span's contribution to its run: rows, usage and (for possible roots) root facts."""
+
+    record: SpanRecord
+    start_ns: int = 0
+    end_ns: int = 0
+    events: list[Keyed] = field(default_factory=list)
+    caller: str = sc.CALLER_LEAD_AGENT
+    usage: Usage | None = None  # set on model-call spans (also failed ones: they count as calls)
+    root: RootInfo | None = None  # set on handler roots, candidates and foreign agent / workflow spans
+    is_root: bool = False  # the handler marked it as its run's root
+
+
+class SpanContent:
+    """A span's content: the side channel first, then the gen_ai.* content attributes."""
+
+    __slots__ = ("_attrs", "_side", "enabled")
+
+    def __init__(self, span: ReadableSpan, enabled: bool, attrs: Mapping[str, Any]) -> None:
+        self.enabled = enabled
+        if enabled:
+            side = getattr(getattr(span, "_attributes", None), _content.SIDE_CHANNEL_ATTR, None)
+            self._side: Mapping[str, Any] = side if side is not None else (_content.read(span) or {})
+            self._attrs: Mapping[str, Any] = attrs
+        else:
+            self._side = self._attrs = {}
+
+    def get(self, key: str) -> str | None:
+        if key in self._side:
+            return _content.render(self._side[key])
+        value = self._attrs.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (tuple, list)):  # a foreign instrumentation's array attribute
+            return json.dumps(list(value))
+        return None
+
+    def raw(self, key: str) -> Any:
+        return self._side.get(key)
+
+
+def end_at(mapped: MappedSpan) -> datetime:
+    """``utc(mapped.end_ns)``, taken from the row (whose end is the span's, even before its start)."""
+    record = mapped.record
+    return record.end_time if record.end_time > record.start_time else record.start_time
+
+
+class Emitter:
+    """Collects one span's keyed events; knows the span's start / end keys and its error."""
+
+    __slots__ = (
+        "end_at",
+        "end_key",
+        "error_message",
+        "error_type",
+        "events",
+        "failed",
+        "latency_ms",
+        "mapped",
+        "run_id",
+        "span_id",
+        "start_at",
+        "start_key",
+        "thread_id",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        span: ReadableSpan,
+        mapped: MappedSpan,
+        run_id: str,
+        thread_id: str,
+        attrs: Mapping[str, Any],
+        events: Sequence[Any],
+    ) -> None:
+        self.mapped, self.run_id, self.thread_id, self.events = mapped, run_id, thread_id, events
+        record = mapped.record
+        self.trace_id = record.trace_id
+        span_id = self.span_id = record.span_id
+        self.start_at, self.end_at = record.start_time, end_at(mapped)
+        start, end = mapped.start_ns, mapped.end_ns
+        self.start_key: SortKey = (G_BODY, start, R_START, start, span_id, 0)
+        # the end sorts before starts at the same instant, but never before its own start
+        self.end_key: SortKey = (
+            (G_BODY, end, R_END, start, span_id, 0)
+            if end > start
+            else (G_BODY, start, R_START, start, span_id, 1_000_000)
+        )
+        self.latency_ms = (end - start) / 1e6
+        self.failed = record.status_code == "ERROR"  # the span's StatusCode.ERROR
+        self.error_message, self.error_type = error_of(span, attrs, events) if self.failed else (None, None)
+
+    def emit(
+        self, key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]
+    ) -> None:
+        at = key[1]
+        mapped = self.mapped
+        if at == mapped.start_ns:
+            created = self.start_at
+        elif at == mapped.end_ns:
+            created = self.end_at
+        else:
+            created = utc(at)
+        event = RunEvent(
+            self.thread_id,
+            self.run_id,
+            event_type,
+            category,
+            created,
+            text,
+            meta,
+            self.trace_id,
+            self.span_id,
+        )
+        mapped.events.append((key, event))
