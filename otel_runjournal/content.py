@@ -1,14 +1,20 @@
 """How content travels from the handler to the journal without going onto spans.
 
 By default no content attribute is put on any span, so no exporter (OTLP, console, the user's own)
-ever sees prompts or completions. The handler instead attaches content to the SDK span as a plain
-Python attribute (``_runjournal_content``) of the span's attributes *object*: ``Span.end()`` hands
-processors a new ``ReadableSpan`` sharing that object (not the span itself), so
-:class:`~otel_runjournal.RunJournalExporter` reads it there and nothing else does. The values are
-captured cheaply (references / shallow copies) on the hot path and rendered (serialised, redacted,
-truncated) by the exporter on its own thread. Unless told otherwise (``journal_content``), the handler
-collects content only while a journal exporter that records content exists in the process
-(:func:`add_reader`): with OTLP alone nothing reads the side channel, so nothing is kept for it.
+ever sees prompts or completions. The handler instead hands each span's content to this module's
+registry, keyed by the span's context (trace id, span id), just before it ends the span; the
+:class:`~otel_runjournal.RunJournalExporter` takes it out when it maps the finished span. Nothing rides
+on the SDK's span objects, so processors that run first, wrap spans or copy their attributes change
+nothing. The values are captured cheaply (references / shallow copies) on the hot path and rendered
+(serialised, redacted, truncated) by the exporter on its own thread. Unless told otherwise
+(``journal_content``), the handler collects content only while a journal exporter that records
+content exists in the process (:func:`add_reader`): with OTLP alone nothing reads the registry, so
+nothing is kept for it.
+
+The registry is bounded: an entry lives until a reader takes it, and at most between one and two
+:data:`TTL_SECONDS` otherwise (a span the sampler, a full queue or a failed exporter never delivered),
+with at most :data:`MAX_ENTRIES` entries at any time (two generations of dicts, the older dropped
+whole: no per-entry timestamps or scans on the hot path).
 
 With ``capture_content=True`` (or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``) the
 rendered content is put on the span as the standard ``gen_ai.*`` content attributes instead, and the
@@ -17,10 +23,10 @@ exporter reads it from there (as it does for spans of other instrumentations).
 
 from __future__ import annotations
 
+import threading
+import time
 import weakref
 from typing import Any
-
-SIDE_CHANNEL_ATTR = "_runjournal_content"
 
 _READERS: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -40,7 +46,7 @@ def has_readers() -> bool:
     return len(_READERS) > 0
 
 
-# Keys of the side-channel dict (values: ``str`` or a zero-argument callable returning ``str | None``,
+# Keys of a span's content dict (values: ``str`` or a zero-argument callable returning ``str | None``,
 # rendered with the handler's truncation limit and redaction function):
 #   gen_ai.input.messages   chat/LLM prompt; on root / agent spans the run input, in the GenAI JSON
 #                           message format ``[{"role": "user", "parts": [{"type": "text", "content": ...}]}]``
@@ -58,34 +64,86 @@ KEY_INTERRUPT_VALUE = "runjournal.interrupt_value"
 KEY_CUSTOM_EVENTS = "runjournal.custom_events"
 
 
-def _carriers(span: Any) -> tuple[Any, ...]:
-    # The SDK's ``Span.end()`` hands processors a *new* ``ReadableSpan`` built around the span's own
-    # attributes object, so that shared object is the carrier that reaches ``on_end``; the span
-    # object itself is the fallback (a hand-built ``ReadableSpan`` whose attributes are a dict).
-    return (getattr(span, "_attributes", None), span)
+TTL_SECONDS = 300.0
+"""How long an entry nobody takes may stay (between one and two of these): far longer than a
+``BatchSpanProcessor`` holds a span before exporting it."""
+MAX_ENTRIES = 100_000
+"""Entries held at most (spans whose content was not taken yet), like the exporter's pending spans."""
+
+Key = tuple[int, int]
 
 
-def attach(span: Any, content: dict[str, Any]) -> None:
-    """Attach ``content`` (attribute name → raw or rendered value) to an SDK span object."""
-    existing = read(span)
-    if existing is not None:
-        existing.update(content)
-        return
-    for carrier in _carriers(span):
-        try:
-            setattr(carrier, SIDE_CHANNEL_ATTR, content)
-            return
-        except (AttributeError, TypeError):  # a dict / NonRecordingSpan: try the next, else nothing reads it
-            continue
+class ContentRegistry:
+    """Content of ended spans by ``(trace_id, span_id)``, until a journal exporter takes it."""
+
+    __slots__ = ("_lock", "_old", "_rotate_at", "_young", "max_entries", "ttl")
+
+    def __init__(self, ttl: float = TTL_SECONDS, max_entries: int = MAX_ENTRIES) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._young: dict[Key, dict[str, Any]] = {}
+        self._old: dict[Key, dict[str, Any]] = {}
+        self._rotate_at = time.monotonic() + ttl
+        self._lock = threading.Lock()
+
+    def put(self, key: Key, content: dict[str, Any]) -> None:
+        """Hold ``content`` for the span ``key`` (the handler, before it ends the span)."""
+        young = self._young
+        if len(young) * 2 >= self.max_entries or time.monotonic() >= self._rotate_at:
+            self._rotate(young)  # first, so that every entry lives at least one TTL
+            young = self._young
+        young[key] = content
+
+    def _rotate(self, seen: dict[Key, dict[str, Any]]) -> None:
+        with self._lock:
+            if self._young is seen:  # another thread has not rotated it already
+                self._old, self._young = seen, {}
+                self._rotate_at = time.monotonic() + self.ttl
+
+    def take(self, key: Key) -> dict[str, Any] | None:
+        """The content of span ``key``, removed unless several readers exist (then the TTL drops it)."""
+        if len(_READERS) > 1:
+            return self.peek(key)
+        content = self._young.pop(key, None)
+        return content if content is not None else self._old.pop(key, None)
+
+    def peek(self, key: Key) -> dict[str, Any] | None:
+        """The content of span ``key``, left in place."""
+        content = self._young.get(key)
+        return content if content is not None else self._old.get(key)
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
 
 
-def read(span: Any) -> dict[str, Any] | None:
-    """The content attached to a finished span (or the live span it came from), or ``None``."""
-    for carrier in _carriers(span):
-        content = getattr(carrier, SIDE_CHANNEL_ATTR, None)
-        if content is not None:
-            return content
-    return None
+REGISTRY = ContentRegistry()
+
+
+def key_of(span: Any) -> Key | None:
+    """A span's registry key, from its public span context (live SDK span or finished ReadableSpan)."""
+    try:
+        ctx = span.get_span_context()
+    except Exception:  # not an OTel span
+        return None
+    return None if ctx is None else (ctx.trace_id, ctx.span_id)
+
+
+def put(span: Any, content: dict[str, Any]) -> None:
+    """Hand ``content`` (attribute name → raw or rendered value) for ``span`` to the journal."""
+    key = key_of(span)
+    if key is not None:
+        REGISTRY.put(key, content)
+
+
+def take(span: Any) -> dict[str, Any] | None:
+    """The content handed over for a finished span (removed), or ``None``."""
+    key = key_of(span)
+    return None if key is None else REGISTRY.take(key)
+
+
+def peek(span: Any) -> dict[str, Any] | None:
+    """The content handed over for a span, left in place (for tests and diagnostics)."""
+    key = key_of(span)
+    return None if key is None else REGISTRY.peek(key)
 
 
 def render(value: Any) -> str | None:

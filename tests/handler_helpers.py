@@ -65,7 +65,7 @@ def children(spans: Sequence[ReadableSpan], span: ReadableSpan) -> list[Readable
 
 def side(span: ReadableSpan) -> dict[str, Any]:
     """The side-channel content of a finished span, rendered (custom events: data rendered too)."""
-    raw = _content.read(span) or {}
+    raw = _content.peek(span) or {}
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key == _content.KEY_CUSTOM_EVENTS:

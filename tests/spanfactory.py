@@ -77,7 +77,7 @@ class SpanFactory:
         if attrs:
             span.set_attributes(attrs)
         if content:
-            _content.attach(span, content)
+            _content.put(span, content)
         if error is not None:
             span.set_status(Status(StatusCode.ERROR, str(error)))
             span.record_exception(error, timestamp=T0 + int(at_ms * MS))

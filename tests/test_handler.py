@@ -401,7 +401,7 @@ def test_content_opt_in_puts_attributes_on_spans(
     assert sc.GEN_AI_INPUT_MESSAGES in root.attributes
     event = one(spans, "summarize").events[0]
     assert json.loads(event.attributes[sc.RJ_CUSTOM_DATA])["summary"] == "Summary: hi there"
-    assert all(_content.read(s) is None for s in spans)
+    assert all(_content.peek(s) is None for s in spans)
 
 
 def test_journal_content_off_records_nothing(
@@ -411,7 +411,7 @@ def test_journal_content_off_records_nothing(
     handler = RunJournalCallbackHandler(tracer_provider, journal_content=False)
     _run(handler, build_agent(subagent=False, failing_tool=False))
     spans = span_exporter.get_finished_spans()
-    assert all(_content.read(s) is None for s in spans)
+    assert all(_content.peek(s) is None for s in spans)
     assert all(not set(sc.CONTENT_ATTRIBUTES) & set(s.attributes) for s in spans)
     assert [e.name for e in one(spans, "summarize").events] == ["runjournal.custom.summarization"]
 

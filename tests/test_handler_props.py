@@ -234,7 +234,7 @@ def test_odd_payloads_and_orders_never_raise(
         handler.shutdown()
         assert handler.open_run_count == 0
         for span in exporter.get_finished_spans():
-            for key, value in (_content.read(span) or {}).items():
+            for key, value in (_content.peek(span) or {}).items():
                 if key == _content.KEY_CUSTOM_EVENTS:
                     assert all(isinstance(_content.render(data), str) for _, _, data in value)
                 else:
@@ -337,7 +337,7 @@ def test_odd_payloads_in_well_formed_runs(
         spans = exporter.get_finished_spans()
         assert len(spans) == 1 + len(kids)
         for span in spans:
-            for key, value in (_content.read(span) or {}).items():
+            for key, value in (_content.peek(span) or {}).items():
                 if key == _content.KEY_CUSTOM_EVENTS:
                     assert all(isinstance(_content.render(data), str) for _, _, data in value)
                 else:

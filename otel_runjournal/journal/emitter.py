@@ -43,15 +43,15 @@ class MappedSpan:
 
 
 class SpanContent:
-    """A span's content: the side channel first, then the gen_ai.* content attributes."""
+    """A span's content: what the handler handed over (:mod:`..content`), then the gen_ai.* attributes."""
 
     __slots__ = ("_attrs", "_side", "enabled")
 
     def __init__(self, span: ReadableSpan, enabled: bool, attrs: Mapping[str, Any]) -> None:
         self.enabled = enabled
+        side = _content.take(span)  # taken even when not recorded: nothing else would drop it
         if enabled:
-            side = getattr(getattr(span, "_attributes", None), _content.SIDE_CHANNEL_ATTR, None)
-            self._side: Mapping[str, Any] = side if side is not None else (_content.read(span) or {})
+            self._side: Mapping[str, Any] = side or {}
             self._attrs: Mapping[str, Any] = attrs
         else:
             self._side = self._attrs = {}

@@ -94,17 +94,6 @@ def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -
     return _row(span, run_id, with_content, attributes_of(span), None)[0]
 
 
-def root_info(
-    span: ReadableSpan, *, with_content: bool = True, attrs: Mapping[str, Any] | None = None
-) -> RootInfo:
-    """Root facts of a span that (may) start a run."""
-    own = attributes_of(span)
-    attrs = own if attrs is None else attrs
-    record, start, end, events = _row(span, "", with_content, own, None)
-    mapped = MappedSpan(record, start, end)
-    return _root_info(span, attrs, mapped, events, SpanContent(span, with_content, attrs))
-
-
 def _root_info(
     span: ReadableSpan,
     attrs: Mapping[str, Any],

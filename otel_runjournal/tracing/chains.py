@@ -123,7 +123,7 @@ class ChainCallbacks(RunSpans):
         else:
             if state.is_agent:
                 self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.run_output, last_output(outputs))
-            state.span.end()
+            self._close(state)
 
     @_guard.guarded("handler.on_chain_error")
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

@@ -92,7 +92,7 @@ class RunState:
         self.graph_node = graph_node
         self.subagents = subagents
         self.ctx: Any = None  # OTel context holding ``span``, made on first child
-        self.content: dict[str, Any] | None = None  # side-channel dict attached to ``span``
+        self.content: dict[str, Any] | None = None  # content for the journal, handed over at the end
         self.start_ns = 0
         self.first_chunk_ns = 0
         self.stream = False

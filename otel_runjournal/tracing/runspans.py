@@ -110,7 +110,6 @@ class RunSpans:
         content = state.content
         if content is None:
             content = state.content = {}
-            _content.attach(state.span, content)
         return content
 
     def _fail(self, state: RunState, error: BaseException) -> None:
@@ -132,24 +131,31 @@ class RunSpans:
             self._end_leftovers(state.root)
         return state
 
+    @staticmethod
+    def _close(state: RunState) -> None:
+        """End the run's span, handing its content to the journal first (the end may export it)."""
+        if state.content is not None:
+            _content.put(state.span, state.content)
+        state.span.end()
+
     def _end(self, state: RunState) -> None:
         """End the run's span, a root with its token roll-up."""
         if state.is_root:
             self._roll_up(state)
-        state.span.end()
+        self._close(state)
 
     def _end_leftovers(self, root: RootState) -> None:
         leftovers, root.leftovers = root.leftovers, []
         for child in leftovers:
             if child.span is not None:
                 child.span.set_attribute(sc.RJ_ABANDONED, True)
-                child.span.end()
+                self._close(child)
 
     def _abandon_root(self, state: RunState) -> None:
         self._end_leftovers(state.root)
         state.span.set_attribute(sc.RJ_ABANDONED, True)
         self._roll_up(state)
-        state.span.end()
+        self._close(state)
 
     def _roll_up(self, state: RunState) -> None:
         root = state.root
@@ -209,7 +215,7 @@ class RunSpans:
         else:
             if interrupt:
                 state.span.set_attribute(sc.RJ_INTERRUPTED, True)
-            state.span.end()
+            self._close(state)
 
     def _end_root(self, state: RunState, outputs: Any) -> None:
         root = state.root
@@ -223,7 +229,7 @@ class RunSpans:
         elif outputs is not None:
             self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.run_output, last_output(outputs))
         self._roll_up(state)
-        span.end()
+        self._close(state)
 
     def _record_metrics(self, state: RunState, usage: Usage | None, error_type: str | None) -> None:
         assert self._metrics is not None and state.metric_attrs is not None

@@ -10,6 +10,9 @@ Redaction: the user's ``redact(str) -> str`` is applied to every string value (t
 arguments, results, custom event data) before truncation; if it raises, the value is replaced by
 ``"[redaction failed]"`` (fail closed). Truncation: a rendered value longer than the limit has its
 longest strings cut (each ending in :data:`TRUNCATION_MARKER`) until it fits, so JSON stays valid.
+
+Long because every renderer shares the same walk over LangChain values (messages, documents,
+pydantic models, dataclasses) and the same redaction and truncation steps.
 """
 
 from __future__ import annotations

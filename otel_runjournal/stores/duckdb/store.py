@@ -13,6 +13,10 @@ and only threads it has not seen since opening the file are looked up.
 
 A write is one transaction of a few columnar statements (see ``_duckdb_insert``): its cost is
 mostly DuckDB's per-statement work and the commit's fsync, so larger batches write faster.
+
+Long because the connection's lifecycle (linger, hand-over, retry on a held file), the write
+transaction and the query API share one lock and one connection; what stands alone (the schema and
+its migrations, the bulk inserts, the row codec) lives in modules of its own.
 """
 
 from __future__ import annotations

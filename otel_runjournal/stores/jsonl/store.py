@@ -14,6 +14,9 @@ atomic through the commit log: a batch whose intent has no ``ok`` (a process die
 disk filled up) is rolled back by truncating its files to the recorded sizes, by whichever process
 takes the lock next. Several writer processes take turns on the lock and re-read the commit log's
 tail first, so every thread's ``seq`` stays unique and increasing across processes and restarts.
+
+Long because the commit log, its recovery and the in-memory indexes that the query API reads are
+one piece of state under one lock; file naming and the row codec live in modules of their own.
 """
 
 from __future__ import annotations
