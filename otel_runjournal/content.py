@@ -55,12 +55,14 @@ def has_readers() -> bool:
 #                           "finish_reason"; on root spans the run's final output
 #   gen_ai.tool.call.arguments / gen_ai.tool.call.result   tool input / output (JSON or text)
 #   runjournal.retrieval.query / runjournal.retrieval.documents   retriever query / docs preview
-#   runjournal.interrupt_value   preview of a LangGraph interrupt's value
+#   runjournal.interrupt_value   preview of a LangGraph interrupt's value (root or interrupted tool)
+#   runjournal.resume_value      on a root that resumes a run: the Command(resume=...) value
 #   runjournal.custom_events     list of (name, time_unix_nano, data) for on_custom_event calls,
 #                                data rendered JSON; span events "runjournal.custom.<name>" mark them
 KEY_RETRIEVAL_QUERY = "runjournal.retrieval.query"
 KEY_RETRIEVAL_DOCUMENTS = "runjournal.retrieval.documents"
 KEY_INTERRUPT_VALUE = "runjournal.interrupt_value"
+KEY_RESUME_VALUE = "runjournal.resume_value"
 KEY_CUSTOM_EVENTS = "runjournal.custom_events"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 Category = Literal["lifecycle", "trace", "message"]
@@ -116,3 +116,17 @@ class TokenUsage:
     subagent_tokens: int = 0
     middleware_tokens: int = 0
     by_caller: dict[str, int] = field(default_factory=dict)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FLOAT_EXACT_US = 2**33 * 1_000_000  # below (year 2242), us / 1e6 is within 0.5 us of the truth
+_from_timestamp = datetime.fromtimestamp
+_UTC = timezone.utc
+
+
+def utc(ns: int) -> datetime:
+    """Nanoseconds since the epoch → aware UTC datetime (microsecond precision, exact)."""
+    us = ns // 1000
+    if 0 <= us < _FLOAT_EXACT_US:  # the fast path; rounding to the microsecond makes it exact
+        return _from_timestamp(us / 1e6, _UTC)
+    return _EPOCH + timedelta(microseconds=us)

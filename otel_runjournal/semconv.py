@@ -83,6 +83,7 @@ RJ_CALLER = "runjournal.caller"
 RJ_RUN_TYPE = "runjournal.run_type"
 RJ_IS_ROOT = "runjournal.is_root"  # true on the span of the run's root (the exporter's "run ended" signal)
 RJ_INTERRUPTED = "runjournal.interrupted"
+RJ_RESUMED = "runjournal.resumed"  # the root resumes an interrupted run (LangGraph Command(resume=...))
 RJ_ABANDONED = "runjournal.abandoned"
 RJ_RETRIEVER_DOCUMENT_COUNT = "runjournal.retriever.document_count"
 RJ_LLM_CALL_COUNT = "runjournal.llm_call_count"

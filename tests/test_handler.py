@@ -287,7 +287,7 @@ def test_failing_model_marks_span_and_root(
         assert span.status.status_code is StatusCode.ERROR
         assert span.attributes[sc.ERROR_TYPE] == "ScriptedModelError"
         assert any(e.name == "exception" for e in span.events)
-    assert rollup(root)["calls"] == 0
+    assert rollup(root)["calls"] == 1  # a failed call counts, as in the journal's runs row
     assert handler.open_run_count == 0
 
 

@@ -27,14 +27,13 @@ from spanfactory import (
 )
 
 from otel_runjournal import content as _content
+from otel_runjournal import genai_json as gj
 from otel_runjournal import semconv as sc
-from otel_runjournal.journal import genai_json as gj
 from otel_runjournal.journal import mapping as m
 from otel_runjournal.journal import runwrite as _runwrite
 from otel_runjournal.journal import spanfacts
 from otel_runjournal.journal.emitter import MappedSpan
-from otel_runjournal.journal.spanread import utc
-from otel_runjournal.records import RunRecord
+from otel_runjournal.records import RunRecord, utc
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel, PrivateAttr
 
-from otel_runjournal.journal import genai_json as gj
+from otel_runjournal import genai_json as gj
 from otel_runjournal.tracing.serialize import Renderer, _attr
 
 

@@ -13,9 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import content as _content
 from .. import semconv as sc
-from ..records import RunEvent, SpanRecord
+from ..records import RunEvent, SpanRecord, utc
 from .spanfacts import RootInfo, Usage, error_of
-from .spanread import utc
 
 SortKey = tuple[int, int, int, int, str, int]
 """(group, time ns, rank, span start ns, span id, sub). Group: run_start / human_message first,

@@ -24,9 +24,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from .. import content as _content
+from .. import genai_json as gj
 from .. import semconv as sc
-from ..records import SpanRecord
-from . import genai_json as gj
+from ..records import SpanRecord, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
 from .spanfacts import EVENT_OPS, LLM_OPS, ROOT_OPS, RootInfo, error_of, operation_named, run_name
@@ -40,7 +40,6 @@ from .spanread import (
     plain,
     resource_of,
     trace_hex,
-    utc,
 )
 
 _CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
@@ -110,7 +109,8 @@ def _root_info(
     else:
         status = "success"
     message, error_type = error_of(span, attrs, events) if status == "error" else (None, None)
-    input_text = content.get(sc.GEN_AI_INPUT_MESSAGES)
+    resumed = bool(attrs.get(sc.RJ_RESUMED))
+    input_text = content.get(_content.KEY_RESUME_VALUE if resumed else sc.GEN_AI_INPUT_MESSAGES)
     record = mapped.record
     return RootInfo(
         name=run_name(span, attrs),
@@ -122,8 +122,9 @@ def _root_info(
         error_message=message,
         error_type=error_type,
         input_text=input_text,
-        human_text=gj.human_text(input_text),
+        human_text=None if resumed else gj.human_text(input_text),
         interrupt_value=content.get(_content.KEY_INTERRUPT_VALUE) if status == "interrupted" else None,
+        resumed=resumed,
         start_at=record.start_time,
         end_at=end_at(mapped),
     )

@@ -18,10 +18,9 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite
+from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite, utc
 from .emitter import G_FIRST, G_LAST, Keyed, MappedSpan, SortKey
 from .spanfacts import RootInfo, caller_bucket
-from .spanread import utc
 
 PREVIEW_CHARS = 500
 """Length of ``input_preview`` (the run's input as recorded in ``run_start``)."""
@@ -64,7 +63,9 @@ def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datet
 
     source = root.human_text if root.human_text is not None else root.input_text
     preview = source[:PREVIEW_CHARS] if source is not None else None
-    start_meta = {"name": root.name, "input_preview": preview}
+    start_meta: dict[str, Any] = {"name": root.name, "input_preview": preview}
+    if root.resumed:
+        start_meta["resumed"] = True
     out = [event((G_FIRST, root.start_ns, 0, 0, "", 0), "run_start", "lifecycle", preview, start_meta)]
     if root.human_text:
         key: SortKey = (G_FIRST, root.start_ns, 1, 0, "", 0)

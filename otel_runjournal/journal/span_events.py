@@ -12,8 +12,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import content as _content
+from .. import genai_json as gj
 from .. import semconv as sc
-from . import genai_json as gj
 from .emitter import G_BODY, R_POINT, Emitter, SortKey, SpanContent
 from .spanfacts import run_name, usage_of
 
@@ -61,6 +61,9 @@ def tool_events(out: Emitter, span: ReadableSpan, attrs: Mapping[str, Any], cont
     if out.failed:
         meta = {**ids, "error_type": out.error_type, "latency_ms": out.latency_ms}
         out.emit(out.end_key, "tool_error", "trace", out.error_message, meta)
+    elif attrs.get(sc.RJ_INTERRUPTED):  # a LangGraph interrupt ended it: it returned nothing
+        meta = {**ids, "latency_ms": out.latency_ms}
+        out.emit(out.end_key, "tool_interrupted", "trace", content.get(_content.KEY_INTERRUPT_VALUE), meta)
     else:
         meta = {**ids, "status": "success", "latency_ms": out.latency_ms}
         out.emit(out.end_key, "tool_end", "trace", content.get(sc.GEN_AI_TOOL_CALL_RESULT), meta)

@@ -92,6 +92,7 @@ class RootInfo:
     input_text: str | None = None  # raw input content (GenAI messages JSON or text)
     human_text: str | None = None  # first human message of the input
     interrupt_value: str | None = None
+    resumed: bool = False  # the run resumes an interrupted one: ``input_text`` is the resume value
     start_at: datetime | None = None  # utc(start_ns) / utc(end_ns), when already made
     end_at: datetime | None = None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -52,20 +51,6 @@ def span_ids(span: ReadableSpan) -> tuple[str, str]:
     if ctx is None:
         return hex_trace_id(0), hex_span_id(0)
     return trace_hex(ctx.trace_id), hex_span_id(ctx.span_id)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_FLOAT_EXACT_US = 2**33 * 1_000_000  # below (year 2242), us / 1e6 is within 0.5 us of the truth
-_from_timestamp = datetime.fromtimestamp
-_UTC = timezone.utc
-
-
-def utc(ns: int) -> datetime:
-    """Nanoseconds since the epoch → aware UTC datetime (microsecond precision, exact)."""
-    us = ns // 1000
-    if 0 <= us < _FLOAT_EXACT_US:  # the fast path; rounding to the microsecond makes it exact
-        return _from_timestamp(us / 1e6, _UTC)
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,6 +17,19 @@ any of these holds:
 
 Children of a dropped run are re-parented to its nearest kept ancestor. Verbosity ``all`` keeps
 every run.
+
+Callers (who spent the tokens), nearest rule first:
+
+1. a ``subagent:NAME`` / ``middleware:NAME`` / ``lead_agent`` tag on the run itself;
+2. a ``subagent:NAME`` / ``middleware:NAME`` tag on an ancestor (tags always beat inference; an
+   ancestor's ``lead_agent`` tag is the default and does not stop it);
+3. a nested agent starting here (:func:`nested_agent`): ``subagent:NAME`` for it and everything under it;
+4. a LangChain 1.x middleware making this call: the graph node ``<Middleware>.before_model`` (and
+   ``after_model``, ``before_agent``, ``after_agent``: :func:`middleware_of_node`), the middleware's own
+   ``lc_source`` marker (:func:`middleware_of_metadata`), or, for a model call inside the agent's own
+   model or tools node, a ``wrap_model_call`` / ``wrap_tool_call`` hook on the call stack
+   (:mod:`.hooks`): ``middleware:<Middleware>``;
+5. else the parent's caller (``lead_agent`` at a root).
 """
 
 from __future__ import annotations
@@ -64,6 +77,18 @@ _SEQ_STEP = "seq:step:"
 _HIDDEN = "langsmith:hidden"
 _AGENT_TAG = "agent"
 _AGENT_METADATA_KEYS = ("agent_name", "lc_agent_name")
+CREATE_AGENT = "langchain_create_agent"  # metadata ``ls_integration`` of a LangChain 1.x create_agent graph
+DEFAULT_AGENT_NAME = "agent"
+"""The name of an agent that has none (``create_agent`` without ``name=``)."""
+_DEFAULT_GRAPH_NAME = "LangGraph"  # what LangGraph calls a graph that was given no name
+_MIDDLEWARE_NODE_HOOKS = ("before_model", "after_model", "before_agent", "after_agent")
+_LC_SOURCES: Mapping[str, str] = {  # LangChain's built-in middleware mark their model calls so
+    "summarization": "SummarizationMiddleware",
+    "tool_selection": "LLMToolSelectorMiddleware",
+    "tool_emulation": "LLMToolEmulator",
+}
+AGENT_NODES = frozenset({"model", "tools"})
+"""create_agent's own nodes: a model call there is the agent's, unless a wrap hook makes it."""
 
 # ``ls_provider`` values / class-path fragments → ``gen_ai.provider.name`` (semconv well-known values)
 _PROVIDERS: Mapping[str, str] = {
@@ -113,9 +138,8 @@ def is_plumbing(name: str, tags: Sequence[str] | None, parent_is_graph_node: boo
     return False
 
 
-def caller_of(tags: Sequence[str] | None, inherited: str) -> str:
-    """The run's caller: its last (nearest) ``subagent:``/``middleware:``/``lead_agent`` tag, else
-    ``inherited`` (the parent's caller, ``lead_agent`` at a root)."""
+def tag_caller(tags: Sequence[str] | None) -> str | None:
+    """The run's own caller tag: its last (nearest) ``subagent:``/``middleware:``/``lead_agent`` tag."""
     if tags:
         for tag in reversed(tags):
             if (
@@ -124,7 +148,72 @@ def caller_of(tags: Sequence[str] | None, inherited: str) -> str:
                 or tag == sc.CALLER_LEAD_AGENT
             ):
                 return tag
-    return inherited
+    return None
+
+
+def caller_of(tags: Sequence[str] | None, inherited: str) -> str:
+    """The run's caller tag (:func:`tag_caller`), else ``inherited`` (the parent's caller)."""
+    return tag_caller(tags) or inherited
+
+
+def blocks_inference(caller: str, tagged: bool) -> bool:
+    """Whether an ancestor's tag decides for this run (rule 2): a ``subagent:``/``middleware:`` tag."""
+    return tagged and caller != sc.CALLER_LEAD_AGENT
+
+
+def middleware_of_node(node: Any) -> str | None:
+    """``Middleware`` of a create_agent graph node named ``<Middleware>.<hook>``, else ``None``."""
+    if isinstance(node, str) and "." in node:
+        name, _, hook = node.rpartition(".")
+        if hook in _MIDDLEWARE_NODE_HOOKS and name:
+            return name
+    return None
+
+
+def middleware_of_metadata(metadata: Mapping[str, Any] | None) -> str | None:
+    """The middleware a built-in ``lc_source`` marker names (``summarization`` → SummarizationMiddleware)."""
+    if metadata:
+        source = metadata.get("lc_source")
+        if isinstance(source, str) and source:
+            return _LC_SOURCES.get(source)
+    return None
+
+
+def agent_name_of(metadata: Mapping[str, Any] | None) -> str | None:
+    """The LangChain 1.x agent a run belongs to (metadata ``lc_agent_name``), if named."""
+    if metadata:
+        value = metadata.get("lc_agent_name")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def nested_agent(
+    name: str,
+    tags: Sequence[str] | None,
+    metadata: Mapping[str, Any] | None,
+    parent_agent: str | None,
+    parent_tool: str | None,
+) -> str | None:
+    """The name of an agent graph that starts with this (non-root) chain run, else ``None``.
+
+    A named LangChain 1.x agent carries its name in ``lc_agent_name``; the run where that name first
+    differs from the enclosing agent's (``parent_agent``) and which bears it as its own name is the
+    nested agent's graph (under a tool, or as a node of another graph). An unnamed create_agent graph
+    invoked directly in a tool's body (``parent_tool``) is named after that tool.
+    """
+    agent = agent_name_of(metadata)
+    if agent is not None and agent != parent_agent and name == agent:
+        return agent
+    if (
+        parent_tool is not None
+        and name == _DEFAULT_GRAPH_NAME
+        and not has_graph_step(tags)
+        and metadata
+        and metadata.get("ls_integration") == CREATE_AGENT
+    ):
+        return parent_tool
+    return None
 
 
 def subagent_tags(tags: Sequence[str] | None) -> tuple[str, ...]:
@@ -143,13 +232,15 @@ def new_subagent(tags: Sequence[str] | None, parent_subagent_tags: tuple[str, ..
 
 
 def root_agent_name(name: str, tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) -> str | None:
-    """The agent name when a root run is an agent (metadata ``agent_name``/``lc_agent_name`` or tag
-    ``agent``), else ``None`` (the root is a workflow)."""
+    """The agent name when a root run is an agent (metadata ``agent_name``/``lc_agent_name``, a
+    LangChain 1.x ``create_agent`` graph, or tag ``agent``), else ``None`` (the root is a workflow)."""
     if metadata:
         for key in _AGENT_METADATA_KEYS:
             value = metadata.get(key)
             if isinstance(value, str) and value:
                 return value
+        if metadata.get("ls_integration") == CREATE_AGENT:
+            return name if name and name != _DEFAULT_GRAPH_NAME else DEFAULT_AGENT_NAME
     if tags and _AGENT_TAG in tags:
         return name
     return None
@@ -270,3 +361,14 @@ def control_flow(exc: BaseException) -> tuple[bool, bool]:
 def error_type(exc: BaseException) -> str:
     """``error.type`` of an exception: its qualified class name."""
     return type(exc).__qualname__
+
+
+def resume_value(inputs: Any) -> tuple[bool, Any]:
+    """``(True, value)`` when a run's input is LangGraph's ``Command(resume=value)``, else ``(False, None)``.
+
+    Read by shape (a ``Command`` with a ``resume``), so LangGraph need not be installed."""
+    if type(inputs).__name__ == "Command":
+        value = getattr(inputs, "resume", None)
+        if value is not None:
+            return True, value
+    return False, None

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from .. import guard as _guard
 from .. import semconv as sc
 from .. import settings as _env
+from ..records import RunRecord
 from . import classify as cl
 from . import metrics as _metrics
 from .chains import ChainCallbacks
@@ -78,6 +79,9 @@ class RunJournalCallbackHandler(ChainCallbacks, ModelCallbacks, ToolCallbacks, B
         run_ttl: seconds after which an idle run is ended as abandoned. Env ``OTEL_RUNJOURNAL_RUN_TTL``;
             default 3600.
         meter_provider: provider for GenAI metrics (default: the global one if it is an SDK provider).
+        on_run_end: called with the run's :class:`~otel_runjournal.RunRecord` (as the journal's ``runs``
+            row will hold it) when a root run ends, on that thread, before ``invoke`` returns; no I/O
+            is done for it, and whatever it raises is logged and swallowed.
     """
 
     run_inline = True
@@ -93,6 +97,7 @@ class RunJournalCallbackHandler(ChainCallbacks, ModelCallbacks, ToolCallbacks, B
         verbosity: str | None = None,
         run_ttl: float | None = None,
         meter_provider: Any | None = None,
+        on_run_end: Callable[[RunRecord], Any] | None = None,
     ) -> None:
         super().__init__()
         if verbosity is not None:
@@ -103,6 +108,9 @@ class RunJournalCallbackHandler(ChainCallbacks, ModelCallbacks, ToolCallbacks, B
             raise ValueError("run_ttl must be positive")
         if redact is not None and not callable(redact):
             raise ValueError("redact must be a callable str -> str")
+        if on_run_end is not None and not callable(on_run_end):
+            raise ValueError("on_run_end must be a callable taking the run's RunRecord")
+        self._on_run_end = on_run_end
         self._capture = _env.resolve(
             capture_content, _env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, False, _env.parse_bool
         )

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from opentelemetry.trace import SpanKind
 
+from .. import genai_json as gj
 from .. import guard as _guard
 from .. import semconv as sc
 from . import classify as cl
@@ -79,12 +80,19 @@ class ModelCallbacks(RunSpans):
             attributes[sc.GEN_AI_REQUEST_STREAM] = True
         name = f"{operation} {model}" if model else operation
         run_type = "chat_model" if operation == sc.OP_CHAT else "llm"
-        state = self._open(run_id, parent_run_id, tags, metadata, run_type, name, _CLIENT, attributes)
+        state = self._open(
+            run_id, parent_run_id, tags, metadata, run_type, name, _CLIENT, attributes, model_call=True
+        )
         if state is None:
             return
+        state.is_model = True
         state.start_ns = time.monotonic_ns()
         state.stream = stream
-        self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.input_messages, prompt)
+        if state.is_root and self._on_run_end is not None:  # a model called on its own: the run's input
+            text = self._put_now(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.input_messages, prompt)
+            state.root.human_text = gj.human_text(text)
+        else:
+            self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.input_messages, prompt)
         if self._metrics is not None:
             state.metric_attrs = {
                 sc.GEN_AI_OPERATION_NAME: operation,
@@ -130,7 +138,15 @@ class ModelCallbacks(RunSpans):
             _usage_attributes(attributes, usage)
             self._registry.add_usage(state, usage)
         state.span.set_attributes(attributes)
-        if self._capture or self._journaling():
+        if self._on_run_end is not None and state.caller == sc.CALLER_LEAD_AGENT:
+            rendered = self._put_now(
+                state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response)
+            )
+            text = gj.output(rendered)[0] if rendered is not None else None
+            if text:  # what becomes the journal's ai_message
+                state.root.ai_messages += 1
+                state.root.last_ai = text
+        elif self._capture or self._journaling():
             self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response))
         self._end(state)
         if state.metric_attrs is not None and self._metrics is not None:

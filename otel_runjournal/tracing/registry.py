@@ -22,18 +22,25 @@ class RootState:
     """Per-run (per root) bookkeeping: identity, open descendants and the token roll-up."""
 
     __slots__ = (
+        "ai_messages",
         "by_caller",
         "cache_read_tokens",
+        "human_text",
         "input_tokens",
         "interrupt_value",
         "interrupted",
+        "last_ai",
         "last_seen",
         "leftovers",
         "llm_calls",
+        "name",
         "open",
         "output_tokens",
         "reasoning_tokens",
         "run_key",
+        "span",
+        "summaries",
+        "thread_from_config",
         "thread_id",
         "total_tokens",
     )
@@ -49,12 +56,20 @@ class RootState:
         self.by_caller: dict[str, int] = {}
         self.interrupted = False
         self.interrupt_value: Any = None
+        self.span: Any = None  # the root's span
+        self.name = ""  # the run's name, as the journal's runs row gives it
+        self.thread_from_config = False  # no thread id in metadata: the first child looks in the config
+        # what on_run_end reports of the message rows (kept only when the handler has one)
+        self.human_text: str | None = None
+        self.ai_messages = self.summaries = 0
+        self.last_ai: str | None = None
 
 
 class RunState:
     """One open run: its span (``None`` when dropped by verbosity) and what its children inherit."""
 
     __slots__ = (
+        "agent",
         "caller",
         "chunk_usage",
         "content",
@@ -62,14 +77,18 @@ class RunState:
         "first_chunk_ns",
         "graph_node",
         "is_agent",
+        "is_model",
         "is_root",
         "kept",
         "metric_attrs",
+        "node_messages",
         "root",
         "span",
         "start_ns",
         "stream",
         "subagents",
+        "tagged",
+        "tool_name",
     )
 
     def __init__(
@@ -98,6 +117,11 @@ class RunState:
         self.stream = False
         self.chunk_usage: Usage | None = None
         self.metric_attrs: dict[str, Any] | None = None
+        self.agent: str | None = None  # the LangChain 1.x agent this run belongs to (``lc_agent_name``)
+        self.tagged = False  # ``caller`` came from a tag (here or on an ancestor)
+        self.tool_name: str | None = None  # set on tool runs (names an unnamed agent called in its body)
+        self.is_model = False
+        self.node_messages = -1  # a middleware node's input message count (for a summary's replaced_count)
 
 
 class RunRegistry:
@@ -150,7 +174,7 @@ class RunRegistry:
     def add_usage(self, state: RunState, usage: Usage) -> None:
         """Roll one model call's usage up into its root (by the call's caller)."""
         root = state.root
-        total = usage.total
+        total = (usage.input_tokens or 0) + (usage.output_tokens or 0)  # as the journal counts it
         with self._lock:
             root.llm_calls += 1
             root.input_tokens += usage.input_tokens or 0
@@ -159,6 +183,11 @@ class RunRegistry:
             root.cache_read_tokens += usage.cache_read_tokens or 0
             root.reasoning_tokens += usage.reasoning_tokens or 0
             root.by_caller[state.caller] = root.by_caller.get(state.caller, 0) + total
+
+    def add_failed_call(self, state: RunState) -> None:
+        """A model call that failed still counts as a call (as in the journal's ``runs`` row)."""
+        with self._lock:
+            state.root.llm_calls += 1
 
     def expired(self) -> list[RunState]:
         """Roots idle longer than the TTL (each with ``root.leftovers`` filled), checked at most every

@@ -21,8 +21,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import content as _content
 from .. import semconv as sc
 from . import classify as cl
+from .callcontext import calling_middleware, thread_of_current_config
 from .metrics import GenAIMetrics
 from .registry import RootState, RunRegistry, RunState
+from .runsummary import OnRunEnd, deliver, run_name
 from .serialize import Renderer, snapshot
 from .usage import Usage
 
@@ -37,6 +39,7 @@ class RunSpans:
     _side: bool | None
     _keep_all: bool
     _metrics: GenAIMetrics | None
+    _on_run_end: OnRunEnd | None
 
     def _open(
         self,
@@ -48,6 +51,8 @@ class RunSpans:
         name: str,
         kind: SpanKind,
         attributes: dict[str, Any],
+        *,
+        model_call: bool = False,
     ) -> RunState | None:
         """Start a (non-chain) run's span under its parent, or as a root."""
         parent = self._registry.get(parent_run_id) if parent_run_id is not None else None
@@ -55,18 +60,57 @@ class RunSpans:
             root, caller = self._new_root(run_id, tags, metadata)
             attributes.update(self._common(root, caller, run_type))
             attributes[sc.RJ_IS_ROOT] = True
-            span = self._tracer.start_span(name, None, kind, attributes)
+            span = root.span = self._tracer.start_span(name, None, kind, attributes)
+            root.name = run_name(name)
             state = RunState(span, root, None, caller, is_root=True)
+            state.tagged = cl.tag_caller(tags) is not None
         else:
-            caller = cl.caller_of(tags, parent.caller) if tags else parent.caller
             root = parent.root
+            if root.thread_from_config:
+                self._thread_from_config(parent)
+            caller, tagged = self._caller_of(parent, tags, metadata, model_call=model_call)
             attributes.update(self._common(root, caller, run_type))
             span = self._tracer.start_span(name, self._ctx(parent.kept), kind, attributes)
             state = RunState(span, root, None, caller, subagents=parent.subagents)
+            state.agent, state.tagged = parent.agent, tagged
         if not self._registry.add(run_id, state):
             span.end()  # duplicate start: the first span stays authoritative
             return None
         return state
+
+    @staticmethod
+    def _caller_of(
+        parent: RunState, tags: list[str] | None, metadata: dict[str, Any] | None, *, model_call: bool
+    ) -> tuple[str, bool]:
+        """``(caller, from a tag)`` of a child run: the rules in :mod:`.classify` but nested agents
+        (chains only, see ``ChainCallbacks``)."""
+        if tags:
+            tag = cl.tag_caller(tags)
+            if tag is not None:
+                return tag, True
+        if cl.blocks_inference(parent.caller, parent.tagged) or not metadata:
+            return parent.caller, parent.tagged
+        middleware = cl.middleware_of_metadata(metadata) or cl.middleware_of_node(
+            metadata.get("langgraph_node")
+        )
+        if middleware is None and model_call and metadata.get("langgraph_node") in cl.AGENT_NODES:
+            middleware = calling_middleware()
+        if middleware is not None:
+            return sc.CALLER_MIDDLEWARE_PREFIX + middleware, False
+        return parent.caller, parent.tagged
+
+    def _thread_from_config(self, parent: RunState) -> None:
+        """Item of LangChain's config that callbacks never see: ``configurable.thread_id`` of a plain
+        runnable (LangGraph copies it into metadata; others do not). The root's children run with its
+        config as the current one, so the first child reads it there and fixes the root's thread."""
+        root = parent.root
+        root.thread_from_config = False
+        thread = thread_of_current_config()
+        if thread is None:
+            return
+        root.thread_id = thread
+        if root.span is not None:
+            root.span.set_attributes({sc.RJ_THREAD_ID: thread, sc.GEN_AI_CONVERSATION_ID: thread})
 
     @staticmethod
     def _common(root: RootState, caller: str, run_type: str) -> dict[str, Any]:
@@ -91,8 +135,9 @@ class RunSpans:
         run_key = run_key if isinstance(run_key, str) and run_key else str(run_id)
         if isinstance(thread_id, int) and not isinstance(thread_id, bool):
             thread_id = str(thread_id)
-        thread_id = thread_id if isinstance(thread_id, str) and thread_id else run_key
-        return RootState(run_key, thread_id), cl.caller_of(tags, sc.CALLER_LEAD_AGENT)
+        root = RootState(run_key, thread_id if isinstance(thread_id, str) and thread_id else run_key)
+        root.thread_from_config = root.thread_id is run_key  # no thread in metadata: look in the config
+        return root, cl.caller_of(tags, sc.CALLER_LEAD_AGENT)
 
     @staticmethod
     def _ctx(kept: RunState) -> Any:
@@ -142,7 +187,15 @@ class RunSpans:
         """End the run's span, a root with its token roll-up."""
         if state.is_root:
             self._roll_up(state)
-        self._close(state)
+            self._close(state)
+            self._root_done(state)
+        else:
+            self._close(state)
+
+    def _root_done(self, state: RunState) -> None:
+        """After a root's span ended: hand the application the run's summary (``on_run_end``)."""
+        if self._on_run_end is not None:
+            deliver(self._on_run_end, state.root, state.span)
 
     def _end_leftovers(self, root: RootState) -> None:
         leftovers, root.leftovers = root.leftovers, []
@@ -156,6 +209,7 @@ class RunSpans:
         state.span.set_attribute(sc.RJ_ABANDONED, True)
         self._roll_up(state)
         self._close(state)
+        self._root_done(state)
 
     def _roll_up(self, state: RunState) -> None:
         root = state.root
@@ -191,6 +245,35 @@ class RunSpans:
         elif self._journaling():
             self._side_content(state)[key] = functools.partial(render, value)
 
+    def _put_now(self, state: RunState, key: str, render: Callable[[Any], str], value: Any) -> str | None:
+        """:meth:`_put`, rendered now (for ``on_run_end``, which reports the texts the journal will
+        hold); ``None`` when no content is recorded."""
+        if self._capture:
+            text = render(value)
+            state.span.set_attribute(key, text)
+            return text
+        if self._journaling():
+            text = render(value)
+            self._side_content(state)[key] = text
+            return text
+        return None
+
+    def _custom_event(self, state: RunState, name: str, data: Any) -> None:
+        """Add span event ``runjournal.custom.<name>`` (content: ``data``) to the nearest kept span."""
+        target = state.kept
+        when = time.time_ns()
+        event_name = f"{sc.EVENT_CUSTOM_PREFIX}{name}"
+        if self._capture:
+            target.span.add_event(event_name, {sc.RJ_CUSTOM_DATA: self._renderer.json(data)}, when)
+        else:
+            target.span.add_event(event_name, None, when)
+            if not self._journaling():
+                return
+            events = self._side_content(target).setdefault(_content.KEY_CUSTOM_EVENTS, [])
+            events.append((name, when, functools.partial(self._renderer.json, snapshot(data))))
+        if name == "summarization" and isinstance(data, Mapping) and isinstance(data.get("summary"), str):
+            state.root.summaries += 1  # the journal's summary message
+
     def _error(self, run_id: UUID, error: BaseException) -> None:
         state = self._registry.finish(run_id)
         if state is None:
@@ -199,8 +282,10 @@ class RunSpans:
         if state.is_root:
             self._end_leftovers(state.root)
         if not control_flow:
-            if state.metric_attrs is not None and self._metrics is not None:
-                self._record_metrics(state, None, cl.error_type(error))
+            if state.is_model:
+                self._registry.add_failed_call(state)
+                if state.metric_attrs is not None and self._metrics is not None:
+                    self._record_metrics(state, None, cl.error_type(error))
             self._fail(state, error)
             return
         root = state.root
@@ -213,8 +298,11 @@ class RunSpans:
         if state.is_root:
             self._end_root(state, None)
         else:
-            if interrupt:
+            if interrupt:  # e.g. a tool that asked a human: it returned nothing
                 state.span.set_attribute(sc.RJ_INTERRUPTED, True)
+                if error.args:
+                    values = _interrupt_values(error.args[0])
+                    self._put(state, _content.KEY_INTERRUPT_VALUE, self._renderer.json, values)
             self._close(state)
 
     def _end_root(self, state: RunState, outputs: Any) -> None:
@@ -230,6 +318,7 @@ class RunSpans:
             self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.run_output, last_output(outputs))
         self._roll_up(state)
         self._close(state)
+        self._root_done(state)
 
     def _record_metrics(self, state: RunState, usage: Usage | None, error_type: str | None) -> None:
         assert self._metrics is not None and state.metric_attrs is not None

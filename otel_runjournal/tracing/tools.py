@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -58,6 +56,7 @@ class ToolCallbacks(RunSpans):
             attributes,
         )
         if state is not None:
+            state.tool_name = name
             self._put(state, sc.GEN_AI_TOOL_CALL_ARGUMENTS, self._renderer.value, args)
 
     @_guard.guarded("handler.on_tool_end")
@@ -130,15 +129,5 @@ class ToolCallbacks(RunSpans):
     ) -> None:
         """Add span event ``runjournal.custom.<name>`` to the run's (nearest kept) span."""
         state = self._registry.get(run_id)
-        if state is None:
-            return
-        target = state.kept
-        when = time.time_ns()
-        event_name = f"{sc.EVENT_CUSTOM_PREFIX}{name}"
-        if self._capture:
-            target.span.add_event(event_name, {sc.RJ_CUSTOM_DATA: self._renderer.json(data)}, when)
-            return
-        target.span.add_event(event_name, None, when)
-        if self._journaling():
-            events = self._side_content(target).setdefault(_content.KEY_CUSTOM_EVENTS, [])
-            events.append((name, when, functools.partial(self._renderer.json, snapshot(data))))
+        if state is not None:
+            self._custom_event(state, name, data)
