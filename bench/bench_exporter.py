@@ -289,7 +289,7 @@ EXPORTER_FILES = (
     "journal/span_events.py",
     "journal/spanfacts.py",
     "journal/runwrite.py",
-    "journal/genai_json.py",
+    "genai_json.py",
     "journal/spanread.py",
 )
 """The exporter's own modules: the baseline takes these from the git revision, the rest (handler,
@@ -306,7 +306,7 @@ def install_baseline(rev: str, directory: Path) -> str:
         if old.returncode == 0:
             (package / name).write_bytes(old.stdout)
         else:  # not at that revision yet (so nothing there imports it)
-            (package / name).unlink()
+            (package / name).unlink(missing_ok=True)
     sys.path.insert(0, str(directory))
     importlib.invalidate_caches()
     return BASELINE

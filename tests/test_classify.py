@@ -149,3 +149,114 @@ def test_run_name() -> None:
     assert cl.run_name({"name": "a"}, {}, "d") == "a"
     assert cl.run_name({"id": ["x", "Y"]}, {}, "d") == "Y"
     assert cl.run_name(None, {"name": 3}, "d") == "d"
+
+
+# --- LangChain 1.x inference (rules 3 and 4 of the classify module doc) -------------------------------
+@pytest.mark.parametrize(
+    ("node", "middleware"),
+    [
+        ("SummarizationMiddleware.before_model", "SummarizationMiddleware"),
+        ("Judge.after_model", "Judge"),
+        ("my_hook.before_agent", "my_hook"),
+        ("Audit.after_agent", "Audit"),
+        ("model", None),  # the agent's own node: the call stack decides (tracing.callcontext)
+        ("tools", None),
+        ("Foo.bar", None),  # not a middleware hook
+        (".before_model", None),
+        (None, None),
+        (3, None),
+    ],
+)
+def test_middleware_node(node: Any, middleware: str | None) -> None:
+    """create_agent names a middleware hook's graph node <Middleware>.<hook>."""
+    assert cl.middleware_of_node(node) == middleware
+
+
+@pytest.mark.parametrize(
+    ("metadata", "middleware"),
+    [
+        ({"lc_source": "summarization"}, "SummarizationMiddleware"),
+        ({"lc_source": "tool_selection"}, "LLMToolSelectorMiddleware"),
+        ({"lc_source": "tool_emulation"}, "LLMToolEmulator"),
+        ({"lc_source": "something_new"}, None),
+        ({"lc_internal_call": "abc"}, None),  # internal, but whose? the node or the stack says
+        (None, None),
+    ],
+)
+def test_middleware_marker(metadata: dict[str, Any] | None, middleware: str | None) -> None:
+    """LangChain's built-in middleware mark their model calls with lc_source."""
+    assert cl.middleware_of_metadata(metadata) == middleware
+
+
+AGENT_MD = {"ls_integration": "langchain_create_agent"}
+
+
+@pytest.mark.parametrize(
+    ("name", "tags", "metadata", "parent_agent", "parent_tool", "nested"),
+    [
+        ("researcher", [], {**AGENT_MD, "lc_agent_name": "researcher"}, "boss", "research", "researcher"),
+        ("researcher", [], {**AGENT_MD, "lc_agent_name": "researcher"}, None, None, "researcher"),
+        ("model", ["graph:step:1"], {**AGENT_MD, "lc_agent_name": "researcher"}, "boss", None, None),
+        ("boss", [], {**AGENT_MD, "lc_agent_name": "boss"}, "boss", None, None),  # its own graph
+        (
+            "LangGraph",
+            [],
+            {**AGENT_MD, "lc_agent_name": "boss"},
+            "boss",
+            "write",
+            "write",
+        ),  # unnamed, in a tool
+        ("LangGraph", [], {**AGENT_MD, "lc_agent_name": "boss"}, "boss", None, None),  # not in a tool
+        ("LangGraph", [], {"ls_integration": "langgraph"}, "boss", "write", None),  # a plain graph
+        ("RunnableSequence", [], AGENT_MD, "boss", "write", None),  # a chain in a tool's body
+        ("LangGraph", ["graph:step:2"], AGENT_MD, "boss", "write", None),
+    ],
+)
+def test_nested_agent(
+    name: str,
+    tags: list[str],
+    metadata: dict[str, Any],
+    parent_agent: str | None,
+    parent_tool: str | None,
+    nested: str | None,
+) -> None:
+    """An agent graph inside another run: a named one by its changed lc_agent_name, an unnamed
+    create_agent run straight from a tool's body by the tool's name."""
+    assert cl.nested_agent(name, tags, metadata, parent_agent, parent_tool) == nested
+
+
+@pytest.mark.parametrize(
+    ("name", "metadata", "agent"),
+    [
+        ("LangGraph", AGENT_MD, "agent"),  # create_agent without name=
+        ("boss", {**AGENT_MD, "lc_agent_name": "boss"}, "boss"),
+        ("my_graph", AGENT_MD, "my_graph"),
+        ("LangGraph", {"ls_integration": "langgraph"}, None),  # a workflow
+    ],
+)
+def test_root_agent_of_create_agent(name: str, metadata: dict[str, Any], agent: str | None) -> None:
+    """A create_agent graph is an agent, named or not."""
+    assert cl.root_agent_name(name, [], metadata) == agent
+
+
+@pytest.mark.parametrize(
+    ("caller", "tagged", "blocks"),
+    [
+        ("subagent:a", True, True),
+        ("middleware:b", True, True),
+        ("lead_agent", True, False),  # an ancestor's lead_agent tag is the default
+        ("middleware:b", False, False),  # inferred: a nearer rule may still apply
+    ],
+)
+def test_ancestor_tags_block_inference(caller: str, tagged: bool, blocks: bool) -> None:
+    """Tags always win over inference, but lead_agent is what inference refines."""
+    assert cl.blocks_inference(caller, tagged) is blocks
+
+
+def test_resume_is_read_by_shape() -> None:
+    """A Command(resume=...) input is a resume; anything else is not."""
+    from langgraph.types import Command
+
+    assert cl.resume_value(Command(resume={"ok": True})) == (True, {"ok": True})
+    assert cl.resume_value(Command(update={"x": 1})) == (False, None)
+    assert cl.resume_value({"messages": []}) == (False, None)

@@ -23,7 +23,8 @@ Callers (who spent the tokens), nearest rule first:
 1. a ``subagent:NAME`` / ``middleware:NAME`` / ``lead_agent`` tag on the run itself;
 2. a ``subagent:NAME`` / ``middleware:NAME`` tag on an ancestor (tags always beat inference; an
    ancestor's ``lead_agent`` tag is the default and does not stop it);
-3. a nested agent starting here (:func:`nested_agent`): ``subagent:NAME`` for it and everything under it;
+3. a nested agent starting here (:func:`nested_agent`): ``subagent:NAME`` for it and everything under
+   it, its own middleware included (the subagent's bill; only a further nested agent is nearer);
 4. a LangChain 1.x middleware making this call: the graph node ``<Middleware>.before_model`` (and
    ``after_model``, ``before_agent``, ``after_agent``: :func:`middleware_of_node`), the middleware's own
    ``lc_source`` marker (:func:`middleware_of_metadata`), or, for a model call inside the agent's own

@@ -187,7 +187,9 @@ class RunRegistry:
     def add_failed_call(self, state: RunState) -> None:
         """A model call that failed still counts as a call (as in the journal's ``runs`` row)."""
         with self._lock:
-            state.root.llm_calls += 1
+            root = state.root
+            root.llm_calls += 1
+            root.by_caller.setdefault(state.caller, 0)
 
     def expired(self) -> list[RunState]:
         """Roots idle longer than the TTL (each with ``root.leftovers`` filled), checked at most every

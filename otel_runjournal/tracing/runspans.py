@@ -90,6 +90,8 @@ class RunSpans:
                 return tag, True
         if cl.blocks_inference(parent.caller, parent.tagged) or not metadata:
             return parent.caller, parent.tagged
+        if parent.caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
+            return parent.caller, False  # inside a nested agent all is the subagent's, its middleware too
         middleware = cl.middleware_of_metadata(metadata) or cl.middleware_of_node(
             metadata.get("langgraph_node")
         )
