@@ -39,6 +39,7 @@ from . import settings as _env
 from .stores.location import split_location
 
 if TYPE_CHECKING:
+    from .records import RunRecord
     from .journal.exporter import RunJournalExporter
     from .stores.base import RunStore
     from .tracing.handler import RunJournalCallbackHandler
@@ -114,12 +115,13 @@ def configure(
     run_ttl: float | None = None,
     meter_provider: Any = None,
     set_global: bool | None = None,
+    on_run_end: Callable[[RunRecord], Any] | None = None,
 ) -> Configured:
     """Wire handler → provider → journal exporter (→ OTLP) and return the pieces; see the module doc.
 
     ``store``: a :class:`RunStore` or a location (``x.duckdb``, ``duckdb:///x.duckdb``, a directory,
     ``jsonl:///dir``); default ``OTEL_RUNJOURNAL_STORE`` → ``./runjournal.duckdb``. The content
-    arguments are passed to :class:`RunJournalCallbackHandler`.
+    arguments and ``on_run_end`` are passed to :class:`RunJournalCallbackHandler`.
     """
     from .journal.exporter import RunJournalExporter
     from .tracing.handler import RunJournalCallbackHandler
@@ -172,6 +174,7 @@ def configure(
             verbosity=verbosity,
             run_ttl=run_ttl,
             meter_provider=meter_provider,
+            on_run_end=on_run_end,
         )
         wired = Configured(
             handler=handler,

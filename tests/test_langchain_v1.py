@@ -498,3 +498,22 @@ def test_on_run_end_failures_never_reach_the_application(
     with pytest.raises(ValueError, match="on_run_end"):
         RunJournalCallbackHandler(provider, on_run_end="not callable")  # type: ignore[arg-type]
     provider.shutdown()
+
+
+def test_configure_passes_on_run_end_through(tmp_path: Path) -> None:
+    """configure(on_run_end=...) hands every run's summary over before invoke returns."""
+    from otel_runjournal import configure
+
+    seen: list[RunRecord] = []
+    wiring = configure(tmp_path / "c.duckdb", tracer_provider=TracerProvider(), on_run_end=seen.append)
+    try:
+        agent = create_agent(ScriptedChatModel(answer="configured"), tools=[], name="cfg")
+        agent.invoke(
+            {"messages": [HumanMessage("hi")]},
+            {"callbacks": [wiring.handler], "metadata": {"thread_id": "c"}},
+        )
+        assert [(s.name, s.status, s.last_ai_message) for s in seen] == [("cfg", "success", "configured")]
+        wiring.tracer_provider.force_flush()
+        assert dataclasses.asdict(wiring.store.get_run(seen[0].run_id)) == dataclasses.asdict(seen[0])
+    finally:
+        wiring.shutdown()
