@@ -75,6 +75,18 @@ OP_RETRIEVAL = "retrieval"
 OP_EXECUTE_TOOL = "execute_tool"
 OP_INVOKE_AGENT = "invoke_agent"
 OP_INVOKE_WORKFLOW = "invoke_workflow"
+KNOWN_OPERATIONS = frozenset(
+    {
+        OP_CHAT,
+        OP_TEXT_COMPLETION,
+        OP_EMBEDDINGS,
+        OP_RETRIEVAL,
+        OP_EXECUTE_TOOL,
+        OP_INVOKE_AGENT,
+        OP_INVOKE_WORKFLOW,
+    }
+)
+"""The operations whose name starts a span name (``chat gpt-4o``, ``invoke_agent boss``)."""
 
 # --- runjournal.* attributes (this library's own) -----------------------------------------------
 RJ_RUN_ID = "runjournal.run_id"

@@ -39,8 +39,8 @@ from . import settings as _env
 from .stores.location import split_location
 
 if TYPE_CHECKING:
-    from .records import RunRecord
     from .journal.exporter import RunJournalExporter
+    from .records import RunRecord
     from .stores.base import RunStore
     from .tracing.handler import RunJournalCallbackHandler
 

@@ -17,17 +17,7 @@ from .spanread import attributes_of
 LLM_OPS = frozenset({sc.OP_CHAT, sc.OP_TEXT_COMPLETION})
 ROOT_OPS = frozenset({sc.OP_INVOKE_AGENT, sc.OP_INVOKE_WORKFLOW})
 EVENT_OPS = frozenset({*LLM_OPS, sc.OP_EXECUTE_TOOL, sc.OP_RETRIEVAL})  # operations with events
-KNOWN_OPS = frozenset(
-    {
-        sc.OP_CHAT,
-        sc.OP_TEXT_COMPLETION,
-        sc.OP_EMBEDDINGS,
-        sc.OP_RETRIEVAL,
-        sc.OP_EXECUTE_TOOL,
-        sc.OP_INVOKE_AGENT,
-        sc.OP_INVOKE_WORKFLOW,
-    }
-)
+KNOWN_OPS = sc.KNOWN_OPERATIONS
 _RUN_TYPE_OPS = {
     "llm": sc.OP_TEXT_COMPLETION,
     "chat_model": sc.OP_CHAT,

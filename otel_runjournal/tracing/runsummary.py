@@ -24,23 +24,12 @@ from .registry import RootState
 _logger = logging.getLogger(__name__)
 
 OnRunEnd = Callable[[RunRecord], Any]
-_OPERATIONS = frozenset(
-    {
-        sc.OP_CHAT,
-        sc.OP_TEXT_COMPLETION,
-        sc.OP_EMBEDDINGS,
-        sc.OP_RETRIEVAL,
-        sc.OP_EXECUTE_TOOL,
-        sc.OP_INVOKE_AGENT,
-        sc.OP_INVOKE_WORKFLOW,
-    }
-)
 
 
 def run_name(span_name: str) -> str:
     """A run's name from its root span's name (``invoke_agent boss`` → ``boss``), as the journal does."""
     first, _, rest = span_name.partition(" ")
-    return rest if first in _OPERATIONS and rest else span_name
+    return rest if first in sc.KNOWN_OPERATIONS and rest else span_name
 
 
 def summary(root: RootState, span: Any) -> RunRecord:
