@@ -419,7 +419,8 @@ def test_journal_content_off_records_nothing(
 def test_truncation_and_redaction(
     tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
-    """Content is redacted before recording and truncated to the limit with a marker, JSON valid."""
+    """Content is redacted before recording and truncated to the limit with a marker: a text to the
+    limit, a JSON value stays JSON (never a JSON string of JSON) with the strings it holds cut to it."""
     handler = RunJournalCallbackHandler(
         tracer_provider, content_max_length=120, redact=lambda s: s.replace("s3cret", "[REDACTED]")
     )
@@ -433,12 +434,30 @@ def test_truncation_and_redaction(
     for span in spans:
         for key, value in side(span).items():
             assert "s3cret" not in value, (span.name, key)
-            assert len(value) <= 120, (span.name, key, len(value))
-            if key != sc.GEN_AI_TOOL_CALL_RESULT:
-                json.loads(value)
+            if key == sc.GEN_AI_TOOL_CALL_RESULT:
+                assert len(value) <= 120, (span.name, key, len(value))
+                continue
+            data = json.loads(value)
+            assert not isinstance(data, str), (span.name, key, value)
+            if key in (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES):  # the parts' content only
+                data = [
+                    p.get(k) for m in data for p in m["parts"] for k in ("content", "arguments", "response")
+                ]
+            assert sum(len(s) for s in _strings(data)) <= 120, (span.name, key, value)
     rendered = side(one(spans, "invoke_agent research_assistant"))[sc.GEN_AI_INPUT_MESSAGES]
     text = json.loads(rendered)[0]["parts"][0]["content"]
     assert text.startswith("my password is [REDACTED]") and text.endswith("…[truncated]")
+
+
+def _strings(value: Any) -> list[str]:
+    """The string values inside a JSON value (keys excluded)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def test_abandoned_runs_released_after_ttl(

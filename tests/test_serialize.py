@@ -7,6 +7,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
@@ -78,18 +80,64 @@ def test_run_input_and_output() -> None:
 
 
 def test_truncation_keeps_json_valid() -> None:
-    """Too-long content is cut to the limit with a marker and still parses as JSON."""
+    """Too-long content is cut to the limit with a marker (the longest first); the messages JSON keeps
+    every message and its structure, never becomes a JSON string."""
     r = Renderer(200)
-    rendered = r.input_messages([HumanMessage("a" * 5000), AIMessage("b" * 5000)])
-    assert len(rendered) <= 200
+    rendered = r.input_messages([HumanMessage("a" * 5000), AIMessage("b" * 5000), HumanMessage("c" * 9)])
     parsed = json.loads(rendered)
-    assert [m["role"] for m in parsed] == ["user", "assistant"]
-    assert parsed[0]["parts"][0]["content"].endswith(TRUNCATION_MARKER)
-    many = r.input_messages([HumanMessage(str(i)) for i in range(500)])  # structure alone too big
-    assert len(many) <= 200 and TRUNCATION_MARKER in json.loads(many)
+    assert [m["role"] for m in parsed] == ["user", "assistant", "user"]
+    texts = [m["parts"][0]["content"] for m in parsed]
+    # 200 - 9 left for the two long texts: 95 each, the marker included
+    assert texts[0] == "a" * 83 + TRUNCATION_MARKER and texts[1] == "b" * 83 + TRUNCATION_MARKER
+    assert texts[2] == "c" * 9  # short text is kept whole
+    assert sum(map(len, texts)) <= 200
+    # structure over the limit and texts shorter than the marker: every message kept, nothing to cut
+    many = json.loads(r.input_messages([HumanMessage(str(i)) for i in range(500)]))
+    assert [m["parts"][0]["content"] for m in many] == [str(i) for i in range(500)]
     text = r.text("z" * 1000)
     assert len(text) == 200 and text.endswith(TRUNCATION_MARKER)
     assert r.text("short") == "short"
+    # a limit below the marker's length: the marker alone, unless it is longer than what it would replace
+    assert Renderer(5).text("z" * 100) == TRUNCATION_MARKER and Renderer(5).text("abcdefgh") == "abcdefgh"
+
+
+def test_json_values_keep_structure_and_cut_content() -> None:
+    """A JSON value over the limit keeps its keys and numbers and cuts its strings; containers are
+    shortened (first items, then a marker) only when the structure alone is over the limit and 256."""
+    r = Renderer(50)
+    assert json.loads(r.json({"expression": "6*7+1"})) == {"expression": "6*7+1"}
+    cut = json.loads(r.json({"summary": "s" * 300, "replaced_count": 5}))
+    assert cut == {"summary": "s" * 38 + TRUNCATION_MARKER, "replaced_count": 5}
+    rendered = r.json(list(range(1000)))
+    shortened = json.loads(rendered)
+    assert shortened == [*range(len(shortened) - 1), TRUNCATION_MARKER] and len(rendered) <= 256 + 50
+    assert len(shortened) > 50  # the structure keeps its 256 characters at a small limit
+    assert json.loads(Renderer(1).json({"k": "v" * 40})) == {"k": TRUNCATION_MARKER}
+    nested = json.loads(Renderer(10).json({"rows": [{"id": i, "tags": ["x"] * 50} for i in range(50)]}))
+    assert list(nested) == ["rows"] and nested["rows"][-1] == TRUNCATION_MARKER
+    assert nested["rows"][0]["id"] == 0 and nested["rows"][0]["tags"][-1] == TRUNCATION_MARKER
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    turns=st.lists(st.tuples(st.sampled_from(["human", "ai", "system"]), st.text(max_size=300)), max_size=8),
+    limit=st.integers(min_value=1, max_value=400),
+)
+def test_truncated_messages_keep_every_message(turns: list[tuple[str, str]], limit: int) -> None:
+    """At any limit every message keeps its role and its text is whole or a prefix plus the marker; the
+    texts together fit the limit unless what is left is shorter than the marker."""
+    rendered = Renderer(limit).input_messages(turns)
+    parsed = json.loads(rendered)
+    roles = {"human": "user", "ai": "assistant", "system": "system"}
+    assert [m["role"] for m in parsed] == [roles[role] for role, _ in turns]
+    texts = [m["parts"][0]["content"] if m["parts"] else "" for m in parsed]
+    for text, (_, full) in zip(texts, turns, strict=True):
+        assert text == full or (
+            text.endswith(TRUNCATION_MARKER) and full.startswith(text[: -len(TRUNCATION_MARKER)])
+        )
+    if sum(map(len, texts)) > limit:
+        assert all(text in (full, TRUNCATION_MARKER) for text, (_, full) in zip(texts, turns, strict=True))
+        assert all(len(text) <= len(TRUNCATION_MARKER) for text in texts)
 
 
 def test_redaction_everywhere_and_fail_closed() -> None:

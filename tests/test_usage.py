@@ -56,6 +56,92 @@ from otel_runjournal.tracing.usage import Usage, add, chunk_usage, response_info
             },
             Usage(9, 3, 14, None, None, 2),
         ),
+        (  # langchain-anthropic >= 0.3.x with today's API: the write by lifetime, cache_creation set to 0
+            {
+                "input_tokens": 1715,
+                "output_tokens": 9,
+                "total_tokens": 1724,
+                "input_token_details": {
+                    "cache_read": 1500,
+                    "cache_creation": 0,
+                    "ephemeral_5m_input_tokens": 150,
+                    "ephemeral_1h_input_tokens": 53,
+                },
+            },
+            Usage(1715, 9, 1724, 1500, 203, None),
+        ),
+        (  # older langchain-anthropic: the total and the lifetimes side by side (counted once)
+            {
+                "input_tokens": 1715,
+                "output_tokens": 9,
+                "total_tokens": 1724,
+                "input_token_details": {
+                    "cache_read": 1500,
+                    "cache_creation": 203,
+                    "ephemeral_5m_input_tokens": 150,
+                    "ephemeral_1h_input_tokens": 53,
+                },
+            },
+            Usage(1715, 9, 1724, 1500, 203, None),
+        ),
+        (  # lifetimes only, e.g. a future lifetime key
+            {
+                "input_tokens": 40,
+                "output_tokens": 1,
+                "input_token_details": {"ephemeral_24h_input_tokens": 30},
+            },
+            Usage(40, 1, None, None, 30, None),
+        ),
+        (  # a normalised total that left its cached parts out (smaller than them): they are added
+            {
+                "input_tokens": 12,
+                "output_tokens": 9,
+                "total_tokens": 21,
+                "input_token_details": {"cache_read": 1500, "cache_creation": 203},
+            },
+            Usage(1715, 9, 1724, 1500, 203, None),
+        ),
+        (  # Anthropic's raw usage today: breakdown by lifetime, thinking tokens, uncached input_tokens
+            {
+                "input_tokens": 12,
+                "output_tokens": 9,
+                "cache_read_input_tokens": 1500,
+                "cache_creation_input_tokens": 203,
+                "cache_creation": {"ephemeral_5m_input_tokens": 150, "ephemeral_1h_input_tokens": 53},
+                "output_tokens_details": {"thinking_tokens": 4},
+                "service_tier": "standard",
+            },
+            Usage(1715, 9, None, 1500, 203, 4),
+        ),
+        (  # raw usage whose generic write count is 0 while the breakdown says 203
+            {
+                "input_tokens": 12,
+                "output_tokens": 9,
+                "cache_creation_input_tokens": 0,
+                "cache_creation": {"ephemeral_5m_input_tokens": 203, "ephemeral_1h_input_tokens": 0},
+            },
+            Usage(215, 9, None, None, 203, None),
+        ),
+        (  # raw usage without caching: null cache fields are not counts
+            {
+                "input_tokens": 12,
+                "output_tokens": 9,
+                "cache_read_input_tokens": None,
+                "cache_creation_input_tokens": None,
+                "cache_creation": None,
+            },
+            Usage(12, 9, None, None, None, None),
+        ),
+        (  # Bedrock with prompt caching: its totalTokens counts the caches apart from inputTokens
+            {
+                "inputTokens": 4,
+                "outputTokens": 120,
+                "totalTokens": 1908,
+                "cacheReadInputTokens": 0,
+                "cacheWriteInputTokens": 1784,
+            },
+            Usage(1788, 120, 1908, 0, 1784, None),
+        ),
         ({"input_tokens": 0, "output_tokens": 4}, Usage(0, 4, None, None, None, None)),
         ({"input_tokens": None, "output_tokens": "7", "total_tokens": True}, None),
         ({"input_tokens": -3, "output_tokens": 2.0}, Usage(None, 2, None, None, None, None)),
@@ -67,6 +153,23 @@ from otel_runjournal.tracing.usage import Usage, add, chunk_usage, response_info
 def test_usage_shapes(mapping: Any, expected: Usage | None) -> None:
     """Every known usage shape normalises to the same fields; odd values are ignored, not fatal."""
     assert usage_from_mapping(mapping) == expected
+
+
+def test_input_includes_the_cache_in_every_shape() -> None:
+    """In every shape, input = the uncached input the provider billed + cache read + cache write."""
+    shapes: list[tuple[dict[str, Any], int]] = [  # (usage, uncached input the provider billed)
+        ({"input_tokens": 12, "output_tokens": 9, "cache_read_input_tokens": 1500,
+          "cache_creation": {"ephemeral_5m_input_tokens": 150, "ephemeral_1h_input_tokens": 53}}, 12),
+        ({"input_tokens": 1715, "output_tokens": 9, "input_token_details": {
+            "cache_read": 1500, "cache_creation": 0, "ephemeral_1h_input_tokens": 203}}, 12),
+        ({"prompt_tokens": 50, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 32}}, 18),
+        ({"inputTokens": 4, "outputTokens": 1, "totalTokens": 9, "cacheWriteInputTokens": 4}, 4),
+    ]  # fmt: skip
+    for mapping, uncached in shapes:
+        usage = usage_from_mapping(mapping)
+        assert usage is not None and usage.input_tokens is not None
+        cached = (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+        assert usage.input_tokens == uncached + cached, mapping
 
 
 def test_total_is_input_plus_output_when_missing() -> None:

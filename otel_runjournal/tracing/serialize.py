@@ -8,8 +8,17 @@ the application's hot path unless content goes on spans. Messages are read throu
 
 Redaction: the user's ``redact(str) -> str`` is applied to every string value (text parts, tool
 arguments, results, custom event data) before truncation; if it raises, the value is replaced by
-``"[redaction failed]"`` (fail closed). Truncation: a rendered value longer than the limit has its
-longest strings cut (each ending in :data:`TRUNCATION_MARKER`) until it fits, so JSON stays valid.
+``"[redaction failed]"`` (fail closed).
+
+Truncation: the limit counts *content* characters. A plain text longer than the limit is cut to it
+(ending in :data:`TRUNCATION_MARKER`). In a JSON value the string values are the content: the longest
+are cut first (all to one common length, each ending in the marker) until their total fits. The
+structure around them stays JSON and is never cut into a string: a GenAI messages value keeps every
+message with its role, part types, tool-call ids and names and finish reason (truncate, never drop a
+message; the texts, arguments and results are what is cut), and any other value keeps its keys and
+numbers, its containers shortened (first items kept, then a marker) only when that structure alone is
+longer than the limit and than 256 characters. So a value may exceed the limit by its structure, never
+by its content.
 
 Long because every renderer shares the same walk over LangChain values (messages, documents,
 pydantic models, dataclasses) and the same redaction and truncation steps.
@@ -36,7 +45,11 @@ TRUNCATION_MARKER = "…[truncated]"
 REDACTION_FAILED = "[redaction failed]"
 _MAX_DEPTH = 24
 _MAX_ITEMS = 10_000
-_MIN_LIMIT = 64
+# the parts of a GenAI message part that hold content (cut); its other keys are structure (kept)
+_CONTENT_KEYS = ("content", "arguments", "response")
+# structure (keys, numbers, punctuation) a JSON value may keep whatever the limit, so that a tiny limit
+# still leaves e.g. ``{"summary": "…", "replaced_count": 5}`` its keys; beyond it containers are shortened
+_STRUCTURE_FLOOR = 256
 
 _ROLES = {
     "human": "user",
@@ -85,14 +98,14 @@ class Renderer:
     __slots__ = ("limit", "redact")
 
     def __init__(self, limit: int, redact: Redactor | None = None) -> None:
-        self.limit = max(int(limit), _MIN_LIMIT)
+        self.limit = max(int(limit), 1)
         self.redact = redact
 
     # -- public renderings -----------------------------------------------------------------------
     def input_messages(self, messages: Any) -> str:
         """A prompt (messages, strings, tuples, dicts) as GenAI input messages JSON."""
         items = messages if isinstance(messages, (list, tuple)) else [messages]
-        return self._fit([self._message(m) for m in items[:_MAX_ITEMS]])
+        return self._fit_messages([self._message(m) for m in items[:_MAX_ITEMS]])
 
     def output_messages(self, outputs: Sequence[tuple[Any, str | None]]) -> str:
         """``(message-or-text, finish_reason)`` pairs as GenAI output messages JSON."""
@@ -105,21 +118,21 @@ class Renderer:
                 has_calls = any(p.get("type") == "tool_call" for p in out["parts"])
                 out["finish_reason"] = "tool_call" if has_calls else "stop"
             rendered.append(out)
-        return self._fit(rendered)
+        return self._fit_messages(rendered)
 
     def run_input(self, inputs: Any) -> str:
         """A run's input as GenAI input messages: its messages if it has any, else one user message."""
         messages = _messages_in(inputs)
         if messages is not None:
             return self.input_messages(messages)
-        return self._fit([{"role": "user", "parts": [self._text_part(inputs)]}])
+        return self._fit_messages([{"role": "user", "parts": [self._text_part(inputs)]}])
 
     def run_output(self, outputs: Any) -> str:
         """A run's output as one GenAI output message: its last message, else the output as text."""
         messages = _messages_in(outputs)
         if messages:
             return self.output_messages([(messages[-1], None)])
-        return self._fit(
+        return self._fit_messages(
             [{"role": "assistant", "parts": [self._text_part(outputs)], "finish_reason": "stop"}]
         )
 
@@ -137,10 +150,7 @@ class Renderer:
 
     def text(self, text: str) -> str:
         """A plain string, redacted and truncated."""
-        text = self._redact(text)
-        if len(text) <= self.limit:
-            return text
-        return text[: self.limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
+        return _cut(self._redact(text), max(self.limit - len(TRUNCATION_MARKER), 0))
 
     # -- internals -------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
@@ -314,29 +324,137 @@ class Renderer:
         return f"<{type(obj).__name__}>"
 
     def _fit(self, obj: Any) -> str:
+        """Any JSON value within the limit: see the module doc."""
         text = _dumps(obj)
         if len(text) <= self.limit:
             return text
-        # binary search for the largest per-string cap that fits
-        best: str | None = None
-        low, high = 0, self.limit
-        while low <= high:
-            cap = (low + high) // 2
-            text = _dumps(_cap_strings(obj, cap))
-            if len(text) <= self.limit:
-                best, low = text, cap + 1
-            else:
-                high = cap - 1
-        if best is not None:
-            return best
-        # the structure alone is too big: keep a prefix of its JSON as one truncated string
-        full = _dumps(obj)
-        budget = self.limit - len(TRUNCATION_MARKER) - 2
-        while True:
-            text = _dumps(full[: max(budget, 0)] + TRUNCATION_MARKER)
-            if len(text) <= self.limit or budget <= 0:
-                return text
-            budget -= max(len(text) - self.limit, 1)
+        return _dumps(_fit_value(obj, self.limit))
+
+    def _fit_messages(self, messages: list[dict[str, Any]]) -> str:
+        """GenAI messages within the limit: only what the parts hold is cut, every message is kept."""
+        text = _dumps(messages)
+        if len(text) <= self.limit:
+            return text
+        slots = [
+            (part, key)
+            for message in messages
+            for part in message.get("parts", ())
+            if isinstance(part, dict)
+            for key in _CONTENT_KEYS
+            if key in part
+        ]
+        values = [part[key] for part, key in slots]
+        fitted = _fit_value(values, self.limit, trim_top=False)
+        if fitted is values:
+            return text  # the content fits; only the structure made the JSON longer than the limit
+        for (part, key), value in zip(slots, fitted, strict=True):
+            part[key] = value
+        return _dumps(messages)
+
+
+def _cut(text: str, cap: int) -> str:
+    """``text`` cut to ``cap`` characters plus the marker, unless cutting would not shorten it."""
+    return text if len(text) <= cap + len(TRUNCATION_MARKER) else text[:cap] + TRUNCATION_MARKER
+
+
+def _cap_strings(obj: Any, cap: int) -> Any:
+    if isinstance(obj, str):
+        return _cut(obj, cap)
+    if isinstance(obj, dict):
+        return {k: _cap_strings(v, cap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cap_strings(v, cap) for v in obj]
+    return obj
+
+
+def _content_len(obj: Any, cap: int | None = None) -> int:
+    """Total length of the string values (cut at ``cap``); keys, numbers and punctuation are structure."""
+    if isinstance(obj, str):
+        return len(obj) if cap is None else min(len(obj), cap + len(TRUNCATION_MARKER))
+    if isinstance(obj, dict):
+        return sum(_content_len(v, cap) for v in obj.values())
+    if isinstance(obj, list):
+        return sum(_content_len(v, cap) for v in obj)
+    return 0
+
+
+def _longest_string(obj: Any) -> int:
+    if isinstance(obj, str):
+        return len(obj)
+    if isinstance(obj, dict):
+        return max((_longest_string(v) for v in obj.values()), default=0)
+    if isinstance(obj, list):
+        return max((_longest_string(v) for v in obj), default=0)
+    return 0
+
+
+def _blank(obj: Any) -> Any:
+    """The structure of a value: every string value emptied."""
+    if isinstance(obj, str):
+        return ""
+    if isinstance(obj, dict):
+        return {k: _blank(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_blank(v) for v in obj]
+    return obj
+
+
+def _trim(obj: Any, n: int) -> Any:
+    """Every container shortened to its first ``n`` items, a marker in place of the rest."""
+    if isinstance(obj, dict):
+        out = {k: _trim(v, n) for i, (k, v) in enumerate(obj.items()) if i < n}
+        if len(obj) > n:
+            out[TRUNCATION_MARKER] = True
+        return out
+    if isinstance(obj, list):
+        items = [_trim(v, n) for v in obj[:n]]
+        return [*items, TRUNCATION_MARKER] if len(obj) > n else items
+    return obj
+
+
+def _largest(fits: Callable[[int], bool], high: int) -> int | None:
+    """The largest ``k`` in ``0..high`` with ``fits(k)`` (``fits`` is monotonic), or ``None``."""
+    best, low = None, 0
+    while low <= high:
+        mid = (low + high) // 2
+        if fits(mid):
+            best, low = mid, mid + 1
+        else:
+            high = mid - 1
+    return best
+
+
+def _structure_len(values: list[Any]) -> int:
+    """JSON length of the containers among ``values`` with their strings emptied (a string alone has no
+    structure)."""
+    return sum(len(_dumps(_blank(v))) for v in values if isinstance(v, (dict, list)))
+
+
+def _fit_value(obj: Any, limit: int, *, trim_top: bool = True) -> Any:
+    """``obj`` with its string values cut so their total fits ``limit`` (``obj`` itself if it already
+    fits), its containers first shortened if their structure alone is longer than ``limit`` and
+    :data:`_STRUCTURE_FLOOR`. ``trim_top=False``: ``obj`` is a list of values fitted together (the
+    contents of message parts), the list itself never shortened."""
+    values: list[Any] = [obj] if trim_top else obj
+    room = max(limit, _STRUCTURE_FLOOR)
+    if _structure_len(values) > room:
+        widest = max((_widest(v) for v in values), default=0)
+        n = _largest(lambda k: _structure_len([_trim(v, k) for v in values]) <= room, widest)
+        values = [_trim(v, n or 0) for v in values]
+    elif _content_len(values) <= limit:
+        return obj
+    cap = _largest(lambda k: _content_len(values, k) <= limit, _longest_string(values))
+    fitted = [_cap_strings(v, cap or 0) for v in values]
+    return fitted[0] if trim_top else fitted
+
+
+def _widest(obj: Any) -> int:
+    """The largest number of items of any container in ``obj``."""
+    if isinstance(obj, dict):
+        return max([len(obj), *(_widest(v) for v in obj.values())])
+    if isinstance(obj, list):
+        return max([len(obj), *(_widest(v) for v in obj)])
+    return 0
 
 
 def _dumps(obj: Any) -> str:
@@ -350,16 +468,6 @@ def _dumps(obj: Any) -> str:
 
 def _default(obj: Any) -> str:
     return f"<{type(obj).__name__}>"
-
-
-def _cap_strings(obj: Any, cap: int) -> Any:
-    if isinstance(obj, str):
-        return obj if len(obj) <= cap else obj[:cap] + TRUNCATION_MARKER
-    if isinstance(obj, dict):
-        return {k: _cap_strings(v, cap) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_cap_strings(v, cap) for v in obj]
-    return obj
 
 
 _LACKS: dict[tuple[type, str], bool] = {}

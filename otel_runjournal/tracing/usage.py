@@ -11,9 +11,18 @@ Sources, first match wins per call (so the same usage reported in two places is 
 Provider shapes understood: LangChain ``usage_metadata`` (``input_token_details.cache_read`` /
 ``cache_creation``, ``output_token_details.reasoning``), OpenAI (``prompt_tokens``,
 ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``), Anthropic
-(``input_tokens`` plus ``cache_read_input_tokens`` / ``cache_creation_input_tokens``, added to the
-input total as the GenAI conventions count cached input), Bedrock (``inputTokens`` ...) and Gemini
-(``prompt_token_count`` ...).
+(``input_tokens`` plus ``cache_read_input_tokens`` / ``cache_creation_input_tokens``), Bedrock
+(``inputTokens`` ...) and Gemini (``prompt_token_count`` ...).
+
+Cache writes may come broken down by cache lifetime: Anthropic's ``usage.cache_creation`` holds
+``ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``, and ``langchain-anthropic`` copies them
+into ``input_token_details`` while setting ``cache_creation`` to 0 there (so the write is not counted
+twice). The write is the larger of the reported total and the sum of the lifetimes.
+
+``input_tokens`` follows the GenAI conventions: *all* input, cached included, so
+input = uncached + cache read + cache write. Where a provider reports the uncached part only (Anthropic's
+raw ``input_tokens``; Bedrock's ``inputTokens`` when its ``totalTokens`` counts the caches apart; any
+normalised total smaller than its own cached parts) the cache counts are added to it.
 """
 
 from __future__ import annotations
@@ -91,8 +100,49 @@ _CACHE_WRITE_NESTED = (("input_token_details", "cache_creation"), ("input_token_
 _REASONING_NESTED = (
     ("output_token_details", "reasoning"),
     ("completion_tokens_details", "reasoning_tokens"),
+    ("output_tokens_details", "thinking_tokens"),  # Anthropic's raw usage
 )
 _REASONING_FLAT = ("thoughts_token_count", "thoughtsTokenCount", "reasoning_tokens")
+# input keys whose count may leave the cached input out (Anthropic's input_tokens, Bedrock's inputTokens)
+_UNCACHED_INPUT_KEYS = ("input_tokens", "inputTokens")
+
+
+def _lifetimes(d: Any) -> int | None:
+    """Sum of a cache-write breakdown by lifetime (``ephemeral_5m_input_tokens``, ``ephemeral_1h_...``)."""
+    if not isinstance(d, Mapping):
+        return None
+    found = [
+        _int(v)
+        for k, v in d.items()
+        if isinstance(k, str) and k.startswith("ephemeral_") and k.endswith("_input_tokens")
+    ]
+    counts = [v for v in found if v is not None]
+    return sum(counts) if counts else None
+
+
+def _largest(*values: int | None) -> int | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _cache_write_nested(d: Mapping[str, Any]) -> int | None:
+    """LangChain's ``input_token_details``: ``cache_creation`` (0 when broken down) or the lifetimes."""
+    return _largest(_nested(d, _CACHE_WRITE_NESTED), _lifetimes(d.get("input_token_details")))
+
+
+def _cache_write_flat(d: Mapping[str, Any]) -> int | None:
+    """A provider's own usage: ``cache_creation_input_tokens`` or its ``cache_creation`` breakdown."""
+    return _largest(_first(d, _CACHE_WRITE_FLAT), _lifetimes(d.get("cache_creation")))
+
+
+def _flat_cache_is_apart(d: Mapping[str, Any], usage: Usage, cached: int) -> bool:
+    """Whether a provider's flat cache counts are *not* part of its input count (then they are added)."""
+    if not any(key in d for key in _UNCACHED_INPUT_KEYS) or "prompt_tokens" in d:
+        return False  # OpenAI / Gemini style: the prompt count includes the cache
+    if usage.total_tokens is None:
+        return True  # Anthropic: input_tokens is the uncached part, no total to check against
+    # Bedrock: decided by its own arithmetic (a total that counts the caches apart)
+    return usage.total_tokens == (usage.input_tokens or 0) + (usage.output_tokens or 0) + cached
 
 
 def usage_from_mapping(d: Any) -> Usage | None:
@@ -104,7 +154,7 @@ def usage_from_mapping(d: Any) -> Usage | None:
         output_tokens=_first(d, _OUTPUT),
         total_tokens=_first(d, _TOTAL),
         cache_read_tokens=_nested(d, _CACHE_READ_NESTED),
-        cache_write_tokens=_nested(d, _CACHE_WRITE_NESTED),
+        cache_write_tokens=_cache_write_nested(d),
         reasoning_tokens=_nested(d, _REASONING_NESTED),
     )
     if usage.input_tokens is None and usage.output_tokens is None and usage.total_tokens is None:
@@ -112,12 +162,20 @@ def usage_from_mapping(d: Any) -> Usage | None:
     if usage.reasoning_tokens is None:
         usage.reasoning_tokens = _first(d, _REASONING_FLAT)
     if usage.cache_read_tokens is None and usage.cache_write_tokens is None:
-        # flat (Anthropic-style) cache counts are *not* included in input_tokens: add them
-        read, write = _first(d, _CACHE_READ_FLAT), _first(d, _CACHE_WRITE_FLAT)
-        anthropic_style = "input_tokens" in d and "prompt_tokens" not in d and "total_tokens" not in d
-        if (read or write) and anthropic_style and usage.input_tokens is not None:
-            usage.input_tokens += (read or 0) + (write or 0)
+        read, write = _first(d, _CACHE_READ_FLAT), _cache_write_flat(d)
+        cached = (read or 0) + (write or 0)
+        if cached and usage.input_tokens is not None and _flat_cache_is_apart(d, usage, cached):
+            usage.input_tokens += cached
         usage.cache_read_tokens, usage.cache_write_tokens = read, write
+    else:
+        # a normalised input total is never smaller than its cached parts; if it is, it left them out
+        cached = (usage.cache_read_tokens or 0) + (usage.cache_write_tokens or 0)
+        if usage.input_tokens is not None and usage.input_tokens < cached:
+            if usage.total_tokens is not None and usage.total_tokens == usage.input_tokens + (
+                usage.output_tokens or 0
+            ):
+                usage.total_tokens += cached
+            usage.input_tokens += cached
     return usage
 
 
