@@ -43,11 +43,13 @@ def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
     return scheme, path
 
 
-def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
+def open_store(location: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> RunStore:
     """Open the store at ``location`` (default: ``OTEL_RUNJOURNAL_STORE``, else ``./runjournal.duckdb``).
 
     ``x.duckdb`` (also ``.db``/``.ddb``) or ``duckdb:///x.duckdb`` → :class:`DuckDBStore`;
-    an existing directory, a path ending in ``/``, or ``jsonl:///dir`` → :class:`JsonlStore`.
+    an existing directory, a path ending in ``/``, ``jsonl:dir`` or ``jsonl:///dir`` → :class:`JsonlStore`.
+    ``read_only=True`` opens an existing journal for reading and never creates, modifies or locks
+    anything; a location that is not a journal raises :class:`StoreError` saying what was expected.
     """
     raw = _env.resolve(
         None if location is None else os.fspath(location), _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE
@@ -62,13 +64,13 @@ def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
             scheme = "duckdb"
         else:
             raise ValueError(
-                f"cannot tell which store {path!r} is: name a DuckDB file ending in .duckdb, an existing "
-                "directory (JSONL), or use duckdb:///path / jsonl:///path"
+                f"cannot tell which store {path!r} is: write {path}.duckdb for a DuckDB file, or "
+                f"{path}/ (or jsonl:{path}) for a JSONL directory"
             )
     if scheme == "duckdb":
         from .duckdb.store import DuckDBStore
 
-        return DuckDBStore(path)
+        return DuckDBStore(path, read_only=read_only)
     from .jsonl.store import JsonlStore
 
-    return JsonlStore(path)
+    return JsonlStore(path, read_only=read_only)

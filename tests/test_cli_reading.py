@@ -1,0 +1,242 @@
+"""Reading commands: ids that tell runs apart, nothing written, empty results, one story for counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from otel_runjournal.cli.demo_run import run_demo
+from otel_runjournal.cli.main import cli
+from otel_runjournal.cli.reading import MIN_ID, id_shortener
+from otel_runjournal.stores.base import StoreError
+from otel_runjournal.stores.location import open_store
+
+READING = (
+    ["runs"],
+    ["runs", "--json"],
+    ["show", "{run}"],
+    ["show", "{run}", "--events"],
+    ["show", "{run}", "--json"],
+    ["messages", "{thread}"],
+    ["tokens"],
+    ["tokens", "--by", "model"],
+    ["tokens", "--by", "run", "--json"],
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "OTEL_RUNJOURNAL_STORE",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def journals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, Any]]:
+    """One demo (2 successful runs and a failing one) in a DuckDB file and one in a JSONL directory."""
+    base = tmp_path_factory.mktemp("reading")
+    out = {}
+    for kind, location in (("duckdb", str(base / "j.duckdb")), ("jsonl", f"jsonl:{base / 'jdir'}")):
+        out[kind] = (location, run_demo(location, runs=2))
+    return out
+
+
+def _cli(*args: str, columns: int = 80) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"COLUMNS": str(columns)})
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and mtime (ns)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def test_shortener_tells_uuid7_ids_apart() -> None:
+    """UUIDv7 ids of runs started in the same minute share 8+ leading characters; the shown ids differ
+    and are at least MIN_ID characters, one length for the whole table."""
+    ids = [f"01a22bba-{i:04x}-7000-8000-{uuid.uuid4().hex[:12]}" for i in range(50)]
+    assert len({i[:8] for i in ids}) == 1
+    short = id_shortener(ids, ids)
+    shown = [short(i) for i in ids]
+    assert len(set(shown)) == len(ids) and len({len(s) for s in shown}) == 1
+    assert all(
+        len(s) >= MIN_ID and (i.startswith(s) or i.endswith(s)) for i, s in zip(ids, shown, strict=True)
+    )
+    plain = ["run-a", "run-b"]
+    assert [id_shortener(plain, plain)(p) for p in plain] == plain  # short ids are shown whole
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "jsonl"])
+def test_runs_shows_ids_that_differ_and_show_accepts_them(
+    journals: dict[str, tuple[str, Any]], kind: str
+) -> None:
+    """The demo's LangChain-given (UUIDv7) ids are shown so they differ, and each is accepted back."""
+    location, demo = journals[kind]
+    assert all(uuid.UUID(r).version == 7 for r in demo.run_ids)  # the ids LangChain gives, not ours
+    out = _cli("runs", "--store", location)
+    assert out.exit_code == 0, out.output
+    shown = [line.split()[0] for line in out.output.splitlines()[3:]]
+    assert len(set(shown)) == len(demo.run_ids)
+    for short in shown:
+        data = json.loads(_cli("show", short, "--store", location, "--json").output)
+        assert data["run"]["run_id"] in demo.run_ids and (
+            data["run"]["run_id"].startswith(short) or data["run"]["run_id"].endswith(short)
+        )
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "jsonl"])
+def test_reading_commands_change_nothing(
+    journals: dict[str, tuple[str, Any]], kind: str, tmp_path: Path
+) -> None:
+    """Every reading command on a read-only journal (chmod 0555; as root that does not stop writes, so
+    the file tree, sizes and mtimes are compared too) succeeds and leaves everything as it was."""
+    location, demo = journals[kind]
+    path = Path(location.removeprefix("jsonl:"))
+    root = path if kind == "jsonl" else path.parent
+    before = _tree(root)
+    modes = {p: p.stat().st_mode for p in [root, *root.rglob("*")]}
+    try:
+        for p in modes:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        for args in READING:
+            argv = [a.format(run=demo.run_ids[0], thread=demo.thread_ids[0]) for a in args]
+            result = _cli(*argv, "--store", location)
+            assert result.exit_code == 0, (argv, result.output)
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert _tree(root) == before
+
+
+@pytest.mark.parametrize("location", ["{tmp}", "{tmp}/x.duckdb", "jsonl:{tmp}", "{tmp}/file.duckdb"])
+def test_not_a_journal_is_refused_and_left_alone(tmp_path: Path, location: str) -> None:
+    """A directory or file that is not a journal gets one line saying what was expected; nothing is
+    created in it (no .lock, no events/)."""
+    (tmp_path / "file.duckdb").write_text("not a database")
+    (tmp_path / "notes.txt").write_text("mine")
+    before = _tree(tmp_path)
+    for args in (["runs"], ["tokens"], ["messages", "t"], ["show", "r"], ["sql", "select 1"]):
+        result = _cli(*args, "--store", location.format(tmp=tmp_path))
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+        assert "run journal" in lines[0]
+    assert _tree(tmp_path) == before
+
+
+def test_read_only_stores_refuse_writes(journals: dict[str, tuple[str, Any]]) -> None:
+    """open_store(read_only=True) gives stores whose write raises instead of touching the journal."""
+    for location, _ in journals.values():
+        with (
+            open_store(location, read_only=True) as store,  # type: ignore[attr-defined]
+            pytest.raises(StoreError, match="read-only"),
+        ):
+            store.write([object()])
+
+
+def test_jsonl_reader_skips_an_unfinished_batch(journals: dict[str, tuple[str, Any]], tmp_path: Path) -> None:
+    """A lock-free read-only reader of a JSONL journal sees only committed batches: a batch whose intent
+    has no ``ok`` (a writer died mid-write) is invisible, and the reader does not repair it."""
+    import shutil
+
+    source = Path(journals["jsonl"][0].removeprefix("jsonl:"))
+    copy = tmp_path / "copy"
+    shutil.copytree(source, copy)
+    runs_file = copy / "runs.jsonl"
+    size = runs_file.stat().st_size
+    with open(copy / "commits.jsonl", "a") as log:
+        log.write(json.dumps({"b": "dead", "files": {"runs.jsonl": size}, "seq": {}}) + "\n")
+    ghost = {"run_id": "ghost", "thread_id": "t", "status": "success"}
+    with open(runs_file, "a") as f:
+        f.write(json.dumps(ghost) + "\n")
+    before = _tree(copy)
+    with open_store(f"jsonl:{copy}", read_only=True) as store:  # type: ignore[attr-defined]
+        ids = {r.run_id for r in store.list_runs()}
+    assert "ghost" not in ids and ids == set(journals["jsonl"][1].run_ids)
+    assert _tree(copy) == before
+
+
+def test_empty_results_are_not_errors(journals: dict[str, tuple[str, Any]]) -> None:
+    """An empty result is exit status 0 with an empty table, or [] with --json, for every listing."""
+    location, demo = journals["duckdb"]
+    cases = (
+        ["messages", "no-such-thread"],
+        ["messages", demo.thread_ids[0], "--after", "100000"],
+        ["runs", "--thread", "no-such-thread"],
+        ["tokens", "--thread", "no-such-thread", "--by", "thread"],
+    )
+    for args in cases:
+        table = _cli(*args, "--store", location)
+        assert table.exit_code == 0 and "Error" not in table.output, (args, table.output)
+        as_json = _cli(*args, "--store", location, "--json")
+        assert as_json.exit_code == 0 and json.loads(as_json.output) == [], args
+
+
+def test_llm_call_counts_agree(journals: dict[str, tuple[str, Any]]) -> None:
+    """A failed model call counts as a call everywhere: runs, tokens --by run/thread/model and the SQL
+    views give the same llm_call_count (the demo's failing run has one failed call)."""
+    location, demo = journals["duckdb"]
+    runs = json.loads(_cli("runs", "--store", location, "--json").output)
+    failed = next(r for r in runs if r["run_id"] == demo.error_run_id)
+    assert failed["llm_call_count"] == 1 and failed["total_tokens"] == 0
+    total = sum(r["llm_call_count"] for r in runs)
+    for by in ("run", "thread", "model"):
+        rows = json.loads(_cli("tokens", "--by", by, "--store", location, "--json").output)
+        assert sum(r["llm_calls"] for r in rows) == total, by
+    for view in ("tokens_by_model", "tokens_by_caller", "tokens_per_day"):
+        rows = json.loads(
+            _cli("sql", f"select sum(llm_calls) n from {view}", "--store", location, "--json").output
+        )
+        assert rows == [{"n": total}], view
+
+
+def test_errors_are_said_once(tmp_path: Path) -> None:
+    """A store that cannot be read gives one message, not the same one nested twice."""
+    result = _cli("runs", "--store", str(tmp_path / "missing.duckdb"))
+    line = result.output.strip()
+    assert result.exit_code == 1 and line.count("run journal") == 1, line
+
+
+_PROBE = """
+import sys
+from otel_runjournal.cli.main import cli
+try:
+    cli(sys.argv[1:], prog_name="otel-runjournal")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+HEAVY = ("langchain_core", "opentelemetry.sdk", "otel_runjournal.tracing", "otel_runjournal.journal",
+         "pyarrow")
+heavy = sorted(m for m in sys.modules if m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY)))
+print("HEAVY", heavy, file=sys.stderr)
+sys.exit(3 if heavy else 0)
+"""
+
+
+@pytest.mark.parametrize("args", [*READING, ["sql", "select count(*) from runs"], ["--help"]])
+def test_reading_commands_import_no_tracing(journals: dict[str, tuple[str, Any]], args: list[str]) -> None:
+    """Reading commands import neither langchain_core, the OpenTelemetry SDK, the tracing and journal
+    packages nor pyarrow (they start about as fast as `import duckdb, click, rich`)."""
+    location, demo = journals["duckdb"]
+    argv = [a.format(run=demo.run_ids[0], thread=demo.thread_ids[0]) for a in args]
+    if argv != ["--help"]:
+        argv += ["--store", location]
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
