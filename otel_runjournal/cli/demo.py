@@ -11,7 +11,7 @@ from .options import json_option, store_location, store_option
 from .reading import all_events, id_shortener, journal_run_ids, open_for_reading
 
 
-@click.command()
+@click.command(short_help="Run the offline demo agent into a journal and show it.")
 @store_option
 @json_option
 @click.option(

@@ -4,34 +4,54 @@ Every command takes ``--store`` (default ``OTEL_RUNJOURNAL_STORE``, then ``./run
 prints tables that fit the terminal (80 columns when piped), or JSON with ``--json``. Problems are
 one line on stderr and exit status 1; an empty result is an empty table (or ``[]``) and status 0.
 
-One module per command; each registers with one ``cli.add_command`` line below. Reading commands
-open the journal read-only and import neither LangChain nor the OpenTelemetry SDK (``demo`` imports
-them when it runs), so they start about as fast as ``import duckdb, click, rich``.
+One module per command, registered with one line in :data:`COMMANDS` and imported only when that
+command runs (so ``runs`` never loads the demo's LangChain, nor the other commands' modules).
+Reading commands open the journal read-only and import neither LangChain nor the OpenTelemetry SDK,
+so they start about as fast as ``import duckdb, click, rich`` (``bench/bench_cli.py``).
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from .demo import demo
-from .messages import messages
-from .runs import runs, show
-from .sql import sql
-from .tokens import tokens
+COMMANDS = {
+    "runs": "runs:runs",
+    "show": "runs:show",
+    "messages": "messages:messages",
+    "tokens": "tokens:tokens",
+    "sql": "sql:sql",
+    "demo": "demo:demo",
+}
+"""Command name → ``module:attribute`` inside this package."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented lazy pattern)."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f".{module}", __package__), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="otel-runjournal")
 def cli() -> None:
     """Query the local run journal of LangChain / LangGraph apps traced with otel_runjournal."""
-
-
-cli.add_command(runs)
-cli.add_command(show)
-cli.add_command(messages)
-cli.add_command(tokens)
-cli.add_command(sql)
-cli.add_command(demo)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from .options import json_option, limit_option, store_location, store_option
 from .reading import id_shortener, journal_run_ids, open_for_reading
 
 
-@click.command()
+@click.command(short_help="A thread's conversation, in order.")
 @click.argument("thread_id")
 @store_option
 @json_option

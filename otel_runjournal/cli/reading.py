@@ -38,7 +38,7 @@ def open_for_reading(location: str) -> Iterator[RunStore]:
     from ..stores.location import open_store
 
     try:
-        store = open_store(location, read_only=True)
+        store = open_store(location, read_only=True, hold=True)
     except ValueError as exc:
         raise click.ClickException(f"malformed store location: {one_line(exc)}") from None
     except StoreError as exc:

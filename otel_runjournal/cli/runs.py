@@ -11,7 +11,7 @@ from .options import json_option, limit_option, store_location, store_option
 from .reading import all_events, id_shortener, journal_run_ids, open_for_reading, resolve_run
 
 
-@click.command()
+@click.command(short_help="List runs, most recent first.")
 @store_option
 @json_option
 @limit_option
@@ -30,7 +30,7 @@ def runs(store: str | None, as_json: bool, limit: int, thread_id: str | None, st
     out.print(render.runs_table(rows, short, width=out.width))
 
 
-@click.command()
+@click.command(short_help="One run as a timeline of its spans (or its events).")
 @click.argument("run_id")
 @store_option
 @json_option
@@ -71,7 +71,7 @@ def show(
     out = render.console()
     title = f"Run {run.run_id}  {run.name or ''}  {run.status}"
     if roots:
-        out.print(Text(title, style="bold"))
+        out.print(Text(title, style="bold"), no_wrap=True, overflow="ellipsis", crop=True)
         for line in draw(roots, out.width):
             out.print(line, no_wrap=True, overflow="ellipsis", crop=True)
     else:

@@ -21,7 +21,7 @@ GROUPS = ("caller", "run", "thread", "model")
 _MODEL_CALL_EVENTS = ("llm_end", "llm_error")
 
 
-@click.command()
+@click.command(short_help="Token usage by caller, run, thread or model.")
 @store_option
 @json_option
 @click.option("--by", "group", type=click.Choice(GROUPS), default="caller", show_default=True)

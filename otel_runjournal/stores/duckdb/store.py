@@ -18,6 +18,7 @@ mostly DuckDB's per-statement work and the commit's fsync, so larger batches wri
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 import time
@@ -148,7 +149,8 @@ class DuckDBStore:
     read-only mode, no file access beyond the journal, no extensions, settings locked: see
     ``readonly.py``); a file that is not a run journal is refused. ``timeout``: seconds to wait for
     a file held by another process. ``linger``: seconds an idle connection stays open (0 = close
-    after every operation). ``arrow``: use pyarrow for inserts (default: when it is installed).
+    after every operation, ``math.inf`` = until :meth:`close`, with no timer thread). ``arrow``: use
+    pyarrow for inserts (default: when it is installed).
     """
 
     def __init__(
@@ -264,7 +266,7 @@ class DuckDBStore:
                 elif now - self._opened_at > MAX_HOLD:
                     self._release()
                     self._yield_before_open = True
-                elif self._timer is None:  # one timer per idle period, not one per operation
+                elif self._timer is None and self._linger != math.inf:  # one timer per idle period
                     self._schedule_release(self._linger)
 
     def _schedule_release(self, delay: float) -> None:
