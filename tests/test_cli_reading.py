@@ -240,3 +240,40 @@ def test_reading_commands_import_no_tracing(journals: dict[str, tuple[str, Any]]
         [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_and_examples_give_working_instructions() -> None:
+    """The zero-code block and example name the HTTP protocol with port 4318 and the clone install;
+    `otel-runjournal sql` comes before `duckdb` shell lines; OTEL_BSP_* are in the configuration table;
+    the notebook way to query is documented next to the SQL examples."""
+    readme = (ROOT / "README.md").read_text()
+    zero = readme[readme.index("### Zero-code") :]
+    zero = zero[: zero.index("```", zero.index("```bash") + 3)]
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in zero and ":4318" in zero
+    assert "pip install -e '.[demo,zero-code]'" in zero
+    example = (ROOT / "examples" / "zero_code.py").read_text()
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in example and ".[demo,zero-code]" in example
+    duckdb_section = readme[readme.index("### DuckDB (default)") : readme.index("### JSONL")]
+    assert duckdb_section.index("otel-runjournal sql") < duckdb_section.index("duckdb -readonly")
+    assert "journal.store.sql(" in duckdb_section and "different configuration" in duckdb_section
+    table = readme[readme.index("## Configuration") : readme.index("## Performance")]
+    for name in ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_SCHEDULE_DELAY"):
+        assert f"| `{name}` |" in table
+
+
+def test_a_bare_name_says_how_to_write_a_jsonl_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A location without a .duckdb suffix that does not exist is refused with the three spellings
+    that work (dir/, jsonl:dir, dir.duckdb), and `jsonl:NAME` creates the JSONL journal."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"journal/ \(or jsonl:journal\)") as info:
+        open_store("journal")
+    assert "journal.duckdb" in str(info.value)
+    with open_store("jsonl:journal") as store:  # type: ignore[attr-defined]
+        assert type(store).__name__ == "JsonlStore" and store.directory == str(tmp_path / "journal")
+    result = _cli("runs", "--store", "journal")
+    assert result.exit_code == 0 and "Runs" in result.output  # the existing directory is now a journal

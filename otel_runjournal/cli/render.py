@@ -168,7 +168,7 @@ _RUN_COLS = (
     Col("thread", cap=36, drop=2),
     Col("agent", cap=24, drop=1),
     Col("calls", "right", drop=4),
-    Col("first message / error", flex=True, min=14, cap=80),
+    Col("first message", flex=True, min=14, cap=80),
 )
 
 

@@ -26,7 +26,7 @@ NAME_SHARE = 0.4
 """Widest name column (indent included) as a share of the width; longer names end in "…"
 (``--json`` has them whole)."""
 BAR_MIN = 12
-EXTRA_BUDGET = 20
+EXTRA_BUDGET = 22
 """Columns kept for tokens / caller / marks before the bar gets the rest (longer ones are cut)."""
 DUR_WIDTH = 8
 
