@@ -277,3 +277,51 @@ def test_a_bare_name_says_how_to_write_a_jsonl_location(
         assert type(store).__name__ == "JsonlStore" and store.directory == str(tmp_path / "journal")
     result = _cli("runs", "--store", "journal")
     assert result.exit_code == 0 and "Runs" in result.output  # the existing directory is now a journal
+
+
+def _mount_read_only(source: Path, target: Path) -> bool:
+    """Bind-mount ``source`` read-only at ``target``; False where this process may not mount."""
+    bind = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True, check=False)
+    if bind.returncode != 0:
+        return False
+    ro = subprocess.run(["mount", "-o", "remount,ro,bind", str(target)], capture_output=True, check=False)
+    if ro.returncode != 0:
+        subprocess.run(["umount", str(target)], check=False)
+        return False
+    return True
+
+
+def test_reading_works_on_a_read_only_mount(journals: dict[str, tuple[str, Any]], tmp_path: Path) -> None:
+    """On a read-only file system (a read-only bind mount; root ignores chmod) every reading command and
+    `sql` work on both journals. Where mounting is not permitted, the same commands run on the
+    unmounted copy and the file tree must stay unchanged instead."""
+    import shutil
+
+    source, target = tmp_path / "src", tmp_path / "ro"
+    source.mkdir()
+    target.mkdir()
+    duck_location, duck_demo = journals["duckdb"]
+    shutil.copy(duck_location, source / "j.duckdb")
+    shutil.copytree(Path(journals["jsonl"][0].removeprefix("jsonl:")), source / "jdir")
+    mounted = _mount_read_only(source, target)
+    root = target if mounted else source
+    before = _tree(source)
+    try:
+        if mounted:
+            with pytest.raises(OSError):
+                (target / "probe").write_text("x")
+        for location, demo in (
+            (str(root / "j.duckdb"), duck_demo),
+            (f"jsonl:{root / 'jdir'}", journals["jsonl"][1]),
+        ):
+            for args in [*READING, ["sql", "select count(*) from runs"]]:
+                argv = [a.format(run=demo.run_ids[0], thread=demo.thread_ids[0]) for a in args]
+                result = _cli(*argv, "--store", location)
+                if args[0] == "sql" and location.startswith("jsonl:"):
+                    assert result.exit_code == 1 and "read_json" in result.output
+                else:
+                    assert result.exit_code == 0, (location, argv, result.output)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(target)], check=True)
+    assert _tree(source) == before
