@@ -325,3 +325,44 @@ def test_reading_works_on_a_read_only_mount(journals: dict[str, tuple[str, Any]]
         if mounted:
             subprocess.run(["umount", str(target)], check=True)
     assert _tree(source) == before
+
+
+_JSONL_WRITER = """
+import sys
+from otel_runjournal.wiring import configure
+from otel_runjournal.demo.agent import build_agent
+
+wired = configure(sys.argv[1], set_global=False)
+agent = build_agent(subagent=False, middleware=False)
+for i in range(int(sys.argv[2])):
+    agent.invoke({"messages": [("user", f"question {i}")]},
+                 {"callbacks": [wired.handler], "configurable": {"thread_id": f"w{i % 3}"}})
+    wired.force_flush()
+wired.shutdown()
+"""
+
+
+def test_lock_free_jsonl_reader_sees_whole_runs_while_a_writer_appends(tmp_path: Path) -> None:
+    """A read-only JSONL reader takes no lock, yet while another process keeps writing, every run it
+    lists has all its events (run_start first, run_end last) and seqs only grow."""
+    location = f"jsonl:{tmp_path / 'busy'}"
+    writer = subprocess.Popen([sys.executable, "-c", _JSONL_WRITER, location, "25"], stderr=subprocess.PIPE)
+    checked = 0
+    try:
+        while writer.poll() is None or checked == 0:
+            if not (tmp_path / "busy" / "events").exists():
+                continue
+            with open_store(location, read_only=True) as store:  # type: ignore[attr-defined]
+                for run in store.list_runs(limit=1000):
+                    events = store.list_events(run.run_id, limit=1000)
+                    types = [e.event_type for e in events]
+                    assert types[0] == "run_start" and types[-1] == "run_end", types
+                    assert [e.seq for e in events] == sorted(e.seq for e in events)
+                    checked += 1
+        assert writer.wait(timeout=120) == 0, writer.stderr.read() if writer.stderr else b""
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    with open_store(location, read_only=True) as store:  # type: ignore[attr-defined]
+        assert len(store.list_runs(limit=1000)) == 25
+    assert checked > 0
