@@ -178,7 +178,8 @@ def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", w
     agents = {r.name or "" for r in runs}
     cols: tuple[Col, ...] = _RUN_COLS
     if len(agents) == 1 and runs:  # one agent: named once in the title, its column's width goes to others
-        title, cols = f"{title} of {agents.pop() or '(unnamed)'}", tuple(c for c in cols if c.name != "agent")
+        title = f"{title} · agent {agents.pop() or '(unnamed)'}"
+        cols = tuple(c for c in cols if c.name != "agent")
     rows: list[list[Cell]] = [
         [
             short(run.run_id),
@@ -218,7 +219,7 @@ _EVENT_COLS = (
     Col("seq", "right", key=True),
     Col("+time", "right", drop=2),
     Col("event", key=True),
-    Col("caller", cap=26, drop=3),
+    Col("caller", cap=26, drop=1),
     Col("took", "right"),
     Col("tokens", "right"),
     Col("content", flex=True, min=16, cap=100),
@@ -247,13 +248,18 @@ def events_table(run: RunRecord, events: Sequence[RunEvent], title: str, width: 
                 str(ev.seq),
                 duration(offset),
                 Text.assemble((ev.event_type, style), " " + subject if subject else ""),
-                "" if caller in (None, "lead_agent") else str(caller),
+                "" if caller in (None, "lead_agent") else short_caller(str(caller)),
                 duration(latency) if isinstance(latency, (int, float)) else "",
                 _event_tokens(ev),
                 preview(ev.content, 100),
             ]
         )
     return fitted_table(title, _EVENT_COLS, rows, width)
+
+
+def short_caller(caller: str) -> str:
+    """``middleware:X`` → ``mw:X``, ``subagent:X`` → ``sub:X`` (narrow columns; the names stay whole)."""
+    return caller.replace("middleware:", "mw:", 1).replace("subagent:", "sub:", 1)
 
 
 def run_summary(run: RunRecord) -> Table:
