@@ -31,6 +31,8 @@ STATUS_STYLE = {
 }
 _EVENT_STYLE = {"lifecycle": "bold", "message": "cyan", "trace": ""}
 GAP = 2
+WIDE = 100
+"""From this width on, callers are written out (``middleware:X``); below it ``mw:X`` / ``sub:X``."""
 """Spaces between columns (the table's right padding plus its blank divider)."""
 
 Cell = str | Text
@@ -229,6 +231,7 @@ _EVENT_COLS = (
 def events_table(run: RunRecord, events: Sequence[RunEvent], title: str, width: int = 80) -> Table:
     """A run's events in ``seq`` order: offset from the run's start, caller, duration, tokens in→out."""
     start = run.started_at or (events[0].created_at if events else None)
+    name_caller = short_caller if width < WIDE else str
     caller_of_span: dict[str, str] = {}
     rows: list[list[Cell]] = []
     for ev in events:
@@ -248,7 +251,7 @@ def events_table(run: RunRecord, events: Sequence[RunEvent], title: str, width: 
                 str(ev.seq),
                 duration(offset),
                 Text.assemble((ev.event_type, style), " " + subject if subject else ""),
-                "" if caller in (None, "lead_agent") else short_caller(str(caller)),
+                "" if caller in (None, "lead_agent") else name_caller(str(caller)),
                 duration(latency) if isinstance(latency, (int, float)) else "",
                 _event_tokens(ev),
                 preview(ev.content, 100),
