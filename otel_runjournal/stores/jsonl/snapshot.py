@@ -2,10 +2,11 @@
 
 A writer logs a batch's intent (every file's size before the batch) in ``commits.jsonl``, appends,
 then logs ``ok``; a batch that fails is truncated back and logged ``abort``. A reader that takes no
-lock (so it can run on a read-only mount and never blocks a writer) therefore reads a file and then
-looks at the commit log again: for every batch that was open when it started, or began meanwhile,
-and did not end ``ok``, the bytes from that batch's recorded size on are not (yet) the journal's and
-are cut off. Torn last lines are skipped by the line reader as usual.
+lock (so it can run on a read-only mount and never blocks a writer) reads the commit log, then the
+file, then the log again: every batch that was not yet ``ok`` when the read began (open then, or
+begun since) may be partly in what was read, so the bytes from that batch's recorded size on are cut
+off, whatever the batch's outcome later (a batch that succeeds is seen by the next read). Torn last
+lines are skipped by the line reader as usual.
 """
 
 from __future__ import annotations
@@ -69,25 +70,21 @@ class CommittedReader:
         self._log_offset = 0
         self._open: dict[str, Any] | None = None  # the batch whose intent has no outcome yet
 
-    def _advance(self) -> list[tuple[dict[str, Any], bool]]:
-        """Read the log's new complete lines: ``(intent, ended ok)`` for the batch open before and
-        every batch begun in them."""
+    def _advance(self) -> list[dict[str, Any]]:
+        """Read the log's new complete lines; the intents of the batch open before and of every batch
+        begun in them (whatever their outcome)."""
         data = _read(os.path.join(self.directory, COMMITS_FILE), self._log_offset) or b""
-        seen: list[tuple[dict[str, Any], bool]] = []
-        outcome: dict[str, bool] = {}
+        ended: set[str] = set()
         batches = [self._open] if self._open is not None else []
         for record in _records(data):
             if "files" in record:
                 batches.append(record)
             elif "b" in record:
-                outcome[str(record["b"])] = bool(record.get("ok"))
-        for intent in batches:
-            key = str(intent.get("b"))
-            seen.append((intent, outcome.get(key, False)))
+                ended.add(str(record["b"]))
         self._log_offset += data.rfind(b"\n") + 1
-        unfinished = [i for i in batches if str(i.get("b")) not in outcome]
+        unfinished = [i for i in batches if str(i.get("b")) not in ended]
         self._open = unfinished[-1] if unfinished else None
-        return seen
+        return batches
 
     def read(self, relative: str, offset: int = 0) -> bytes | None:
         """``relative``'s committed bytes from ``offset`` (``None`` if the file does not exist)."""
@@ -95,8 +92,8 @@ class CommittedReader:
         data = _read(os.path.join(self.directory, relative), offset)
         if data is None:
             return None
-        bad = [intent for intent, ok in self._advance() if not ok]
-        caps = [int(intent["files"][relative]) for intent in bad if relative in intent.get("files", {})]
+        pending = self._advance()  # not ok before the read: may be partly in ``data``
+        caps = [int(intent["files"][relative]) for intent in pending if relative in intent.get("files", {})]
         if caps:
             data = data[: max(0, min(caps) - offset)]
         return data
