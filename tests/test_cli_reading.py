@@ -366,3 +366,39 @@ def test_lock_free_jsonl_reader_sees_whole_runs_while_a_writer_appends(tmp_path:
     with open_store(location, read_only=True) as store:  # type: ignore[attr-defined]
         assert len(store.list_runs(limit=1000)) == 25
     assert checked > 0
+
+
+def test_every_table_is_readable_at_80_columns(journals: dict[str, tuple[str, Any]]) -> None:
+    """At 80 columns no line is wider, and what tells rows apart stays whole: run ids as shown (distinct),
+    thread ids, model names, callers, the token numbers."""
+    location, demo = journals["duckdb"]
+    for args in (
+        ["runs"],
+        ["show", demo.run_ids[0]],
+        ["show", demo.run_ids[0], "--events"],
+        ["messages", demo.thread_ids[0]],
+        ["tokens"],
+        ["tokens", "--by", "run"],
+        ["tokens", "--by", "thread"],
+        ["tokens", "--by", "model"],
+        ["sql", "select * from runs"],
+    ):
+        out = _cli(*args, "--store", location).output
+        assert max(len(line) for line in out.splitlines()) <= 80, (args, out)
+    runs = _cli("runs", "--store", location).output
+    assert all(thread in runs for thread in demo.thread_ids) and ":" in runs.splitlines()[3]  # thread, start
+    by_thread = _cli("tokens", "--by", "thread", "--store", location).output
+    assert all(thread in by_thread for thread in demo.thread_ids)
+    rows = json.loads(_cli("tokens", "--by", "thread", "--store", location, "--json").output)
+    for row in rows:
+        assert f"{row['total_tokens']:,}" in by_thread and row["thread"] in by_thread
+    by_model = _cli("tokens", "--by", "model", "--store", location).output
+    assert "scripted-1" in by_model and "scripted-mini" in by_model
+    callers = _cli("tokens", "--store", location).output
+    assert "middleware:summarization" in callers and "subagent:researcher" in callers
+    messages = _cli("messages", demo.thread_ids[0], "--store", location).output
+    shown = {
+        line.split()[1] for line in messages.splitlines()[3:] if line.strip() and line.split()[0].isdigit()
+    }
+    ids = [r for r in demo.run_ids if any(r.startswith(s) or r.endswith(s) for s in shown)]
+    assert len(shown) == len(ids) >= 2 and all(len(s) < 36 for s in shown)  # short, distinct, whole
