@@ -64,5 +64,85 @@ def test_sql_errors_are_one_line(tmp_path: Path) -> None:
     """Missing store, JSONL directory and bad SQL each give a one-line error, exit status 1."""
     missing = _cli("sql", "select 1", "--store", str(tmp_path / "none.duckdb"))
     assert missing.exit_code == 1 and "no run journal" in missing.output
-    jsonl = _cli("sql", "select 1", "--store", f"jsonl://{tmp_path}")
+    from otel_runjournal.stores.jsonl.store import JsonlStore
+
+    JsonlStore(tmp_path / "j").close()
+    jsonl = _cli("sql", "select 1", "--store", f"jsonl://{tmp_path / 'j'}")
     assert jsonl.exit_code == 1 and "read_json" in jsonl.output
+
+
+REFUSED = [
+    "copy runs to '{tmp}/out.csv'",
+    "copy (select 1) to '{tmp}/out.parquet' (format parquet)",
+    "export database '{tmp}/dump'",
+    "select * from read_csv('/etc/passwd')",
+    "select * from read_text('/etc/hostname')",
+    "select * from glob('/etc/*')",
+    "attach '{tmp}/other.duckdb' as other",
+    "install httpfs",
+    "load httpfs",
+    "set threads = 4",
+    "reset threads",
+    "checkpoint",
+    "pragma enable_profiling",
+    "call pragma_version()",
+    "create table t as select 1",
+    "delete from runs",
+    "begin transaction",
+    "select 1; select 2",
+]
+
+
+@pytest.mark.parametrize("query", REFUSED)
+def test_sql_sees_the_journal_and_nothing_else(journal: tuple[str, Any], tmp_path: Path, query: str) -> None:
+    """File reads/writes outside the journal, extensions, settings, checkpoints, attaching and more
+    than one statement are each refused with one line; nothing is written anywhere."""
+    location, _ = journal
+    journal_dir = Path(location).parent
+    before = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in journal_dir.iterdir())
+    result = _cli("sql", query.format(tmp=tmp_path), "--store", location)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert list(tmp_path.iterdir()) == []
+    assert sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in journal_dir.iterdir()) == before
+
+
+@pytest.mark.parametrize("query", ["", ";", " ; ; ", "/* only a comment */"])
+def test_empty_sql_is_one_line(journal: tuple[str, Any], query: str) -> None:
+    """An empty statement gives one line saying what to write, not a traceback."""
+    result = CliRunner().invoke(cli, ["sql", query, "--store", journal[0]])
+    assert (result.exit_code == 1 and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert result.output.strip().splitlines() == [
+        "Error: no SQL statement given (example: select * from runs limit 5)"
+    ]
+
+
+@pytest.mark.parametrize("query", ["describe runs", "show tables", "summarize runs", "from runs limit 1"])
+def test_reading_statements_run(journal: tuple[str, Any], query: str) -> None:
+    """DESCRIBE, SHOW, SUMMARIZE and FROM-first queries are reading statements and run."""
+    assert _cli("sql", query, "--store", journal[0]).exit_code == 0
+
+
+def test_wide_results_print_one_record_per_block(journal: tuple[str, Any]) -> None:
+    """`select * from runs` at 80 columns prints one block per run (column, value lines), every line
+    within 80 columns and every run id whole."""
+    location, demo = journal
+    result = CliRunner().invoke(
+        cli, ["sql", "select * from runs", "--store", location], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert sum(line.startswith("-- record") for line in lines) == len(demo.run_ids)
+    assert all(any(run_id in line for line in lines) for run_id in demo.run_ids)
+    assert len(lines) < 40 * len(demo.run_ids)  # not a column of one letter per line
+
+
+def test_empty_result_is_a_table(journal: tuple[str, Any]) -> None:
+    """A query with no rows exits 0 with '0 rows' (and [] with --json)."""
+    location, _ = journal
+    table = _cli("sql", "select * from runs where false", "--store", location)
+    assert table.exit_code == 0 and "0 rows" in table.output
+    assert (
+        json.loads(_cli("sql", "select * from runs where false", "--store", location, "--json").output) == []
+    )

@@ -34,9 +34,13 @@ def test_schema_has_the_contract_columns_and_recorded_migrations(tmp_path: Path)
                 [table],
             )
             assert [r[0] for r in rows] == columns.split(), table
-        assert store.schema_versions() == [(1, "create_tables"), (2, "create_views")]
+        assert store.schema_versions() == [
+            (1, "create_tables"),
+            (2, "create_views"),
+            (3, "views_count_failed_model_calls"),
+        ]
     with DuckDBStore(tmp_path / "j.duckdb") as again:  # reopening applies nothing twice
-        assert len(again.schema_versions()) == 2
+        assert len(again.schema_versions()) == 3
 
 
 def test_views_answer_common_questions(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ class DemoResult:
 def run_demo(location: str, *, runs: int = 6, threads: int = 2) -> DemoResult:
     """Run ``runs`` successful agent runs over ``threads`` conversation threads (concurrently), then
     one run whose model fails, journaling into ``location`` (and OTLP when the environment says so)."""
+    from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.messages import HumanMessage
 
     from ..demo.agent import build_agent
@@ -71,36 +72,30 @@ def run_demo(location: str, *, runs: int = 6, threads: int = 2) -> DemoResult:
         else None,
     )
 
-    def config(thread_id: str, run_id: str) -> dict[str, Any]:
-        return {
-            "callbacks": [wired.handler],
-            "run_id": uuid.UUID(run_id),
-            "configurable": {"thread_id": thread_id},
-        }
+    class RootRunId(BaseCallbackHandler):
+        """Notes the id LangChain gives the root run (UUIDv7 in LangChain 1.x: the demo shows real ids)."""
+
+        run_id: str | None = None
+
+        def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: Any, **kwargs: Any) -> None:
+            if kwargs.get("parent_run_id") is None and self.run_id is None:
+                self.run_id = str(run_id)
+
+    def invoke(agent: Any, thread_id: str, question: str) -> str | None:
+        root = RootRunId()
+        config = {"callbacks": [wired.handler, root], "configurable": {"thread_id": thread_id}}
+        with contextlib.suppress(ScriptedModelError):  # the failing run's point: an error run in the journal
+            agent.invoke({"messages": [HumanMessage(question)]}, config)
+        return root.run_id
 
     try:
         agent = build_agent()
-        jobs = [
-            (result.thread_ids[i % threads], str(uuid.uuid4()), QUESTIONS[i % len(QUESTIONS)])
-            for i in range(runs)
-        ]
-        result.run_ids = [run_id for _, run_id, _ in jobs]
-
-        def one(job: tuple[str, str, str]) -> None:
-            thread_id, run_id, question = job
-            agent.invoke({"messages": [HumanMessage(question)]}, config(thread_id, run_id))
-
+        jobs = [(result.thread_ids[i % threads], QUESTIONS[i % len(QUESTIONS)]) for i in range(runs)]
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(one, jobs))
-
+            ids = list(pool.map(lambda job: invoke(agent, *job), jobs))
         failing = build_agent(ScriptedChatModel(fail_on=FAIL_MARKER))
-        result.error_run_id = str(uuid.uuid4())
-        result.run_ids.append(result.error_run_id)
-        with contextlib.suppress(ScriptedModelError):  # the point: an error run in the journal
-            failing.invoke(
-                {"messages": [HumanMessage(f"Book me a flight {FAIL_MARKER}")]},
-                config(result.thread_ids[0], result.error_run_id),
-            )
+        result.error_run_id = invoke(failing, result.thread_ids[0], f"Book me a flight {FAIL_MARKER}")
+        result.run_ids = [i for i in [*ids, result.error_run_id] if i is not None]
     finally:
         wired.shutdown()
     return result

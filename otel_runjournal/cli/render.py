@@ -1,21 +1,28 @@
-"""Turning journal rows into rich tables (humans) and JSON-ready dicts (scripts) for the CLI."""
+"""Journal rows → rich tables that fit the terminal (80 columns when piped), and JSON-ready values.
+
+Fitting rules: a *key* column (what tells rows apart: a run id as shown, a thread id, a model) is never
+cut; optional columns go first on narrow terminals (highest ``drop`` first); the *flexible* column
+(a message preview) takes what is left, or goes when less than its minimum is left.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import click
 from rich import box
-from rich.console import JustifyMethod
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
 from ..records import RunEvent, RunRecord, TokenUsage
 
-_STATUS_STYLE = {
+STATUS_STYLE = {
     "success": "green",
     "error": "bold red",
     "running": "yellow",
@@ -23,6 +30,13 @@ _STATUS_STYLE = {
     "abandoned": "dim",
 }
 _EVENT_STYLE = {"lifecycle": "bold", "message": "cyan", "trace": ""}
+GAP = 2
+WIDE = 100
+"""From this width on, callers are written out (``middleware:X``); below it ``mw:X`` / ``sub:X``."""
+"""Spaces between columns (the table's right padding plus its blank divider)."""
+
+Cell = str | Text
+Shorten = Callable[[str], str]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -38,6 +52,11 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def dumps(value: Any) -> str:
+    """Indented JSON of :func:`to_jsonable` values (non-ASCII kept)."""
+    return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str)
+
+
 def preview(text: str | None, width: int = 60) -> str:
     """One line of at most ``width`` characters."""
     if not text:
@@ -46,123 +65,147 @@ def preview(text: str | None, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
+def duration(ms: float | None) -> str:
+    """``0.4 ms``, ``12 ms``, ``1.23 s``, ``2m05s``: at most 8 characters."""
+    if ms is None:
         return ""
-    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes < 600 else f"{minutes // 60}h"
 
 
-def _when(value: datetime | None) -> str:
+def when(value: datetime | None, today: bool | None = None) -> str:
+    """Local time of day for today's timestamps, else date and minute."""
     if value is None:
         return ""
     local = value.astimezone()
-    same_day = local.date() == datetime.now(local.tzinfo).date()
+    same_day = local.date() == datetime.now(local.tzinfo).date() if today is None else today
     return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M")
 
 
-SHORT_ID = 8
-"""Characters of a run id shown in tables; the CLI accepts any unique prefix."""
-
-Cell = str | Text
+def count(value: int) -> str:
+    return f"{value:,}"
 
 
 @dataclass(frozen=True)
 class Col:
-    """A table column: ``cap`` limits its width, ``drop`` > 0 lets it go on narrow terminals (highest
-    first), ``flex`` makes it take the remaining width (one per table)."""
+    """A column: ``key`` ones are never cut; ``drop`` > 0 may go on narrow terminals (highest first);
+    ``flex`` takes the remaining width (one per table, at least ``min``); others are capped at ``cap``."""
 
     name: str
     justify: JustifyMethod = "left"
+    key: bool = False
     cap: int = 40
     drop: int = 0
     flex: bool = False
-    min: int = 16  # the flexible column's smallest useful width
+    min: int = 16
+    wrap: bool = False  # the flexible column folds onto more lines instead of ending in "…"
 
 
-def _text(cell: Cell) -> Text:
+def _as_text(cell: Cell) -> Text:
     return cell if isinstance(cell, Text) else Text(cell)
 
 
+def _plain(cell: Cell) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
 def fitted_table(title: str, cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int) -> Table:
-    """A table whose fixed columns keep their natural width (up to ``cap``); optional columns are
-    dropped until it fits ``width``, and the flexible column takes what is left."""
+    """A table of at most ``width`` columns following the fitting rules of this module."""
 
     def natural(i: int) -> int:
-        cells = [len(r[i].plain if isinstance(r[i], Text) else r[i]) for r in rows]  # type: ignore[union-attr]
-        return min(max([len(cols[i].name), *cells]), cols[i].cap)
+        size = max([len(cols[i].name), *(len(_plain(r[i])) for r in rows)])
+        return size if cols[i].key or cols[i].flex else min(size, cols[i].cap)
 
     keep = list(range(len(cols)))
     widths = {i: natural(i) for i in keep}
 
-    def needed() -> int:  # column widths + the gaps between columns
-        return sum(widths[i] if not cols[i].flex else cols[i].min for i in keep) + 3 * len(keep)
+    def needed() -> int:
+        return sum(cols[i].min if cols[i].flex else widths[i] for i in keep) + GAP * (len(keep) - 1) + 1
 
     for i in sorted((i for i in keep if cols[i].drop), key=lambda i: -cols[i].drop):
         if needed() <= width:
             break
         keep.remove(i)
-    has_flex = any(cols[i].flex for i in keep)
+    flex = [i for i in keep if cols[i].flex]
+    spare = width - (needed() - sum(cols[i].min for i in flex))
+    if flex and spare < cols[flex[0]].min:
+        keep.remove(flex[0])
+        flex = []
     table = Table(
-        title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=has_flex
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        show_edge=False,
     )
     for i in keep:
         col = cols[i]
-        if col.flex:
-            table.add_column(
-                col.name, no_wrap=True, overflow="ellipsis", ratio=1, min_width=col.min, max_width=col.cap
-            )
-        else:
-            table.add_column(
-                col.name,
-                justify=col.justify,
-                no_wrap=True,
-                overflow="ellipsis",
-                min_width=widths[i],
-                max_width=widths[i],
-            )
+        size = min(widths[i], spare) if col.flex else widths[i]
+        table.add_column(
+            col.name,
+            justify=col.justify,
+            no_wrap=not col.wrap,
+            overflow="fold" if col.wrap else "ellipsis",
+            min_width=size if not col.flex else min(col.min, size),
+            max_width=size,
+        )
     for row in rows:
-        table.add_row(*(_text(row[i]) for i in keep))
+        table.add_row(*(_as_text(row[i]) for i in keep))
     return table
 
 
 _RUN_COLS = (
-    Col("run", cap=SHORT_ID),
-    Col("thread", cap=28, drop=2),
-    Col("agent", cap=24, drop=3),
+    Col("run", key=True),
+    Col("started", drop=3),
     Col("status"),
-    Col("started", drop=1),
     Col("duration", "right"),
-    Col("llm calls", "right", drop=4),
     Col("tokens", "right"),
-    Col("first message / error", cap=60, flex=True, min=30),
+    Col("thread", cap=36, drop=2),
+    Col("agent", cap=24, drop=1),
+    Col("calls", "right", drop=4),
+    Col("first message", flex=True, min=14, cap=80),
 )
 
 
-def runs_table(runs: Sequence[RunRecord], title: str = "Runs", width: int = 120) -> Table:
-    """The runs list: one row per run, most recent first (run ids shortened to a unique prefix)."""
+def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", width: int = 80) -> Table:
+    """The runs list: one row per run, most recent first, ids as ``short`` shows them."""
+    same_day = all(len(when(r.started_at)) <= 8 for r in runs)
+    agents = {r.name or "" for r in runs}
+    cols: tuple[Col, ...] = _RUN_COLS
+    if len(agents) == 1 and runs:  # one agent: named once in the title, its column's width goes to others
+        title = f"{title} · agent {agents.pop() or '(unnamed)'}"
+        cols = tuple(c for c in cols if c.name != "agent")
     rows: list[list[Cell]] = [
         [
-            run.run_id[:SHORT_ID],
+            short(run.run_id),
+            when(run.started_at, same_day),
+            Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+            duration(run.duration_ms),
+            count(run.total_tokens),
             run.thread_id,
             run.name or "",
-            Text(run.status, style=_STATUS_STYLE.get(run.status, "")),
-            _when(run.started_at),
-            _ms(run.duration_ms),
             str(run.llm_call_count),
-            f"{run.total_tokens:,}",
-            preview(run.error if run.status == "error" else run.first_human_message, 60),
+            preview(run.error if run.status == "error" else run.first_human_message, 200),
         ]
         for run in runs
     ]
-    return fitted_table(title, _RUN_COLS, rows, width)
+    if cols is not _RUN_COLS:
+        rows = [row[:6] + row[7:] for row in rows]
+    return fitted_table(title, cols, rows, width)
 
 
 def _event_tokens(event: RunEvent) -> str:
     usage = event.metadata.get("usage")
     if not isinstance(usage, dict):
         return ""
-    total = usage.get("total_tokens") or (usage.get("input_tokens") or 0) + (usage.get("output_tokens") or 0)
-    return f"{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)} ({total})"
+    return f"{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)}"
 
 
 def _event_subject(event: RunEvent) -> str:
@@ -174,20 +217,21 @@ def _event_subject(event: RunEvent) -> str:
     return ""
 
 
-_TIMELINE_COLS = (
-    Col("seq", "right"),
+_EVENT_COLS = (
+    Col("seq", "right", key=True),
     Col("+time", "right", drop=2),
-    Col("event", cap=36),
-    Col("caller", cap=26),
-    Col("duration", "right"),
-    Col("tokens in→out", "right"),
-    Col("content", cap=60, drop=1, flex=True, min=20),
+    Col("event", key=True),
+    Col("caller", cap=26, drop=1),
+    Col("took", "right"),
+    Col("tokens", "right"),
+    Col("content", flex=True, min=16, cap=100),
 )
 
 
-def timeline_table(run: RunRecord, events: Sequence[RunEvent], width: int = 120) -> Table:
-    """A run's events in ``seq`` order with offset from the run's start, duration and tokens."""
+def events_table(run: RunRecord, events: Sequence[RunEvent], title: str, width: int = 80) -> Table:
+    """A run's events in ``seq`` order: offset from the run's start, caller, duration, tokens in→out."""
     start = run.started_at or (events[0].created_at if events else None)
+    name_caller = short_caller if width < WIDE else str
     caller_of_span: dict[str, str] = {}
     rows: list[list[Cell]] = []
     for ev in events:
@@ -198,24 +242,27 @@ def timeline_table(run: RunRecord, events: Sequence[RunEvent], width: int = 120)
             caller = caller_of_span.get(ev.span_id)
         offset = (ev.created_at - start).total_seconds() * 1000 if start else None
         latency = ev.metadata.get("latency_ms", ev.metadata.get("duration_ms"))
-        style = _EVENT_STYLE.get(ev.category, "") + _error_style(ev.event_type)
+        style = (
+            _EVENT_STYLE.get(ev.category, "") + (" red" if ev.event_type.endswith("_error") else "")
+        ).strip()
+        subject = _event_subject(ev)
         rows.append(
             [
                 str(ev.seq),
-                _ms(offset),
-                Text.assemble((ev.event_type, style.strip()), " ", _event_subject(ev)),
-                str(caller or ""),
-                _ms(latency) if isinstance(latency, (int, float)) else "",
+                duration(offset),
+                Text.assemble((ev.event_type, style), " " + subject if subject else ""),
+                "" if caller in (None, "lead_agent") else name_caller(str(caller)),
+                duration(latency) if isinstance(latency, (int, float)) else "",
                 _event_tokens(ev),
-                preview(ev.content, 60),
+                preview(ev.content, 100),
             ]
         )
-    title = f"Run {run.run_id} — {run.name or ''} [{run.status}]"
-    return fitted_table(title, _TIMELINE_COLS, rows, width)
+    return fitted_table(title, _EVENT_COLS, rows, width)
 
 
-def _error_style(event_type: str) -> str:
-    return " red" if event_type.endswith("_error") else ""
+def short_caller(caller: str) -> str:
+    """``middleware:X`` → ``mw:X``, ``subagent:X`` → ``sub:X`` (narrow columns; the names stay whole)."""
+    return caller.replace("middleware:", "mw:", 1).replace("subagent:", "sub:", 1)
 
 
 def run_summary(run: RunRecord) -> Table:
@@ -224,10 +271,11 @@ def run_summary(run: RunRecord) -> Table:
     grid.add_column(style="bold")
     grid.add_column()
     rows: list[tuple[str, str]] = [
+        ("run", run.run_id),
         ("thread", run.thread_id),
         ("trace id", run.trace_id or ""),
         ("status", run.status),
-        ("duration", _ms(run.duration_ms)),
+        ("duration", duration(run.duration_ms)),
         ("llm calls", str(run.llm_call_count)),
         (
             "tokens",
@@ -236,23 +284,28 @@ def run_summary(run: RunRecord) -> Table:
         ),
     ]
     if run.error:
-        rows.append(("error", preview(run.error, 100)))
+        rows.append(("error", preview(run.error, 200)))
     for key, value in rows:
         grid.add_row(key, Text(value))
     return grid
 
 
-def messages_table(thread_id: str, events: Sequence[RunEvent]) -> Table:
-    """A thread's conversation: human / AI / summary messages in order."""
-    table = Table(title=Text(f"Thread {thread_id}"), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("seq", justify="right")
-    table.add_column("run id", no_wrap=True)
-    table.add_column("who")
-    table.add_column("message")
+_MESSAGE_COLS = (
+    Col("seq", "right", key=True),
+    Col("run", key=True, drop=1),
+    Col("who", key=True),
+    Col("message", flex=True, min=20, cap=10_000, wrap=True),
+)
+
+
+def messages_table(thread_id: str, events: Sequence[RunEvent], short: Shorten, width: int = 80) -> Table:
+    """A thread's conversation: human / AI / summary messages in order, whole (wrapped)."""
     who = {"human_message": "human", "ai_message": "ai", "summary": "summary"}
-    for ev in events:
-        table.add_row(str(ev.seq), ev.run_id, who.get(ev.event_type, ev.event_type), Text(ev.content or ""))
-    return table
+    rows: list[list[Cell]] = [
+        [str(ev.seq), short(ev.run_id), who.get(ev.event_type, ev.event_type), ev.content or ""]
+        for ev in events
+    ]
+    return fitted_table(f"Thread {thread_id}", _MESSAGE_COLS, rows, width)
 
 
 TokenRow = dict[str, Any]
@@ -271,31 +324,82 @@ def usage_rows_by_caller(usage: TokenUsage) -> list[TokenRow]:
     return sorted(rows, key=lambda r: -r["total_tokens"])
 
 
-def tokens_table(rows: Iterable[TokenRow], key: str, title: str) -> Table:
-    """A token table grouped by ``key`` with a share column and a total row."""
+_TOKEN_NUMBERS = (("runs", "runs"), ("llm_calls", "calls"), ("input_tokens", "in"), ("output_tokens", "out"))
+
+
+def tokens_table(
+    rows: Iterable[TokenRow], key: str, title: str, width: int = 80, short: Shorten | None = None
+) -> Table:
+    """A token table grouped by ``key``: counts, total, share, and a total row when there are several."""
     rows = list(rows)
     total = sum(int(r.get("total_tokens") or 0) for r in rows)
-    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, show_footer=len(rows) > 1)
-    table.add_column(key, footer="total")
-    numeric = [c for c in ("runs", "llm_calls", "input_tokens", "output_tokens") if any(c in r for r in rows)]
-    for column in numeric:
-        table.add_column(
-            column.replace("_", " "), justify="right", footer=f"{sum(r.get(column, 0) for r in rows):,}"
-        )
-    table.add_column("total tokens", justify="right", footer=f"{total:,}")
-    table.add_column("share", justify="right")
+    numeric = [(c, label) for c, label in _TOKEN_NUMBERS if any(c in r for r in rows)]
+    cols = [Col(key, key=True), *(Col(label, "right", key=True) for _, label in numeric)]
+    cols += [Col("total", "right", key=True), Col("share", "right", key=True)]
+    cells: list[list[Cell]] = []
     for row in rows:
         value = int(row.get("total_tokens") or 0)
-        share = f"{100 * value / total:.0f}%" if total else ""
-        table.add_row(Text(str(row[key])), *(f"{row.get(c, 0):,}" for c in numeric), f"{value:,}", share)
-    return table
+        name = str(row[key])
+        cells.append(
+            [
+                short(name) if short else name,
+                *(count(int(row.get(c) or 0)) for c, _ in numeric),
+                count(value),
+                f"{100 * value / total:.0f}%" if total else "",
+            ]
+        )
+    if len(rows) > 1:
+        cells.append(
+            [
+                Text("total", style="bold"),
+                *(count(sum(int(r.get(c) or 0) for r in rows)) for c, _ in numeric),
+                count(total),
+                "",
+            ]
+        )
+    return fitted_table(title, cols, cells, width)
 
 
-def sql_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    """Rows of an ad-hoc SQL query, cells rendered as text (``NULL`` for None)."""
-    table = Table(box=box.SIMPLE_HEAD, title=f"{len(rows)} row{'s' if len(rows) != 1 else ''}")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text("NULL", style="dim") if v is None else Text(str(v)) for v in row))
-    return table
+def _sql_cell(value: Any) -> Text:
+    return Text("NULL", style="dim") if value is None else Text(str(value))
+
+
+def sql_output(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80) -> list[Any]:
+    """Renderables for an ad-hoc query: a table when it fits ``width``, else one block per record
+    (``column  value`` lines, long values folded) so nothing is cut."""
+    title = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
+    natural = [max([len(c), *(len(_sql_cell(r[i]).plain) for r in rows)]) for i, c in enumerate(columns)]
+    if sum(natural) + GAP * (len(columns) - 1) + 1 <= width or not rows:
+        table = Table(
+            title=Text(title, style="bold"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1, 0, 0),
+            pad_edge=False,
+            show_edge=False,
+        )
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(_sql_cell(v) for v in row))
+        return [table]
+    name_width = min(max(len(c) for c in columns), max(12, width // 3))
+    out: list[Any] = [Text(title, style="bold")]
+    for n, row in enumerate(rows, 1):
+        block = Table.grid(padding=(0, 2, 0, 0))
+        block.add_column(style="bold", no_wrap=True, overflow="fold", max_width=name_width)
+        block.add_column(overflow="fold")
+        for column, value in zip(columns, row, strict=True):
+            block.add_row(column, _sql_cell(value))
+        out += [Text(f"-- record {n} --", style="dim"), block]
+    return out
+
+
+def console() -> Console:
+    """The output console: the terminal's width, ``COLUMNS``, or 80 when piped."""
+    return Console(soft_wrap=False)
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout."""
+    click.echo(dumps(value))

@@ -277,3 +277,27 @@ def merge_usage(usage: TokenUsage, run: RunRecord) -> None:
         setattr(usage, name, getattr(usage, name) + int(getattr(run, name) or 0))
     for caller, tokens in run.usage_by_caller.items():
         usage.by_caller[caller] = usage.by_caller.get(caller, 0) + int(tokens or 0)
+
+
+def span_from_dict(row: Mapping[str, Any]) -> SpanRecord:
+    """Inverse of :func:`span_to_dict` (timestamps as ISO-8601 text or datetimes)."""
+    start: Any = row.get("start_time")
+    end: Any = row.get("end_time")
+    start_time = datetime.fromisoformat(start) if isinstance(start, str) else start
+    end_time = datetime.fromisoformat(end) if isinstance(end, str) else end
+    return SpanRecord(
+        trace_id=str(row.get("trace_id") or ""),
+        span_id=str(row.get("span_id") or ""),
+        parent_span_id=row.get("parent_span_id"),
+        run_id=str(row.get("run_id") or ""),
+        name=str(row.get("name") or ""),
+        kind=str(row.get("kind") or ""),
+        start_time=start_time,
+        end_time=end_time,
+        duration_ms=float(row.get("duration_ms") or 0.0),
+        status_code=str(row.get("status_code") or ""),
+        status_message=row.get("status_message"),
+        attributes=dict(row.get("attributes") or {}),
+        events=list(row.get("events") or []),
+        resource=dict(row.get("resource") or {}),
+    )

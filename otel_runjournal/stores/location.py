@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -43,11 +44,17 @@ def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
     return scheme, path
 
 
-def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
+def open_store(
+    location: str | os.PathLike[str] | None = None, *, read_only: bool = False, hold: bool = False
+) -> RunStore:
     """Open the store at ``location`` (default: ``OTEL_RUNJOURNAL_STORE``, else ``./runjournal.duckdb``).
 
     ``x.duckdb`` (also ``.db``/``.ddb``) or ``duckdb:///x.duckdb`` → :class:`DuckDBStore`;
-    an existing directory, a path ending in ``/``, or ``jsonl:///dir`` → :class:`JsonlStore`.
+    an existing directory, a path ending in ``/``, ``jsonl:dir`` or ``jsonl:///dir`` → :class:`JsonlStore`.
+    ``read_only=True`` opens an existing journal for reading and never creates, modifies or locks
+    anything; a location that is not a journal raises :class:`StoreError` saying what was expected.
+    ``hold=True`` keeps a DuckDB file open until ``close()`` instead of letting go after ``linger``
+    idle seconds (no timer thread): for short-lived readers such as a CLI command.
     """
     raw = _env.resolve(
         None if location is None else os.fspath(location), _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE
@@ -62,13 +69,13 @@ def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
             scheme = "duckdb"
         else:
             raise ValueError(
-                f"cannot tell which store {path!r} is: name a DuckDB file ending in .duckdb, an existing "
-                "directory (JSONL), or use duckdb:///path / jsonl:///path"
+                f"cannot tell which store {path!r} is: write {path}.duckdb for a DuckDB file, or "
+                f"{path}/ (or jsonl:{path}) for a JSONL directory"
             )
     if scheme == "duckdb":
-        from .duckdb.store import DuckDBStore
+        from .duckdb.store import DEFAULT_LINGER, DuckDBStore
 
-        return DuckDBStore(path)
+        return DuckDBStore(path, read_only=read_only, linger=math.inf if hold else DEFAULT_LINGER)
     from .jsonl.store import JsonlStore
 
-    return JsonlStore(path)
+    return JsonlStore(path, read_only=read_only)

@@ -6,6 +6,8 @@ Each migration runs once, in order, inside the writer's transaction, and is reco
 Views (one line each to query, e.g. ``SELECT * FROM tokens_by_model``):
 
 - ``messages`` — message rows (human_message, ai_message, summary) in thread order.
+``llm_calls`` counts every model call, failed ones included (migration 3), as ``runs.llm_call_count`` does.
+
 - ``tokens_by_model(model, llm_calls, input_tokens, output_tokens, total_tokens, cached_input_tokens,
   reasoning_tokens)`` — from chat/LLM spans' ``gen_ai.usage.*``; model = response model, else request model.
 - ``tokens_by_caller(caller, llm_calls, input_tokens, output_tokens, total_tokens)`` — by
@@ -44,6 +46,15 @@ _LLM_SPANS = f"""
     WHERE {_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} IS NOT NULL
        OR {_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
 """
+
+_MODEL_CALL_SPANS = (
+    _LLM_SPANS
+    + f"""
+       OR {_attr(sc.GEN_AI_OPERATION_NAME)} IN ('chat', 'text_completion', 'generate_content')
+"""
+)
+"""Model-call spans, failed ones (no usage reported) included: a failed call is a call, as
+``runs.llm_call_count`` counts it; it adds no tokens."""
 
 _SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
         sum(input_tokens + output_tokens) AS total_tokens"""
@@ -105,6 +116,25 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """CREATE VIEW error_runs AS
                SELECT run_id, thread_id, name, started_at, duration_ms, error
                FROM runs WHERE status = 'error' ORDER BY started_at DESC""",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        3,
+        "views_count_failed_model_calls",
+        (
+            f"""CREATE OR REPLACE VIEW tokens_by_model AS
+               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
+                      sum(reasoning_tokens) AS reasoning_tokens
+               FROM ({_MODEL_CALL_SPANS}) GROUP BY model ORDER BY total_tokens DESC""",
+            f"""CREATE OR REPLACE VIEW tokens_by_caller AS
+               SELECT caller, {_SUMS} FROM ({_MODEL_CALL_SPANS})
+               GROUP BY caller ORDER BY total_tokens DESC""",
+            f"""CREATE OR REPLACE VIEW tokens_per_day AS
+               SELECT day, model, {_SUMS} FROM ({_MODEL_CALL_SPANS})
+               GROUP BY day, model ORDER BY day, model""",
         ),
     ),
 )

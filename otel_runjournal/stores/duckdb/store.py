@@ -22,6 +22,7 @@ its migrations, the bulk inserts, the row codec) lives in modules of its own.
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 import time
@@ -30,15 +31,18 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
+from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
-from . import insert as _insert
+from .readonly import READ_ONLY_CONFIG, check_journal, check_read_query, first_line, lock_down
 from .schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINGER = 1.0
@@ -50,6 +54,10 @@ YIELD_AFTER_HOLD = 0.03
 _EVENT_SELECT = (
     "thread_id, run_id, seq, event_type, category::VARCHAR, content, metadata::VARCHAR, "
     "epoch_us(created_at), trace_id, span_id"
+)
+_SPAN_SELECT = (
+    "trace_id, span_id, parent_span_id, run_id, name, kind, epoch_us(start_time), epoch_us(end_time), "
+    "duration_ms, status_code, status_message, attributes::VARCHAR, events::VARCHAR, resource::VARCHAR"
 )
 _RUN_SELECT = ", ".join(
     f"epoch_us({name})"
@@ -126,6 +134,13 @@ def _release_all_at_exit() -> None:
             store._release_now()
 
 
+def _insert_module() -> ModuleType:
+    """The write path's module, imported on first use (it loads pyarrow, which readers never need)."""
+    from . import insert
+
+    return insert
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "lock" in text or "different configuration" in text
@@ -134,9 +149,12 @@ def _is_lock_conflict(exc: BaseException) -> bool:
 class DuckDBStore:
     """A run journal in one DuckDB file (see the module docstring for how processes share it).
 
-    ``read_only=True`` opens an existing journal for queries only. ``timeout``: seconds to wait for
+    ``read_only=True`` opens an existing journal for queries only and changes nothing on disk (DuckDB's
+    read-only mode, no file access beyond the journal, no extensions, settings locked: see
+    ``readonly.py``); a file that is not a run journal is refused. ``timeout``: seconds to wait for
     a file held by another process. ``linger``: seconds an idle connection stays open (0 = close
-    after every operation). ``arrow``: use pyarrow for inserts (default: when it is installed).
+    after every operation, ``math.inf`` = until :meth:`close`, with no timer thread). ``arrow``: use
+    pyarrow for inserts (default: when it is installed).
     """
 
     def __init__(
@@ -153,13 +171,16 @@ class DuckDBStore:
             raise ValueError(f"DuckDBStore needs a file path, got {path!r}")
         if timeout < 0 or linger < 0:
             raise ValueError("timeout and linger must be >= 0")
-        if arrow and _insert.pa is None:
+        # the insert module (and pyarrow) only for writers: readers start faster without them
+        _insert: ModuleType | None = None if read_only else _insert_module()
+        if arrow and (_insert is None or _insert.pa is None):
             raise ValueError("arrow=True needs pyarrow installed (pip install 'otel-runjournal[fast]')")
         self.path = os.path.abspath(raw)
         self.read_only = read_only
         self._timeout = timeout
         self._linger = linger
-        self._mode = "arrow" if (_insert.pa is not None if arrow is None else arrow) else "json"
+        has_arrow = _insert is not None and _insert.pa is not None
+        self._mode = "arrow" if (has_arrow if arrow is None else arrow) else "json"
         self._state = _file_state(os.path.realpath(self.path))  # one state per file, not per spelling
         self._write_lock = self._state.write_lock
         self._mutex = threading.RLock()
@@ -169,15 +190,23 @@ class DuckDBStore:
         self._last_used = 0.0
         self._yield_before_open = False
         self._closed = False
-        if read_only and not os.path.exists(self.path):
-            raise StoreError(f"no run journal at {self.path}")
+        if read_only and not os.path.isfile(self.path):
+            raise StoreError(
+                f"no run journal at {self.path}"
+                if not os.path.exists(self.path)
+                else f"{self.path} is not a run journal (expected a DuckDB file written by otel-runjournal)"
+            )
         if not read_only:
             try:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
-        with self._write_lock, self._session() as con:
-            self._migrate(con)
+        if read_only:
+            with self._session() as con:
+                check_journal(con, self.path, LATEST_VERSION)
+        else:
+            with self._write_lock, self._session() as con:
+                self._migrate(con)
         _live_stores.add(self)
 
     # -- connection handling -------------------------------------------------------------------
@@ -187,23 +216,29 @@ class DuckDBStore:
         delay = 0.005
         while True:
             try:
-                con = duckdb.connect(self.path, read_only=self.read_only)
+                if self.read_only:
+                    return lock_down(duckdb.connect(self.path, read_only=True, config=READ_ONLY_CONFIG))
+                con = duckdb.connect(self.path)
                 con.execute("SET TimeZone = 'UTC'")
-                if not self.read_only:
-                    # a writer lives inside the user's process, beside their agent: one DuckDB thread
-                    # and a bounded buffer pool (DuckDB's defaults: every core, 80% of RAM)
-                    con.execute("SET threads = 1")
-                    con.execute("SET memory_limit = '512MB'")
-                    # WAL size that triggers a checkpoint inside a commit (default 16 MB, every ~30
-                    # exporter batches). A writer lets go of the file within MAX_HOLD seconds, and
-                    # closing checkpoints, so the WAL stays bounded; committed data is in the fsynced
-                    # WAL either way. Fewer checkpoints: +10% writes with pyarrow (measured).
-                    con.execute("SET checkpoint_threshold = '256MB'")
+                # a writer lives inside the user's process, beside their agent: one DuckDB thread
+                # and a bounded buffer pool (DuckDB's defaults: every core, 80% of RAM)
+                con.execute("SET threads = 1")
+                con.execute("SET memory_limit = '512MB'")
+                # WAL size that triggers a checkpoint inside a commit (default 16 MB, every ~30
+                # exporter batches). A writer lets go of the file within MAX_HOLD seconds, and
+                # closing checkpoints, so the WAL stays bounded; committed data is in the fsynced
+                # WAL either way. Fewer checkpoints: +10% writes with pyarrow (measured).
+                con.execute("SET checkpoint_threshold = '256MB'")
                 con.execute("SET python_enable_replacements = true")  # pyarrow batches by name
                 return con
             except duckdb.Error as exc:
                 if not _is_lock_conflict(exc):
-                    raise StoreError(f"cannot open run journal {self.path}: {exc}") from exc
+                    if self.read_only and "not a valid DuckDB database" in str(exc):
+                        raise StoreError(
+                            f"{self.path} is not a run journal (expected a DuckDB file written by "
+                            "otel-runjournal)"
+                        ) from exc
+                    raise StoreError(f"cannot open run journal {self.path}: {first_line(exc)}") from exc
                 if time.monotonic() + delay > deadline:
                     raise StoreLockedError(
                         f"run journal {self.path} was held by another process for more than "
@@ -235,7 +270,7 @@ class DuckDBStore:
                 elif now - self._opened_at > MAX_HOLD:
                     self._release()
                     self._yield_before_open = True
-                elif self._timer is None:  # one timer per idle period, not one per operation
+                elif self._timer is None and self._linger != math.inf:  # one timer per idle period
                     self._schedule_release(self._linger)
 
     def _schedule_release(self, delay: float) -> None:
@@ -328,7 +363,9 @@ class DuckDBStore:
 
     def schema_versions(self) -> list[tuple[int, str]]:
         """The recorded migrations, oldest first."""
-        return [(int(v), str(n)) for v, n in self.sql(f"SELECT version, name FROM {SCHEMA_TABLE} ORDER BY 1")]
+        return [
+            (int(v), str(n)) for v, n in self._rows(f"SELECT version, name FROM {SCHEMA_TABLE} ORDER BY 1")
+        ]
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -341,6 +378,7 @@ class DuckDBStore:
         events = [e for unit in batch for e in unit.events]
         spans = [s for unit in batch for s in unit.spans]
         runs = _codec.latest_runs(unit.run for unit in batch)
+        _insert = _insert_module()
         with self._write_lock, self._session() as con:
             try:
                 con.execute("BEGIN")
@@ -385,20 +423,43 @@ class DuckDBStore:
     # -- reading ----------------------------------------------------------------------------------
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one SQL statement (e.g. ``SELECT * FROM tokens_by_model``) and return its rows."""
+        """Run one reading statement (e.g. ``SELECT * FROM tokens_by_model``) and return its rows.
+
+        Works at once in the process that writes (a notebook that just ran the agent), where a second
+        ``duckdb.connect(path, read_only=True)`` is refused while this store holds the file. Anything
+        but one reading statement (SELECT, WITH, DESCRIBE, ...) raises :class:`StoreError`.
+        """
         return self.query(query, params)[1]
 
     def query(
         self, query: str, params: Sequence[Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one SQL statement and return its column names and rows."""
+        """Like :meth:`sql`, returning the column names too."""
         with self._session() as con:
-            try:
-                cursor = con.execute(query, params)
-                columns = [d[0] for d in cursor.description or ()]
-                return columns, cursor.fetchall()
-            except duckdb.Error as exc:
-                raise StoreError(f"query on run journal {self.path} failed: {exc}") from exc
+            check_read_query(con, query)
+            return self._select(con, query, params)
+
+    def _select(
+        self, con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            cursor = con.execute(query, params)
+            columns = [d[0] for d in cursor.description or ()]
+            return columns, cursor.fetchall()
+        except duckdb.Error as exc:
+            raise StoreError(f"query on run journal {self.path} failed: {first_line(exc)}") from exc
+
+    def _rows(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """The store's own queries (trusted SQL: no gate)."""
+        with self._session() as con:
+            return self._select(con, query, params)[1]
+
+    def list_spans(self, run_id: str) -> list[SpanRecord]:
+        """The run's span rows, by start time (the run's trace tree, as the ``spans`` table holds it)."""
+        rows = self._rows(
+            f"SELECT {_SPAN_SELECT} FROM spans WHERE run_id = $1 ORDER BY start_time, span_id", [run_id]
+        )
+        return [_span_from_row(r) for r in rows]
 
     def _page(
         self,
@@ -471,7 +532,7 @@ class DuckDBStore:
         )
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRecord]:
-        rows = self.sql(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)
+        rows = self._rows(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)
         return [_run_from_row(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -491,11 +552,11 @@ class DuckDBStore:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         where, params = _run_filter(run_id=run_id, thread_id=thread_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
-        totals = self.sql(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
+        totals = self._rows(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
         usage = TokenUsage(run_count=int(totals[0]))
         for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
             setattr(usage, name, int(value))
-        split = self.sql(
+        split = self._rows(
             f"SELECT key, sum(TRY_CAST(value AS BIGINT)) FROM runs, json_each(usage_by_caller) {where} "
             "GROUP BY key ORDER BY key",
             params,
@@ -508,6 +569,16 @@ def _event_from_row(r: tuple[Any, ...]) -> RunEvent:
     created_at = _codec.from_us(r[7])
     assert created_at is not None
     return _codec.event_from_values(r[0], r[1], r[2], r[3], r[4], r[5], r[6], created_at, r[8], r[9])
+
+
+def _span_from_row(r: tuple[Any, ...]) -> SpanRecord:
+    start, end = _codec.from_us(r[6]), _codec.from_us(r[7])
+    assert start is not None and end is not None
+    loads = _codec.loads
+    return SpanRecord(
+        r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", start, end, float(r[8] or 0.0), r[9] or "",
+        r[10], loads(r[11] or "{}"), loads(r[12] or "[]"), loads(r[13] or "{}"),
+    )  # fmt: skip
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

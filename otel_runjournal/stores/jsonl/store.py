@@ -35,10 +35,11 @@ from types import TracebackType
 from typing import Any
 
 from ... import settings as _env
-from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
+from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
 from .names import safe_file_name
+from .snapshot import CommittedReader, check_journal_directory
 
 FSYNC_POLICIES = ("never", "batch")
 DEFAULT_TIMEOUT = 10.0
@@ -88,10 +89,19 @@ def _write_all(fd: int, data: bytes) -> None:
 
 class JsonlStore:
     """A run journal in ``directory`` (created if missing). ``fsync``: ``never`` | ``batch``
-    (``OTEL_RUNJOURNAL_FSYNC``; default ``never``). ``timeout``: seconds to wait for the lock."""
+    (``OTEL_RUNJOURNAL_FSYNC``; default ``never``). ``timeout``: seconds to wait for the lock.
+
+    ``read_only=True`` opens an existing journal for queries and never creates, modifies or locks
+    anything (works on a read-only mount): it reads what is committed, see :mod:`.snapshot`.
+    """
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, fsync: str | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
         raw = os.fspath(directory)
         if not isinstance(raw, str) or not raw:
@@ -111,6 +121,12 @@ class JsonlStore:
         self._runs: dict[str, RunRecord] = {}
         self._thread_runs: dict[str, dict[str, None]] = {}  # thread -> run ids (ordered set)
         self._runs_offset = 0
+        self.read_only = read_only
+        self._lock_fd = -1
+        self._committed = CommittedReader(self.directory)
+        if read_only:
+            check_journal_directory(self.directory)
+            return
         try:
             os.makedirs(os.path.join(self.directory, EVENTS_DIR), exist_ok=True)
             self._lock_fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
@@ -127,6 +143,8 @@ class JsonlStore:
 
     @contextmanager
     def _locked(self, *, shared: bool) -> Iterator[None]:
+        if self.read_only:  # readers take no lock: they read the committed part (see .snapshot)
+            raise StoreError(f"run journal {self.directory} was opened read-only")
         with self._mutex:
             if self._closed:
                 raise StoreError(f"run journal {self.directory} is closed")
@@ -366,7 +384,16 @@ class JsonlStore:
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
-        """A shared lock on a journal with no unfinished batch, and the runs index brought up to date."""
+        """A shared lock on a journal with no unfinished batch, and the runs index brought up to date.
+
+        Read-only: no lock; every file is read up to its committed size (:meth:`_read_from`)."""
+        if self.read_only:
+            with self._mutex:
+                if self._closed:
+                    raise StoreError(f"run journal {self.directory} is closed")
+                self._refresh_runs()
+                yield
+            return
         with self._locked(shared=True):
             self._sync(exclusive=False)
             if self._open_intent is None:
@@ -378,19 +405,30 @@ class JsonlStore:
             self._refresh_runs()
             yield
 
-    def _refresh_runs(self) -> None:
-        path = self._path(RUNS_FILE)
+    def _read_from(self, relative: str, offset: int = 0) -> bytes | None:
+        """The file's bytes from ``offset`` (``None`` if it does not exist, ``b""`` if it shrank below
+        ``offset``); read-only stores get only the committed part (see ``snapshot.CommittedReader``)."""
+        path = self._path(relative)
+        if self.read_only:
+            return self._committed.read(relative, offset)
         try:
             with open(path, "rb") as handle:
                 size = handle.seek(0, os.SEEK_END)
-                if size < self._runs_offset:
-                    self._runs, self._thread_runs, self._runs_offset = {}, {}, 0
-                handle.seek(self._runs_offset)
-                data = handle.read(size - self._runs_offset)
+                if size < offset:
+                    return b""
+                handle.seek(offset)
+                return handle.read(size - offset)
         except FileNotFoundError:
-            return
+            return None
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc}") from exc
+
+    def _refresh_runs(self) -> None:
+        if self._runs_offset and _size(self._path(RUNS_FILE)) < self._runs_offset:  # replaced: start over
+            self._runs, self._thread_runs, self._runs_offset = {}, {}, 0
+        data = self._read_from(RUNS_FILE, self._runs_offset)
+        if data is None:
+            return
         for row in _complete_lines(data):
             if isinstance(row, dict) and isinstance(row.get("run_id"), str):
                 run = _codec.run_from_dict(row)
@@ -399,14 +437,9 @@ class JsonlStore:
         self._runs_offset += data.rfind(b"\n") + 1
 
     def _read_events(self, run_id: str) -> list[RunEvent]:
-        path = self._path(f"{EVENTS_DIR}/{safe_file_name(run_id)}")
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
+        data = self._read_from(f"{EVENTS_DIR}/{safe_file_name(run_id)}")
+        if not data:
             return []
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from exc
         events = []
         for row in _complete_lines(data):
             if isinstance(row, dict) and row.get("run_id") == run_id:
@@ -497,6 +530,18 @@ class JsonlStore:
         runs.sort(key=lambda r: _codec.to_us(r.started_at) or -1, reverse=True)
         return runs[:limit]
 
+    def list_spans(self, run_id: str) -> list[SpanRecord]:
+        """The run's span rows, by start time (read from ``spans.jsonl``)."""
+        with self._reading():
+            data = self._read_from(SPANS_FILE) or b""
+        spans = [
+            _codec.span_from_dict(row)
+            for row in _complete_lines(data)
+            if isinstance(row, dict) and row.get("run_id") == run_id
+        ]
+        spans.sort(key=lambda s: (s.start_time, s.span_id))
+        return spans
+
     def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         usage = TokenUsage()
@@ -516,7 +561,8 @@ class JsonlStore:
         with self._mutex:
             if not self._closed:
                 self._closed = True
-                os.close(self._lock_fd)
+                if self._lock_fd >= 0:
+                    os.close(self._lock_fd)
 
     def __enter__(self) -> JsonlStore:
         return self
@@ -527,4 +573,4 @@ class JsonlStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"JsonlStore({self.directory!r})"
+        return f"JsonlStore({self.directory!r}{', read_only=True' if self.read_only else ''})"
