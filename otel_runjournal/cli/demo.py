@@ -6,7 +6,7 @@ import click
 from rich.markup import escape
 
 from ..stores.base import StoreError
-from . import render
+from . import render, values
 from .options import json_option, store_location, store_option
 from .reading import all_events, id_shortener, journal_run_ids, open_for_reading
 
@@ -49,7 +49,7 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
         can_sql = hasattr(st, "query")
     roots = build_tree(spans)
     if as_json:
-        render.echo_json(
+        values.echo_json(
             {
                 "store": location,
                 "runs": run_rows,
@@ -59,7 +59,7 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
             }
         )
         return
-    out = render.console()
+    out = values.console()
     out.print(
         f"[bold]otel-runjournal demo[/]: {len(run_rows)} runs of the offline agent "
         f"'research_assistant' on {result.thread_count} threads → journal [cyan]{escape(location)}[/]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import render
+from . import render, values
 from .options import json_option, limit_option, store_location, store_option
 from .reading import id_shortener, journal_run_ids, open_for_reading
 
@@ -32,8 +32,8 @@ def messages(
         rows = st.list_messages(thread_id, after_seq=after_seq, before_seq=before_seq, limit=limit)
         universe = journal_run_ids(st) if rows and not as_json else []
     if as_json:
-        render.echo_json(rows)
+        values.echo_json(rows)
         return
-    out = render.console()
+    out = values.console()
     short = id_shortener(universe, [r.run_id for r in rows])
     out.print(render.messages_table(thread_id, rows, short, width=out.width))

@@ -7,20 +7,17 @@ cut; optional columns go first on narrow terminals (highest ``drop`` first); the
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import click
 from rich import box
-from rich.console import Console, JustifyMethod
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
 from ..records import RunEvent, RunRecord, TokenUsage
+from .values import count, duration, preview, when
 
 STATUS_STYLE = {
     "success": "green",
@@ -37,59 +34,6 @@ WIDE = 100
 
 Cell = str | Text
 Shorten = Callable[[str], str]
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, datetimes and containers → plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    """Indented JSON of :func:`to_jsonable` values (non-ASCII kept)."""
-    return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False, default=str)
-
-
-def preview(text: str | None, width: int = 60) -> str:
-    """One line of at most ``width`` characters."""
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def duration(ms: float | None) -> str:
-    """``0.4 ms``, ``12 ms``, ``1.23 s``, ``2m05s``: at most 8 characters."""
-    if ms is None:
-        return ""
-    if ms < 10:
-        return f"{ms:.1f} ms"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.2f} s"
-    minutes, seconds = divmod(round(ms / 1000), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes < 600 else f"{minutes // 60}h"
-
-
-def when(value: datetime | None, today: bool | None = None) -> str:
-    """Local time of day for today's timestamps, else date and minute."""
-    if value is None:
-        return ""
-    local = value.astimezone()
-    same_day = local.date() == datetime.now(local.tzinfo).date() if today is None else today
-    return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M")
-
-
-def count(value: int) -> str:
-    return f"{value:,}"
 
 
 @dataclass(frozen=True)
@@ -393,13 +337,3 @@ def sql_output(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int
             block.add_row(column, _sql_cell(value))
         out += [Text(f"-- record {n} --", style="dim"), block]
     return out
-
-
-def console() -> Console:
-    """The output console: the terminal's width, ``COLUMNS``, or 80 when piped."""
-    return Console(soft_wrap=False)
-
-
-def echo_json(value: Any) -> None:
-    """Print ``value`` as indented JSON on stdout."""
-    click.echo(dumps(value))

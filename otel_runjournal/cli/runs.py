@@ -6,7 +6,7 @@ import click
 from rich.text import Text
 
 from ..records import RUN_STATUSES
-from . import render
+from . import render, values
 from .options import json_option, limit_option, store_location, store_option
 from .reading import all_events, id_shortener, journal_run_ids, open_for_reading, resolve_run
 
@@ -23,9 +23,9 @@ def runs(store: str | None, as_json: bool, limit: int, thread_id: str | None, st
         rows = st.list_runs(thread_id=thread_id, status=status, limit=limit)
         universe = journal_run_ids(st) if rows and not as_json else []
     if as_json:
-        render.echo_json(rows)
+        values.echo_json(rows)
         return
-    out = render.console()
+    out = values.console()
     short = id_shortener(universe, [r.run_id for r in rows])
     out.print(render.runs_table(rows, short, width=out.width))
 
@@ -66,9 +66,9 @@ def show(
             payload["events"] = events
         else:
             payload["spans"] = [r.as_dict() for r in roots]
-        render.echo_json(payload)
+        values.echo_json(payload)
         return
-    out = render.console()
+    out = values.console()
     title = f"Run {run.run_id}  {run.name or ''}  {run.status}"
     if roots:
         out.print(Text(title, style="bold"), no_wrap=True, overflow="ellipsis", crop=True)

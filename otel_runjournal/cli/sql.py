@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import render
+from . import render, values
 from .options import json_option, store_location, store_option
 from .reading import one_line, open_for_reading
 
@@ -38,8 +38,8 @@ def sql(query: str, store: str | None, as_json: bool) -> None:
         except StoreError as exc:
             raise click.ClickException(one_line(exc)) from None
     if as_json:
-        render.echo_json([dict(zip(columns, row, strict=True)) for row in rows])
+        values.echo_json([dict(zip(columns, row, strict=True)) for row in rows])
         return
-    out = render.console()
+    out = values.console()
     for part in render.sql_output(columns, rows, width=out.width):
         out.print(part)

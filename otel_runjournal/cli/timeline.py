@@ -18,7 +18,7 @@ from rich.text import Text
 
 from .. import semconv as sc
 from ..records import SpanRecord
-from .render import duration
+from .values import duration
 
 LEAD = sc.CALLER_LEAD_AGENT
 _LLM_OPS = ("chat", "text_completion", "generate_content")

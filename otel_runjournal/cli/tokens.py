@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..stores.base import MAX_LIMIT, RunStore
-from . import render
+from . import render, values
 from .options import json_option, store_location, store_option
 from .reading import id_shortener, journal_run_ids, open_for_reading, resolve_run
 
@@ -35,9 +35,9 @@ def tokens(store: str | None, as_json: bool, group: str, run_id: str | None, thr
         rows = token_rows(st, group, run_id=run_id, thread_id=thread_id)
         universe = journal_run_ids(st) if group == "run" and rows and not as_json else []
     if as_json:
-        render.echo_json(rows)
+        values.echo_json(rows)
         return
-    out = render.console()
+    out = values.console()
     short = id_shortener(universe, [r["run"] for r in rows]) if group == "run" else None
     out.print(render.tokens_table(rows, group, f"Tokens by {group}", width=out.width, short=short))
 
