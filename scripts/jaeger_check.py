@@ -22,7 +22,9 @@ What it does, all on free ports of 127.0.0.1:
    a running app: the app neither blocks nor raises, and what the SDK reports as dropped is printed
    and must match what Jaeger lacks.
 
-Longer than the usual module (one script, one job: the steps above share its helpers and state).
+About 900 lines, over the usual ~400: one script with one job whose steps share the same helpers
+(the two servers, the journal reader, the parsers for Jaeger's API and the Collector's metrics); split
+them out once a second script needs them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
