@@ -11,40 +11,17 @@
 #   Collector: the official builder (ocb) at $OTELCOL_VERSION, manifest collector-config/otelcol-builder.yaml.
 JAEGER_VERSION=v1.76.0 # Jaeger v2.13.0's binary (v2 is tagged v1.x for Go)
 OTELCOL_VERSION=v0.165.0
-GO_TOOLCHAIN=go1.26.8 # only when the machine has no Go: v0.165.0's modules need Go >= 1.26
 
 otel_binaries_go() {
   local gocache="$CI_CACHE/go"
   export GOPATH="$gocache/path" GOMODCACHE="$gocache/mod" GOCACHE="$gocache/build"
   export GOFLAGS=-buildvcs=false GOTELEMETRY=off
   export PATH="$PATH:/usr/local/go/bin"
-  if ! command -v go >/dev/null; then # no Go here (Debian 12's is 1.19): the toolchain module itself
-    otel_binaries_toolchain "$gocache/toolchain-$GO_TOOLCHAIN"
-    export PATH="$gocache/toolchain-$GO_TOOLCHAIN/bin:$PATH"
+  if ! command -v go >/dev/null; then
+    echo "ci: Go is not on this machine (it is on the project's machines): cannot build Jaeger and the Collector" >&2
+    return 1
   fi
   go version
-}
-
-# The Go toolchain as `go` itself downloads it (GOTOOLCHAIN): the module golang.org/toolchain from the
-# Go module proxy, unpacked with its file modes.
-otel_binaries_toolchain() {
-  [ -x "$1/bin/go" ] && return 0
-  python3 - "$1" "$GO_TOOLCHAIN" <<'PY'
-import io, os, sys, urllib.request, zipfile
-dest, version = sys.argv[1], sys.argv[2]
-url = f"https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-{version}.linux-amd64.zip"
-with urllib.request.urlopen(url, timeout=600) as resp:
-    archive = zipfile.ZipFile(io.BytesIO(resp.read()))
-prefix = f"golang.org/toolchain@v0.0.1-{version}.linux-amd64/"
-for info in archive.infolist():
-    if info.is_dir() or not info.filename.startswith(prefix):
-        continue
-    path = os.path.join(dest, info.filename[len(prefix):])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as out:
-        out.write(archive.read(info))
-    os.chmod(path, (info.external_attr >> 16) & 0o777 or 0o644)
-PY
 }
 
 otel_binaries_jaeger() {
