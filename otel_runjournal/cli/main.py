@@ -22,6 +22,7 @@ from ..records import RUN_STATUSES, RunEvent, RunRecord
 from ..stores.base import MAX_LIMIT, RunStore, StoreError
 from ..stores.location import split_location
 from . import render
+from .serve import serve
 
 _TOKEN_GROUPS = ("caller", "run", "thread", "model")
 
@@ -364,6 +365,9 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
     console.print("[bold]Next:[/]")
     for hint in hints:
         console.print(f"  {hint}", markup=False, highlight=False)
+
+
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field, replace
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -74,6 +74,10 @@ class Assembler:
     @property
     def pending_runs(self) -> int:
         return len(self._pending)
+
+    def pending_run_ids(self) -> KeysView[str]:
+        """Ids of the runs held (read-only view; ``serve`` keeps their spool segments)."""
+        return self._pending.keys()
 
     # --- input -------------------------------------------------------------------------------------
     def add(self, spans: Iterable[ReadableSpan]) -> list[RunWrite]:
