@@ -51,9 +51,7 @@ def main() -> None:
         BatchSpanProcessor(make_exporter(args.protocol, args.endpoint, args.token), schedule_delay_millis=200)
     )
     handler = RunJournalCallbackHandler(provider, capture_content=args.capture_content or None)
-    agent = (
-        build_agent(subagent=False, failing_tool=False, middleware=False) if args.light else build_agent()
-    )
+    agent = build_agent(subagent=False, failing_tool=False, middleware=False) if args.light else build_agent()
     run_ids = []
     for i in range(args.runs):
         run_id = str(uuid.uuid4())

@@ -18,7 +18,7 @@ from typing import Any
 from .. import settings as _env
 from ..stores.location import open_store, split_location
 from .auth import TokenCheck, check_bind
-from .spool import Spool
+from .spool import DEFAULT_SEGMENT_BYTES, Spool
 from .writer import DEFAULT_MAX_QUEUED_SPANS, JournalWriter
 
 _logger = logging.getLogger("otel_runjournal.serve")
@@ -56,6 +56,7 @@ class ServeConfig:
     max_pending_spans: int | None = None
     journal_content: bool | None = None
     request_timeout: float = 30.0
+    spool_segment_bytes: int = DEFAULT_SEGMENT_BYTES
 
 
 class Serve:
@@ -83,7 +84,7 @@ class Serve:
         """Open store and spool, replay the spool, start the receivers (raises on any failure)."""
         config = self.config
         spool_dir = config.spool or default_spool(config.store)
-        spool = Spool(spool_dir, fsync=config.fsync)
+        spool = Spool(spool_dir, fsync=config.fsync, segment_bytes=config.spool_segment_bytes)
         try:
             store = open_store(config.store)
         except Exception:
