@@ -1,4 +1,4 @@
-"""The same runs journaled in-process and through ``serve`` (OTLP from the same provider) give the same rows."""
+"""The same runs journaled in-process and through ``serve`` (OTLP, same provider) give the same rows."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_in_process_and_served_rows_are_identical(tmp_path: Path, protocol: str)
         handler.shutdown()
         provider.shutdown()
     local_rows, served_rows = _rows(local), _rows(served)
-    runs, events, spans = served_rows
+    runs, events, _ = served_rows
     assert len(runs) == 4 and {r.status for r in runs} == {"success", "error"}
     assert {e.event_type for e in events} >= {
         "human_message",

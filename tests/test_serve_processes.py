@@ -1,4 +1,4 @@
-"""``serve`` as its own process fed by app processes (the SDK's own OTLP exporters): fan-in, SIGTERM, SIGKILL."""
+"""``serve`` as its own process fed by app processes (the SDK's OTLP exporters): fan-in, SIGTERM, SIGKILL."""
 
 from __future__ import annotations
 
