@@ -78,7 +78,7 @@ def test_four_apps_times_200_runs_all_whole(
         ]
         run_ids = [r for proc in senders for r in sender_run_ids(proc)]
         status, stats = health(serve.http_port)
-        assert status == 200 and stats["held_runs"] == 0 and stats["duplicate_spans"] == 0
+        assert status == 200 and stats["duplicate_spans"] == 0
     assert serve.wait() == 0
     assert len(set(run_ids)) == 800
     _assert_whole(location, run_ids, expected_shape)
@@ -106,8 +106,6 @@ def test_serve_stopped_mid_run_and_restarted_loses_and_duplicates_nothing(
         time.sleep(0.5)
         serve.start()
         run_ids = [r for proc in senders for r in sender_run_ids(proc)]
-        time.sleep(0.5)
-        assert health(serve.http_port)[1]["held_runs"] == 0
     finally:
         serve.__exit__(None, None, None)
     log = serve.log_text()

@@ -79,6 +79,14 @@ def _endpoint(value: str, default_port: int) -> tuple[str, int] | None:
     help="Spans waiting for the writer; past it requests are refused as retryable.",
 )
 @click.option(
+    "--settle",
+    type=click.FloatRange(0),
+    default=3.0,
+    show_default=True,
+    help="Seconds a run must be quiet after its root span arrived before it is journaled (through a "
+    "Collector a root can overtake its children).",
+)
+@click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True
 )
 def serve(
@@ -91,6 +99,7 @@ def serve(
     fsync: bool,
     max_request_bytes: int,
     max_queued_spans: int,
+    settle: float,
     log_level: str,
 ) -> None:
     """Receive OTLP traces (gRPC :4317, HTTP :4318) and journal them like RunJournalExporter.
@@ -115,6 +124,7 @@ def serve(
         fsync=fsync,
         max_request_bytes=max_request_bytes,
         max_queued_spans=max_queued_spans,
+        settle=settle,
     )
     try:
         server = Serve(config)

@@ -19,7 +19,7 @@ from .. import settings as _env
 from ..stores.location import open_store, split_location
 from .auth import TokenCheck, check_bind
 from .spool import DEFAULT_SEGMENT_BYTES, Spool
-from .writer import DEFAULT_MAX_QUEUED_SPANS, JournalWriter
+from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_SETTLE_S, JournalWriter
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -57,6 +57,7 @@ class ServeConfig:
     journal_content: bool | None = None
     request_timeout: float = 30.0
     spool_segment_bytes: int = DEFAULT_SEGMENT_BYTES
+    settle: float = DEFAULT_SETTLE_S
 
 
 class Serve:
@@ -102,6 +103,7 @@ class Serve:
             max_pending_spans=pending,
             journal_content=content,
             max_queued_spans=config.max_queued_spans,
+            settle=config.settle,
         )
         self.writer.start()
         try:

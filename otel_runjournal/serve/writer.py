@@ -46,6 +46,7 @@ _logger = logging.getLogger("otel_runjournal.serve")
 
 DEFAULT_MAX_QUEUED_SPANS = 20_000
 DEFAULT_SEEN_CAPACITY = 200_000
+DEFAULT_SETTLE_S = 3.0
 _RECENT_COMMITTED = 65_536  # span ids carried into each new spool segment (restart dedupe window)
 _LOG_INTERVAL_S = 10.0
 
@@ -115,6 +116,7 @@ class JournalWriter:
         max_batch_spans: int = 8192,
         retry_interval: float = 1.0,
         retry_after: int = 5,
+        settle: float = DEFAULT_SETTLE_S,
         seen_capacity: int = DEFAULT_SEEN_CAPACITY,
         close_store: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -128,6 +130,9 @@ class JournalWriter:
         self._max_queued = max_queued_spans
         self._max_batch = max_batch_spans
         self._retry_interval = retry_interval
+        self._settle = settle
+        self._roots: dict[str, list[ReadableSpan]] = {}  # run key → its root span(s), settling
+        self._last_seen: dict[str, float] = {}  # run key (with a settling root) → last span arrival
         self._retry_after = retry_after
         self._clock = clock
         self._cond = threading.Condition()
@@ -194,6 +199,7 @@ class JournalWriter:
                 "status": status,
                 "queued_spans": self._queued_spans,
                 "held_runs": self._assembler.pending_runs,
+                "settling_runs": len(self._roots),
                 "held_spans": self._assembler.pending_spans,
                 "failed_runs_waiting": len(self._backlog),
                 "spool_segments": len(self._spool.segments),
@@ -305,6 +311,7 @@ class JournalWriter:
         for request in batch:
             self.counters["rejected_spans"] += request.rejected
             fresh.extend(self._accept(request.spans, segment))
+        fresh.extend(self._settled_roots())
         ok = self._write(self._assembler.add(fresh))
         for request in batch:
             if ok:
@@ -322,10 +329,13 @@ class JournalWriter:
         self._housekeeping()
 
     def _accept(self, spans: Sequence[ReadableSpan], segment: int) -> list[ReadableSpan]:
-        """The spans not seen before; remember them and the spool segment their runs are held in."""
+        """The spans not seen before, minus run roots (they settle first, see :meth:`_settled_roots`);
+        remembers them and the spool segment their runs are held in."""
         out: list[ReadableSpan] = []
         seen = self._seen
         run_seg = self._run_seg
+        roots, last_seen = self._roots, self._last_seen
+        now = self._clock()
         for span in spans:
             ctx = span.get_span_context()
             if ctx is None:
@@ -334,17 +344,42 @@ class JournalWriter:
                 self.counters["duplicate_spans"] += 1
                 continue
             seen.add(ctx.span_id)
-            out.append(span)
-            key = run_key(attributes_of(span), trace_hex(ctx.trace_id))
+            attrs = attributes_of(span)
+            key = run_key(attrs, trace_hex(ctx.trace_id))
             if key not in run_seg:
                 run_seg[key] = segment
+            if attrs.get(sc.RJ_IS_ROOT) or span.parent is None or span.parent.is_remote:
+                roots.setdefault(key, []).append(span)
+                last_seen[key] = now
+                continue
+            if key in last_seen:
+                last_seen[key] = now
+            out.append(span)
+        return out
+
+    def _settled_roots(self, *, everything: bool = False) -> list[ReadableSpan]:
+        """Roots of runs no span of which arrived for ``settle`` seconds.
+
+        A run is complete when its root span arrives, in the sending process. Through a Collector
+        (several senders in parallel, retries after an outage) a root can overtake its children, so
+        the root is held until its run has been quiet for ``settle`` seconds; children later than
+        that are journaled as a later part of the run.
+        """
+        if not self._roots:
+            return []
+        now = self._clock()
+        due = [k for k, t in self._last_seen.items() if everything or now - t >= self._settle]
+        out: list[ReadableSpan] = []
+        for key in due:
+            out.extend(self._roots.pop(key))
+            del self._last_seen[key]
         return out
 
     def _idle(self) -> None:
         if self._backlog and self._clock() >= self._next_retry:
             self._write([])
         elif not self._backlog:
-            writes = self._assembler.add(())  # foreign groups past their idle timeout
+            writes = self._assembler.add(self._settled_roots())  # + foreign groups past their idle timeout
             if writes:
                 self._write(writes)
         self._housekeeping()
@@ -380,18 +415,20 @@ class JournalWriter:
         if self._backlog:
             return
         held = self._assembler.pending_run_ids()
+        roots = self._roots
         run_seg = self._run_seg
-        for key in [k for k in run_seg if k not in held]:
+        for key in [k for k in run_seg if k not in held and k not in roots]:
             del run_seg[key]
         spool = self._spool
         floor = min(run_seg.values(), default=spool.current + 1)
         spool.release(floor)
         if spool.full:
             spool.start_segment()
-            spool.append(_spool.COMMIT, [_spool.pack_ids(self._recent)])
+            if self._recent:
+                spool.append(_spool.COMMIT, [_spool.pack_ids(self._recent)])
             spool.release(min(run_seg.values(), default=spool.current))
         if spool.too_many:
-            held_keys = set(held)
+            held_keys = set(held) | set(roots)
             copied = spool.compact(lambda s: _pb_run_key(s) in held_keys, self._recent)
             for key in run_seg:
                 run_seg[key] = spool.current
@@ -415,7 +452,7 @@ class JournalWriter:
             writes.extend(self._assembler.add(fresh))
         self.counters["replayed_spans"] = replayed
         self._write(writes)
-        held = set(self._assembler.pending_run_ids())
+        held = set(self._assembler.pending_run_ids()) | set(self._roots)
         if self._backlog:  # the store fails at start: keep every segment, write into a new one
             self._spool.start_segment()
         else:
@@ -431,6 +468,9 @@ class JournalWriter:
         )
 
     def _finish(self) -> None:
+        roots = self._settled_roots(everything=True)  # graceful stop: every run whose root arrived
+        if roots and not self._backlog:
+            self._write(self._assembler.add(roots))
         for _ in range(3):
             if not self._backlog or self._write([]):
                 break
