@@ -142,10 +142,19 @@ def _value(v: AnyValue) -> Any:
 def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     """OTLP ``KeyValue`` list → attribute dict (empty values dropped, as the SDK drops ``None``)."""
     out: dict[str, Any] = {}
-    for kv in kvs:
-        value = _value(kv.value)
-        if value is not None:
-            out[kv.key] = value
+    for kv in kvs:  # the scalar cases inline: this runs for every attribute of every span
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            out[kv.key] = v.string_value
+        elif kind == "int_value":
+            out[kv.key] = v.int_value
+        elif kind == "bool_value":
+            out[kv.key] = v.bool_value
+        elif kind == "double_value":
+            out[kv.key] = v.double_value
+        elif kind is not None:
+            out[kv.key] = _value(v)
     return out
 
 
