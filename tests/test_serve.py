@@ -300,3 +300,36 @@ def test_spool_stays_bounded(tmp_path: Path, settle: float) -> None:
     if settle == 0:
         assert sum(f.stat().st_size for f in spool_dir.glob("*.seg")) < 16_384
     assert _events(location) == _in_process(many, str(tmp_path / "local.duckdb"))
+
+
+def test_late_span_and_dead_sender_runs_are_written_after_the_idle_timeout(
+    spans: list[Any], tmp_path: Path
+) -> None:
+    """A span arriving after its run was written, and a run whose root never comes, are journaled once
+    no span of theirs arrived for --run-idle-timeout (the late one appended to its run)."""
+    location = str(tmp_path / "served.duckdb")
+    runs = sorted({s.attributes["runjournal.run_id"] for s in spans})
+    first = [s for s in spans if s.attributes["runjournal.run_id"] == runs[0]]
+    late = next(s for s in first if s.name.startswith("chat "))
+    orphan = [s for s in spans if s.attributes["runjournal.run_id"] == runs[1] and s.parent is not None]
+    with serving(location, tmp_path / "spool", settle=0, run_idle_timeout=1) as server:
+        port = server.http_port or 0
+        assert (
+            post(port, request_of([s for s in first if s is not late] + orphan).SerializeToString()).status
+            == 200
+        )
+        assert post(port, request_of([late]).SerializeToString()).status == 200
+        deadline = time.monotonic() + 20
+        while (server.writer is None or server.writer.health()["held_runs"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.writer is not None and server.writer.health()["held_runs"] == 0
+    expected = _in_process(first, str(tmp_path / "local.duckdb"))
+    served = _events(location)
+    assert {k: v for k, v in served.items() if k[0] == runs[0]} == expected
+    store = open_store(location)
+    try:
+        assert store.get_run(runs[0]).llm_call_count == 3  # type: ignore[union-attr]
+        orphan_run = store.get_run(runs[1])
+        assert orphan_run is not None and orphan_run.status == "running"
+    finally:
+        store.close()

@@ -87,6 +87,14 @@ def _endpoint(value: str, default_port: int) -> tuple[str, int] | None:
     "Collector a root can overtake its children).",
 )
 @click.option(
+    "--run-idle-timeout",
+    type=click.FloatRange(1),
+    default=600.0,
+    show_default=True,
+    help="Seconds after which a run with no new span is written as it is (its sender died mid-run, or a "
+    "span came after its run was written).",
+)
+@click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True
 )
 def serve(
@@ -100,6 +108,7 @@ def serve(
     max_request_bytes: int,
     max_queued_spans: int,
     settle: float,
+    run_idle_timeout: float,
     log_level: str,
 ) -> None:
     """Receive OTLP traces (gRPC :4317, HTTP :4318) and journal them like RunJournalExporter.
@@ -125,6 +134,7 @@ def serve(
         max_request_bytes=max_request_bytes,
         max_queued_spans=max_queued_spans,
         settle=settle,
+        run_idle_timeout=run_idle_timeout,
     )
     try:
         server = Serve(config)

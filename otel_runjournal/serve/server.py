@@ -19,7 +19,7 @@ from .. import settings as _env
 from ..stores.location import open_store, split_location
 from .auth import TokenCheck, check_bind
 from .spool import DEFAULT_SEGMENT_BYTES, Spool
-from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_SETTLE_S, JournalWriter
+from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_RUN_IDLE_S, DEFAULT_SETTLE_S, JournalWriter
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -58,6 +58,7 @@ class ServeConfig:
     request_timeout: float = 30.0
     spool_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     settle: float = DEFAULT_SETTLE_S
+    run_idle_timeout: float = DEFAULT_RUN_IDLE_S
 
 
 class Serve:
@@ -104,6 +105,7 @@ class Serve:
             journal_content=content,
             max_queued_spans=config.max_queued_spans,
             settle=config.settle,
+            run_idle_timeout=config.run_idle_timeout,
         )
         self.writer.start()
         try:

@@ -47,6 +47,7 @@ _logger = logging.getLogger("otel_runjournal.serve")
 DEFAULT_MAX_QUEUED_SPANS = 20_000
 DEFAULT_SEEN_CAPACITY = 200_000
 DEFAULT_SETTLE_S = 3.0
+DEFAULT_RUN_IDLE_S = 600.0
 _RECENT_COMMITTED = 65_536  # span ids carried into each new spool segment (restart dedupe window)
 _LOG_INTERVAL_S = 10.0
 
@@ -117,6 +118,7 @@ class JournalWriter:
         retry_interval: float = 1.0,
         retry_after: int = 5,
         settle: float = DEFAULT_SETTLE_S,
+        run_idle_timeout: float = DEFAULT_RUN_IDLE_S,
         seen_capacity: int = DEFAULT_SEEN_CAPACITY,
         close_store: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -126,7 +128,11 @@ class JournalWriter:
         self._store = store
         self._spool = spool
         self._close_store = close_store
-        self._assembler = Assembler(max_pending_spans=max_pending_spans, with_content=journal_content)
+        self._assembler = Assembler(
+            max_pending_spans=max_pending_spans,
+            with_content=journal_content,
+            run_idle_timeout=run_idle_timeout,
+        )
         self._max_queued = max_queued_spans
         self._max_batch = max_batch_spans
         self._retry_interval = retry_interval
