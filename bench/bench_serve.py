@@ -152,14 +152,32 @@ def _spans_of(bodies: list[bytes]) -> list[Any]:
 def direct_writer(args: argparse.Namespace) -> None:
     """Turn-taking: this process journals its spans straight into the shared DuckDB file."""
     from otel_runjournal import RunJournalExporter
+    from otel_runjournal.stores.base import StoreLockedError
 
     spans = _spans_of(build_requests(args.count, 2048, args.content, args.seed))
     print("ready", flush=True)
     sys.stdin.readline()
-    exporter = RunJournalExporter(args.direct)
+    open_failures = 0
+    while True:  # opening the file waits for the other processes too (and may time out)
+        try:
+            exporter = RunJournalExporter(args.direct)
+            break
+        except StoreLockedError:
+            open_failures += 1
     for i in range(0, len(spans), 2048):
         exporter.export(spans[i : i + 2048])
     exporter.shutdown()
+    stats = exporter.stats
+    print(
+        json.dumps(
+            {
+                "open_timeouts": open_failures,
+                "failed_writes": stats.failed_writes,
+                "dropped_spans": stats.dropped_spans,
+            }
+        ),
+        flush=True,
+    )
 
 
 def sender(args: argparse.Namespace) -> None:
@@ -205,7 +223,7 @@ def _start_all(procs: list[subprocess.Popen[str]]) -> float:
     return start
 
 
-def turn_taking(processes: int, total: int, content: bool, directory: Path) -> float:
+def turn_taking(processes: int, total: int, content: bool, directory: Path) -> tuple[float, dict[str, int]]:
     """spans/s of ``processes`` app processes each journaling straight into one DuckDB file."""
     path = str(directory / "shared.duckdb")
     procs = [
@@ -221,7 +239,11 @@ def turn_taking(processes: int, total: int, content: bool, directory: Path) -> f
         for i in range(processes)
     ]
     start = _start_all(procs)
+    problems: dict[str, int] = {}
     for proc in procs:
+        assert proc.stdout is not None
+        for key, value in json.loads(proc.stdout.readline() or "{}").items():
+            problems[key] = problems.get(key, 0) + value
         proc.wait()
     elapsed = time.perf_counter() - start
     from otel_runjournal import open_store
@@ -229,7 +251,7 @@ def turn_taking(processes: int, total: int, content: bool, directory: Path) -> f
     store = open_store(path)
     count = store.sql("select count(*) from spans")[0][0]  # type: ignore[attr-defined]
     store.close()
-    return int(count) / elapsed
+    return int(count) / elapsed, problems
 
 
 def baseline(total: int, content: bool, directory: Path) -> float:
@@ -334,19 +356,18 @@ def main() -> None:
         finally:
             serve.terminate()
             serve.wait(60)
+        rate = total / elapsed
+        how = f"{args.senders} sender processes over {args.protocol}, {args.batch} spans/request"
+        print(f"## serve → DuckDB, {how}")
+        print(f"spans journaled              {total:>10,}")
+        print(f"elapsed (s)                  {elapsed:>10.2f}")
+        print(f"serve spans/s                {rate:>10,.0f}   (target >= 20,000)")
+        print(f"serve RSS MB idle/peak/after {idle_rss:>6.0f} / {peak:.0f} / {after_rss:.0f}", flush=True)
         base = baseline(min(args.spans, 50_000), args.content, directory)
-        shared = turn_taking(args.senders, min(args.spans, 100_000), args.content, directory)
-    rate = total / elapsed
-    print(
-        f"## serve → DuckDB, {args.senders} sender processes over {args.protocol}, {args.batch} spans/request"
-    )
-    print(f"spans journaled              {total:>10,}")
-    print(f"elapsed (s)                  {elapsed:>10.2f}")
-    print(f"serve spans/s                {rate:>10,.0f}   (target >= 20,000)")
-    print(f"in-process exporter spans/s  {base:>10,.0f}   (baseline, same run)")
-    print(f"serve / in-process           {rate / base:>10.2f}x")
-    print(f"{args.senders} processes, one DuckDB file   {shared:>10,.0f}   (turn-taking, no serve)")
-    print(f"serve RSS MB idle/peak/after {idle_rss:>6.0f} / {peak:.0f} / {after_rss:.0f}")
+        print(f"in-process exporter spans/s  {base:>10,.0f}   (baseline, same run)")
+        print(f"serve / in-process           {rate / base:>10.2f}x", flush=True)
+        shared, problems = turn_taking(args.senders, min(args.spans, 100_000), args.content, directory)
+        print(f"{args.senders} processes, one file     {shared:>10,.0f}   (DuckDB turn-taking: {problems})")
     print("note: 2 shared cores; senders and serve compete for CPU, so the numbers are noisy")
 
 

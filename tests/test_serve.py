@@ -216,10 +216,14 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
         port = server.http_port or 0
         assert post(port, request_of(agent_spans(1)).SerializeToString()).status == 200  # creates events/
         aside = _break(journal)
-        reply = post(port, first.SerializeToString())
-        assert reply.status == 503 and int(reply.headers["retry-after"]) >= 1
+        # acknowledged: in the spool, and the store was healthy as far as serve knew; its write fails
+        assert post(port, first.SerializeToString()).status == 200
+        deadline = time.monotonic() + 10
+        while health(port)[1]["status"] != "store_failing" and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert health(port)[0] == 503 and health(port)[1]["status"] == "store_failing"
-        assert post(port, second.SerializeToString()).status == 503  # refused while failing
+        reply = post(port, second.SerializeToString())  # refused while failing
+        assert reply.status == 503 and int(reply.headers["retry-after"]) >= 1
         with pytest.raises(grpc.RpcError) as info:
             _raw_grpc(server.grpc_port or 0, second.SerializeToString())
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -232,8 +236,8 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
         while health(port)[1]["status"] != "ok" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert health(port)[1]["status"] == "ok"
-        assert post(port, first.SerializeToString()).status == 200  # the sender's retry
-        assert post(port, second.SerializeToString()).status == 200
+        assert post(port, second.SerializeToString()).status == 200  # the sender's retry
+        assert post(port, first.SerializeToString()).status == 200  # a needless re-send: a duplicate
     local = tmp_path / "local"
     local.mkdir()
     expected = _in_process(spans, f"jsonl://{local}")

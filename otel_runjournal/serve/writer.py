@@ -10,8 +10,10 @@ wait for the writer's answer. The writer takes the queued requests in arrival or
    same mapping and run assembly as ``RunJournalExporter`` — which returns the runs they complete;
 4. writes those runs in ONE ``store.write`` and appends the ids of their spans to the spool as
    committed;
-5. answers every request of the batch: success (its spans are in the store, or held for a run whose
-   root has not arrived yet — durably, in the spool), or retryable when the store write failed.
+5. answers every request of the batch: success once the batch is in the spool and the store is
+   healthy (the answer goes out before the store write: at most one batch is acknowledged ahead of
+   the store, held in the spool like the spans of runs whose root has not arrived), retryable when
+   the store is failing.
 
 Never accept and drop: while the store fails, the failed runs stay in memory (and the spool), the
 writer retries them every ``retry_interval`` seconds, and new requests are refused as retryable
@@ -318,8 +320,18 @@ class JournalWriter:
             self.counters["rejected_spans"] += request.rejected
             fresh.extend(self._accept(request.spans, segment))
         fresh.extend(self._settled_roots())
+        # The batch is in the spool: with the store healthy it is acknowledged now, while its runs are
+        # written (a write that fails keeps them, in memory and in the spool, and refuses what comes
+        # next). So the store's commit latency does not hold the senders; at most one batch
+        # (max_batch_spans) is acknowledged ahead of the store.
+        early = not self._backlog
+        if early:
+            for request in batch:
+                self._answer(request, Outcome(True, request.rejected, request.reason))
         ok = self._write(self._assembler.add(fresh))
         for request in batch:
+            if early:
+                continue
             if ok:
                 self._answer(request, Outcome(True, request.rejected, request.reason))
             else:  # held in the spool and memory all the same: a re-send is a recognised duplicate
