@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import gzip
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -337,3 +339,28 @@ def test_late_span_and_dead_sender_runs_are_written_after_the_idle_timeout(
         assert orphan_run is not None and orphan_run.status == "running"
     finally:
         store.close()
+
+
+def test_cli_imports_the_server_only_when_serve_runs() -> None:
+    """Loading the CLI (every reading command) imports neither grpc nor the serve package."""
+    code = (
+        "import sys; from otel_runjournal.cli.main import cli; "
+        "assert 'serve' in cli.commands; "
+        "bad = [n for n in ('grpc', 'otel_runjournal.serve.server') if n in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_cli_refuses_an_exposed_address_without_a_token(tmp_path: Path) -> None:
+    """`serve --http 0.0.0.0:0` without --token / --insecure exits 1 with a one-line reason."""
+    from click.testing import CliRunner
+
+    from otel_runjournal.cli.main import cli
+
+    result = CliRunner().invoke(
+        cli, ["serve", "--store", str(tmp_path / "x.duckdb"), "--grpc", "off", "--http", "0.0.0.0:0"]
+    )
+    assert result.exit_code == 1
+    assert "--token" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x.duckdb").exists()
