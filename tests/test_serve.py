@@ -217,6 +217,9 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
     with serving(location, tmp_path / "spool", settle=0) as server:  # runs written as their roots arrive
         port = server.http_port or 0
         assert post(port, request_of(agent_spans(1)).SerializeToString()).status == 200  # creates events/
+        deadline = time.monotonic() + 10
+        while health(port)[1]["written_runs"] < 1 and time.monotonic() < deadline:  # acknowledged first,
+            time.sleep(0.05)  # written right after
         aside = _break(journal)
         # acknowledged: in the spool, and the store was healthy as far as serve knew; its write fails
         assert post(port, first.SerializeToString()).status == 200
