@@ -150,12 +150,17 @@ class Spool:
         if not blob:
             return
         view = memoryview(blob)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError:  # e.g. disk full: cut a torn record off, so later appends stay readable
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
         self._size += len(blob)
-        if self._fsync:
-            os.fsync(self._fd)
 
     @property
     def full(self) -> bool:
