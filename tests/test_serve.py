@@ -367,3 +367,18 @@ def test_cli_refuses_an_exposed_address_without_a_token(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "--token" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_resend_after_a_restart_duplicates_nothing(spans: list[Any], tmp_path: Path) -> None:
+    """A request journaled before serve restarted and re-sent after (its answer was lost) is recognised
+    from the spool's commit records, even though the store itself would write it twice."""
+    location = str(tmp_path / "served.duckdb")
+    body = request_of(spans).SerializeToString()
+    with serving(location, tmp_path / "spool", settle=0) as server:
+        assert post(server.http_port or 0, body).status == 200
+    with serving(location, tmp_path / "spool", settle=0) as server:
+        assert post(server.http_port or 0, body).status == 200
+        assert server.writer is not None and server.writer.counters["duplicate_spans"] == len(spans)
+    events = _events(location)
+    assert events == _in_process(spans, str(tmp_path / "local.duckdb"))
+    assert set(events.values()) == {1}
