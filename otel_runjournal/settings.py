@@ -38,6 +38,13 @@ OTEL_RUNJOURNAL_MAX_PENDING_SPANS = "OTEL_RUNJOURNAL_MAX_PENDING_SPANS"
 OTEL_RUNJOURNAL_FSYNC = "OTEL_RUNJOURNAL_FSYNC"
 """JSONL store fsync policy: ``never``, ``batch`` (after every write) . Default: ``never``."""
 
+OTEL_RUNJOURNAL_SERVE_TOKEN = "OTEL_RUNJOURNAL_SERVE_TOKEN"
+"""``otel-runjournal serve``: bearer token senders must present (``Authorization: Bearer <token>``, HTTP
+header or gRPC metadata). Default: none (then serve binds loopback only, unless ``--insecure``)."""
+
+OTEL_RUNJOURNAL_SERVE_SPOOL = "OTEL_RUNJOURNAL_SERVE_SPOOL"
+"""``otel-runjournal serve``: directory of its write-ahead spool. Default: the store's path + ``.spool``."""
+
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """Standard OTel GenAI switch: put content attributes on spans (so every exporter sees them).
 Default: false."""

@@ -23,6 +23,7 @@ COMMANDS = {
     "tokens": "tokens:tokens",
     "sql": "sql:sql",
     "demo": "demo:demo",
+    "serve": "serve:serve",
 }
 """Command name → ``module:attribute`` inside this package."""
 

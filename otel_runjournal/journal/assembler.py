@@ -9,6 +9,9 @@ When is a run complete?
   the application's HTTP server span), or when no span of the group arrived for
   ``foreign_idle_timeout`` seconds, or on flush. A trace that also carries handler spans is journaled
   from the handler's spans only (the foreign spans would count the same model calls twice).
+- With ``run_idle_timeout`` (``serve`` sets it; the exporter does not), a handler run with no new span
+  for that long is written as it is (``running``, or appended to the run already written): the
+  sender died mid-run, or a span arrived after its run was written.
 
 Memory is bounded by ``max_pending_spans``: past it the run seen first is written early as a partial
 run (status ``running``) and its later spans are written when they arrive, appended after what was
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass, field, replace
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -57,12 +60,14 @@ class Assembler:
         max_pending_spans: int,
         with_content: bool = True,
         foreign_idle_timeout: float = 60.0,
+        run_idle_timeout: float | None = None,
         max_written_runs: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._max_pending = max_pending_spans
         self._with_content = with_content
         self._idle_timeout = foreign_idle_timeout
+        self._run_idle_timeout = run_idle_timeout  # handler runs too (serve: senders that died mid-run)
         self._max_written = max_written_runs
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
@@ -76,6 +81,10 @@ class Assembler:
     @property
     def pending_runs(self) -> int:
         return len(self._pending)
+
+    def pending_run_ids(self) -> KeysView[str]:
+        """Ids of the runs held (read-only view; ``serve`` keeps their spool segments)."""
+        return self._pending.keys()
 
     # --- input -------------------------------------------------------------------------------------
     def add(self, spans: Iterable[ReadableSpan]) -> list[RunWrite]:
@@ -208,7 +217,8 @@ class Assembler:
         idle = [
             run_id
             for run_id, p in self._pending.items()
-            if p.foreign and now - p.last_seen >= self._idle_timeout
+            if now - p.last_seen
+            >= (self._idle_timeout if p.foreign else (self._run_idle_timeout or float("inf")))
         ]
         return [self._finish(run_id) for run_id in idle]
 

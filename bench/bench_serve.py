@@ -1,0 +1,375 @@
+"""How many spans/s one ``otel-runjournal serve`` journals into DuckDB, and its memory under load.
+
+    .venv/bin/python bench/bench_serve.py [--senders 4] [--spans 200000] [--protocol http|grpc]
+
+Senders are separate processes: each builds its OTLP requests first (runs of the offline demo agent,
+every run with fresh trace / span / run ids, ``--batch`` spans per request, as a Collector or the
+SDK's ``BatchSpanProcessor`` would send them), waits for the start signal, then sends them over two
+keep-alive connections as fast as serve answers. Throughput = spans / (start → the moment serve's
+``/health`` reports them all written). serve runs with ``--settle 0`` (each run arrives whole in one
+request; the settle delay would only add a constant at the end). RSS of the serve process is sampled
+every 50 ms (idle before the load, peak during, after).
+
+Baselines in the same run: ``RunJournalExporter.export`` of the same kind of spans into a DuckDB file
+in this process (no network, no protobuf), batches of 2048 like ``configure()``'s journal processor;
+and ``--senders`` processes each journaling their share straight into ONE DuckDB file (DuckDB
+turn-taking, the way without serve).
+The ratio serve / in-process is the number to compare between machines; the machine is shared and
+has 2 cores, so senders and serve compete for CPU: absolute numbers are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- sender process -------------------------------------------------------------------------------
+def _template(content: bool) -> Any:
+    """One run of the light demo agent (3 model calls, 2 tools) as an OTLP request."""
+    import uuid
+
+    from langchain_core.messages import HumanMessage
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_runjournal import RunJournalCallbackHandler
+    from otel_runjournal.demo.agent import build_agent
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench-serve"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    handler = RunJournalCallbackHandler(provider, capture_content=content)
+    agent = build_agent(subagent=False, failing_tool=False, middleware=False)
+    agent.invoke(
+        {"messages": [HumanMessage("weather in Paris?")]}, {"callbacks": [handler], "run_id": uuid.uuid4()}
+    )
+    handler.shutdown()
+    provider.shutdown()
+    return encode_spans(memory.get_finished_spans())
+
+
+def build_requests(count: int, batch: int, content: bool, seed: int) -> list[bytes]:
+    """``count`` spans (whole runs) in requests of about ``batch`` spans, all ids fresh."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    template = _template(content)
+    rs = template.resource_spans[0]
+    scope = rs.scope_spans[0]
+    run_spans = list(scope.spans)
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    made = 0
+    while made < count:
+        request = ExportTraceServiceRequest()
+        new_rs = request.resource_spans.add()
+        new_rs.resource.CopyFrom(rs.resource)
+        new_ss = new_rs.scope_spans.add()
+        new_ss.scope.CopyFrom(scope.scope)
+        while len(new_ss.spans) < batch and made < count:
+            trace_id = rng.randbytes(16)
+            run_id = str(__import__("uuid").UUID(bytes=rng.randbytes(16)))
+            ids = {s.span_id: rng.randbytes(8) for s in run_spans}
+            for span in run_spans:
+                new = new_ss.spans.add()
+                new.CopyFrom(span)
+                new.trace_id = trace_id
+                new.span_id = ids[span.span_id]
+                if span.parent_span_id:
+                    new.parent_span_id = ids[span.parent_span_id]
+                for kv in new.attributes:
+                    if kv.key == "runjournal.run_id" or kv.key in (
+                        "runjournal.thread_id",
+                        "gen_ai.conversation.id",
+                    ):
+                        kv.value.string_value = run_id
+            made += len(run_spans)
+        out.append(request.SerializeToString())
+    return out
+
+
+def _send_http(port: int, bodies: list[bytes]) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for body in bodies:
+        while True:
+            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                break
+            time.sleep(float(resp.getheader("Retry-After") or 1))
+    conn.close()
+
+
+def _send_grpc(port: int, bodies: list[bytes]) -> None:
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        for body in bodies:
+            while True:
+                try:
+                    export(body, timeout=120)
+                    break
+                except grpc.RpcError:
+                    time.sleep(1)
+
+
+def _spans_of(bodies: list[bytes]) -> list[Any]:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from otel_runjournal.serve.otlp_spans import convert
+
+    spans = []
+    for body in bodies:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        spans.extend(convert(request).spans)
+    return spans
+
+
+def direct_writer(args: argparse.Namespace) -> None:
+    """Turn-taking: this process journals its spans straight into the shared DuckDB file."""
+    from otel_runjournal import RunJournalExporter
+    from otel_runjournal.stores.base import StoreLockedError
+
+    spans = _spans_of(build_requests(args.count, 2048, args.content, args.seed))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    open_failures = 0
+    while True:  # opening the file waits for the other processes too (and may time out)
+        try:
+            exporter = RunJournalExporter(args.direct)
+            break
+        except StoreLockedError:
+            open_failures += 1
+    for i in range(0, len(spans), 2048):
+        exporter.export(spans[i : i + 2048])
+    exporter.shutdown()
+    stats = exporter.stats
+    print(
+        json.dumps(
+            {
+                "open_timeouts": open_failures,
+                "failed_writes": stats.failed_writes,
+                "dropped_spans": stats.dropped_spans,
+            }
+        ),
+        flush=True,
+    )
+
+
+def sender(args: argparse.Namespace) -> None:
+    bodies = build_requests(args.count, args.batch, args.content, args.seed)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the start signal
+    send = _send_grpc if args.protocol == "grpc" else _send_http
+    halves = [bodies[0::2], bodies[1::2]]
+    threads = [threading.Thread(target=send, args=(args.port, half)) for half in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# --- the measurement ------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _health(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def _start_all(procs: list[subprocess.Popen[str]]) -> float:
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    return start
+
+
+def turn_taking(processes: int, total: int, content: bool, directory: Path) -> tuple[float, dict[str, int]]:
+    """spans/s of ``processes`` app processes each journaling straight into one DuckDB file."""
+    path = str(directory / "shared.duckdb")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--direct", path, "--count", str(total // processes)]
+            + ["--seed", str(100 + i)]
+            + (["--content"] if content else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for i in range(processes)
+    ]
+    start = _start_all(procs)
+    problems: dict[str, int] = {}
+    for proc in procs:
+        assert proc.stdout is not None
+        for key, value in json.loads(proc.stdout.readline() or "{}").items():
+            problems[key] = problems.get(key, 0) + value
+        proc.wait()
+    elapsed = time.perf_counter() - start
+    from otel_runjournal import open_store
+
+    store = open_store(path)
+    count = store.sql("select count(*) from spans")[0][0]  # type: ignore[attr-defined]
+    store.close()
+    return int(count) / elapsed, problems
+
+
+def baseline(total: int, content: bool, directory: Path) -> float:
+    """spans/s of RunJournalExporter.export into DuckDB in this process, same kind of spans."""
+    from otel_runjournal import RunJournalExporter
+
+    spans = _spans_of(build_requests(total, 2048, content, seed=99))
+    exporter = RunJournalExporter(str(directory / "baseline.duckdb"))
+    start = time.perf_counter()
+    for i in range(0, len(spans), 2048):
+        exporter.export(spans[i : i + 2048])
+    exporter.force_flush()
+    elapsed = time.perf_counter() - start
+    exporter.shutdown()
+    return len(spans) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--spans", type=int, default=200_000, help="total spans over all senders")
+    parser.add_argument("--batch", type=int, default=512, help="spans per request")
+    parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
+    parser.add_argument("--content", action="store_true", help="content on the spans (capture_content=True)")
+    parser.add_argument("--sender", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--direct", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sender:
+        sender(args)
+        return
+    if args.direct:
+        direct_writer(args)
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        directory = Path(tmp)
+        grpc_port, http_port = _free_port(), _free_port()
+        serve = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "otel_runjournal",
+                "serve",
+                "--store",
+                str(directory / "served.duckdb"),
+                "--grpc",
+                f"127.0.0.1:{grpc_port}",
+                "--http",
+                f"127.0.0.1:{http_port}",
+                "--settle",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    _health(http_port)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or serve.poll() is not None:
+                        raise SystemExit("serve did not start") from None
+                    time.sleep(0.1)
+            per_sender = args.spans // args.senders
+            port = grpc_port if args.protocol == "grpc" else http_port
+            senders = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "--sender", "--count", str(per_sender), "--port", str(port)]
+                    + ["--batch", str(args.batch), "--protocol", args.protocol, "--seed", str(i + 1)]
+                    + (["--content"] if args.content else []),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=ROOT,
+                )
+                for i in range(args.senders)
+            ]
+            idle_rss = _rss_mb(serve.pid)
+            expected = _health(http_port)["written_spans"]
+            start = _start_all(senders)
+            peak = idle_rss
+            total = 0
+            while True:
+                peak = max(peak, _rss_mb(serve.pid))
+                written = _health(http_port)["written_spans"] - expected
+                if total == 0 and all(p.poll() is not None for p in senders):
+                    total = _health(http_port)["received_spans"]
+                if total and written >= total:
+                    break
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - start
+            after_rss = _rss_mb(serve.pid)
+            for proc in senders:
+                proc.wait()
+        finally:
+            serve.terminate()
+            serve.wait(60)
+        rate = total / elapsed
+        how = f"{args.senders} sender processes over {args.protocol}, {args.batch} spans/request"
+        print(f"## serve → DuckDB, {how}")
+        print(f"spans journaled              {total:>10,}")
+        print(f"elapsed (s)                  {elapsed:>10.2f}")
+        print(f"serve spans/s                {rate:>10,.0f}   (target >= 20,000)")
+        print(f"serve RSS MB idle/peak/after {idle_rss:>6.0f} / {peak:.0f} / {after_rss:.0f}", flush=True)
+        base = baseline(min(args.spans, 50_000), args.content, directory)
+        print(f"in-process exporter spans/s  {base:>10,.0f}   (baseline, same run)")
+        print(f"serve / in-process           {rate / base:>10.2f}x", flush=True)
+        shared, problems = turn_taking(args.senders, min(args.spans, 100_000), args.content, directory)
+        print(f"{args.senders} processes, one file     {shared:>10,.0f}   (DuckDB turn-taking: {problems})")
+    print("note: 2 shared cores; senders and serve compete for CPU, so the numbers are noisy")
+
+
+if __name__ == "__main__":
+    main()

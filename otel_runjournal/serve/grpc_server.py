@@ -1,0 +1,99 @@
+"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+The request is taken as raw bytes (a generic handler without a deserializer) so that a body that does
+not parse gets the protocol's ``INVALID_ARGUMENT`` instead of grpc's internal error. gzip is handled by
+grpc itself. Answers (OTLP spec): success with ``partial_success`` when spans were malformed;
+``UNAUTHENTICATED`` for a missing / wrong bearer token; ``UNAVAILABLE`` with a ``RetryInfo`` detail
+when the store fails, the server is over its memory bound or shutting down (senders retry).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+from typing import Any
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from .auth import TokenCheck
+from .otlp_spans import ExportTraceServiceResponse, MalformedRequest, convert, parse_protobuf
+from .writer import JournalWriter, Outcome
+
+_logger = logging.getLogger("otel_runjournal.serve")
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+def _retry_details(outcome: Outcome) -> tuple[tuple[str, bytes], ...]:
+    info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=max(outcome.retry_after, 1)))
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=outcome.message or "")
+    status.details.add().Pack(info)
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+class _Export:
+    def __init__(self, writer: JournalWriter, token: TokenCheck, timeout: float) -> None:
+        self._writer, self._token, self._timeout = writer, token, timeout
+
+    def __call__(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        if not self._token.ok(metadata.get("authorization")):
+            _logger.warning(
+                "serve: gRPC export from %s refused: missing or wrong bearer token", context.peer()
+            )
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        try:
+            request = parse_protobuf(body)
+            converted = convert(request)
+        except MalformedRequest as exc:
+            _logger.warning("serve: malformed gRPC export from %s: %s", context.peer(), exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:  # anything else a hostile body can trigger: the protocol's error
+            _logger.warning("serve: unreadable gRPC export from %s: %r", context.peer(), exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unreadable request: {type(exc).__name__}")
+        outcome = self._writer.submit(
+            converted.spans, body, converted.rejected, converted.reason, timeout=self._timeout
+        )
+        if not outcome.ok:
+            context.set_trailing_metadata(_retry_details(outcome))
+            context.abort(grpc.StatusCode.UNAVAILABLE, outcome.message or "retry later")
+        response = ExportTraceServiceResponse()
+        if outcome.rejected:
+            response.partial_success.rejected_spans = outcome.rejected
+            response.partial_success.error_message = outcome.message or ""
+        return response
+
+
+def start_grpc(
+    writer: JournalWriter,
+    host: str,
+    port: int,
+    *,
+    token: TokenCheck,
+    max_request_bytes: int,
+    max_workers: int = 16,
+    timeout: float = 30.0,
+) -> tuple[grpc.Server, int]:
+    """Start the gRPC receiver; returns the server and the bound port (``port=0``: a free one)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="otel-runjournal-grpc"),
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.so_reuseport", 0),  # a second serve on the same port must fail, not share it
+        ],
+        maximum_concurrent_rpcs=max_workers * 4,
+    )
+    handler: Any = grpc.unary_unary_rpc_method_handler(
+        _Export(writer, token, timeout),
+        request_deserializer=None,
+        response_serializer=ExportTraceServiceResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_insecure_port(address)
+    if not bound:
+        raise OSError(f"cannot listen for OTLP/gRPC on {address}")
+    server.start()
+    return server, bound

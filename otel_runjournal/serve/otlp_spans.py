@@ -1,0 +1,220 @@
+"""OTLP trace requests → the SDK ``ReadableSpan`` objects the journal mapping reads (no second mapping).
+
+``serve`` journals exactly what ``RunJournalExporter`` would journal in the sending process: each
+OTLP span becomes a finished ``ReadableSpan`` with the same name, ids, parent, kind, times, status,
+attributes (arrays as tuples, as the SDK keeps them), events and a ``Resource`` shared by the spans
+of one ``ResourceSpans``, and goes through the same :class:`~otel_runjournal.journal.assembler.Assembler`.
+
+Bodies: OTLP/protobuf (``ExportTraceServiceRequest``) and OTLP/JSON (lowerCamelCase or original
+field names, ids as hex, enums as integers, unknown fields ignored, as the OTLP spec says). A span
+with malformed ids is rejected (counted for the protocol's partial success); a body that does not
+parse raises :class:`MalformedRequest`.
+
+What OTLP cannot carry: the in-process content side channel. Over OTLP, prompts and completions
+reach the journal only when the sending app put them on its spans (``capture_content=True`` /
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``). A parent's ``is_remote`` travels in
+the span flags (bits 8-9) when the sender sets them (the Python SDK does); otherwise the parent
+counts as local.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
+
+__all__ = [
+    "Converted",
+    "ExportTraceServiceRequest",
+    "ExportTraceServiceResponse",
+    "MalformedRequest",
+    "convert",
+    "parse_json",
+    "parse_protobuf",
+    "response_json",
+]
+
+_HAS_IS_REMOTE = 0x100  # SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
+_IS_REMOTE = 0x200  # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+# OTLP SpanKind (0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer) → SDK SpanKind
+_KINDS = {
+    0: SpanKind.INTERNAL,
+    1: SpanKind.INTERNAL,
+    2: SpanKind.SERVER,
+    3: SpanKind.CLIENT,
+    4: SpanKind.PRODUCER,
+    5: SpanKind.CONSUMER,
+}
+_STATUS_CODES = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
+_PLAIN_STATUS = {code: Status(code) for code in StatusCode}
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+
+
+class MalformedRequest(ValueError):
+    """The body is not a valid OTLP trace export request (the protocol's "bad request")."""
+
+
+@dataclass(slots=True)
+class Converted:
+    """The spans of one request and what was rejected (for the protocol's partial success)."""
+
+    spans: list[ReadableSpan]
+    rejected: int = 0
+    reason: str | None = None
+
+
+def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    """Decode an OTLP/protobuf body; :class:`MalformedRequest` when it does not parse."""
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise MalformedRequest(f"not an OTLP/protobuf ExportTraceServiceRequest: {exc}") from None
+    return request
+
+
+def _hex_ids_to_base64(obj: Any) -> None:
+    """OTLP/JSON writes trace / span ids as hex; protobuf's JSON mapping expects base64 for bytes."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in _ID_FIELDS and isinstance(value, str):
+                try:
+                    obj[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+                except ValueError:
+                    raise MalformedRequest(f"{key} is not hex: {value[:40]!r}") from None
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(obj, list):
+        for item in obj:
+            _hex_ids_to_base64(item)
+
+
+def parse_json(body: bytes) -> ExportTraceServiceRequest:
+    """Decode an OTLP/JSON body; :class:`MalformedRequest` when it does not parse."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedRequest("an OTLP/JSON request is a JSON object")
+    _hex_ids_to_base64(data)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(data, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise MalformedRequest(f"not an OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+    return request
+
+
+def response_json(response: ExportTraceServiceResponse) -> bytes:
+    """An export response in OTLP/JSON."""
+    return json_format.MessageToJson(response, indent=None).encode("utf-8")
+
+
+def _value(v: AnyValue) -> Any:
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return tuple(_value(x) for x in v.array_value.values)
+    if kind == "kvlist_value":
+        return {kv.key: _value(kv.value) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":  # no bytes in JSON rows: base64, as OTLP/JSON writes them
+        return base64.b64encode(v.bytes_value).decode("ascii")
+    return getattr(v, kind)
+
+
+def attributes(kvs: Iterable[Any]) -> dict[str, Any]:
+    """OTLP ``KeyValue`` list → attribute dict (empty values dropped, as the SDK drops ``None``)."""
+    out: dict[str, Any] = {}
+    for kv in kvs:  # the scalar cases inline: this runs for every attribute of every span
+        v = kv.value
+        kind = v.WhichOneof("value")
+        if kind == "string_value":
+            out[kv.key] = v.string_value
+        elif kind == "int_value":
+            out[kv.key] = v.int_value
+        elif kind == "bool_value":
+            out[kv.key] = v.bool_value
+        elif kind == "double_value":
+            out[kv.key] = v.double_value
+        elif kind is not None:
+            out[kv.key] = _value(v)
+    return out
+
+
+def _check_id(raw: bytes, size: int) -> int | None:
+    if len(raw) != size:
+        return None
+    value = int.from_bytes(raw, "big")
+    return value or None
+
+
+def convert(request: ExportTraceServiceRequest) -> Converted:
+    """Every valid span of the request as a finished ``ReadableSpan``; invalid ones are counted."""
+    out: list[ReadableSpan] = []
+    rejected = 0
+    reason: str | None = None
+    for rs in request.resource_spans:
+        resource = Resource(attributes(rs.resource.attributes), rs.schema_url or None)
+        for ss in rs.scope_spans:
+            sc = ss.scope
+            scope = InstrumentationScope(sc.name, sc.version or None, ss.schema_url or None)
+            for span in ss.spans:
+                trace_id = _check_id(span.trace_id, 16)
+                span_id = _check_id(span.span_id, 8)
+                parent_raw = span.parent_span_id
+                parent_id = _check_id(parent_raw, 8) if parent_raw else None
+                if trace_id is None or span_id is None or (parent_raw and parent_id is None):
+                    rejected += 1
+                    reason = "spans with a missing or malformed trace_id / span_id / parent_span_id"
+                    continue
+                flags = span.flags
+                trace_flags = TraceFlags(flags & 0xFF)
+                context = SpanContext(trace_id, span_id, False, trace_flags)
+                parent = None
+                if parent_id is not None:
+                    remote = bool(flags & _HAS_IS_REMOTE and flags & _IS_REMOTE)
+                    parent = SpanContext(trace_id, parent_id, remote, trace_flags)
+                status_code = _STATUS_CODES.get(span.status.code, StatusCode.UNSET)
+                message = span.status.message
+                if status_code is StatusCode.ERROR and message:
+                    status = Status(status_code, message)
+                else:
+                    status = _PLAIN_STATUS[status_code]
+                events = (
+                    [Event(e.name, attributes(e.attributes), e.time_unix_nano) for e in span.events]
+                    if span.events
+                    else ()
+                )
+                out.append(
+                    ReadableSpan(
+                        span.name,
+                        context=context,
+                        parent=parent,
+                        resource=resource,
+                        attributes=attributes(span.attributes),
+                        events=events,
+                        kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
+                        status=status,
+                        start_time=span.start_time_unix_nano,
+                        end_time=span.end_time_unix_nano,
+                        instrumentation_scope=scope,
+                    )
+                )
+    return Converted(out, rejected, reason)

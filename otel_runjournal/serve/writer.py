@@ -1,0 +1,559 @@
+"""The one thread that journals what the receivers accepted: spool, dedupe, assemble, write, commit.
+
+Receivers (gRPC, HTTP) call :meth:`JournalWriter.submit` with the converted spans of a request and
+wait for the writer's answer. The writer takes the queued requests in arrival order, in batches:
+
+1. appends them to the :class:`~.spool.Spool` (so an acknowledged span survives a SIGKILL);
+2. drops spans it has already accepted (a sender's or the Collector's re-send; span ids of the last
+   ``2 x seen_capacity`` spans, seeded at start from the spool);
+3. hands the rest to the journal's own :class:`~otel_runjournal.journal.assembler.Assembler` — the
+   same mapping and run assembly as ``RunJournalExporter`` — which returns the runs they complete;
+4. writes those runs in ONE ``store.write`` and appends the ids of their spans to the spool as
+   committed;
+5. answers every request of the batch: success once the batch is in the spool and the store is
+   healthy (the answer goes out before the store write: at most one batch is acknowledged ahead of
+   the store, held in the spool like the spans of runs whose root has not arrived), retryable when
+   the store is failing.
+
+Never accept and drop: while the store fails, the failed runs stay in memory (and the spool), the
+writer retries them every ``retry_interval`` seconds, and new requests are refused as retryable
+(``store``); past ``max_queued_spans`` waiting in the queue requests are refused (``memory``);
+during shutdown, too (``shutdown``). Re-sent spans are recognised and acknowledged, not journaled
+twice. Memory: at most ``max_queued_spans`` spans queued, ``max_pending_spans`` held for unfinished
+runs (past it the oldest run is written early as ``running``, like the exporter), the failed runs of
+the last write, and the span-id sets.
+
+Longer than our usual module: it is one thread's state (queue, spool segments, settling roots,
+failed writes, seen ids) whose invariants hold only together; split, they would be harder to check.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from .. import semconv as sc
+from ..journal.assembler import Assembler
+from ..journal.spanread import attributes_of, trace_hex
+from ..records import RunWrite
+from ..stores.base import RunStore
+from . import spool as _spool
+from .otlp_spans import convert
+
+_logger = logging.getLogger("otel_runjournal.serve")
+
+DEFAULT_MAX_QUEUED_SPANS = 20_000
+DEFAULT_SEEN_CAPACITY = 200_000
+DEFAULT_SETTLE_S = 3.0
+DEFAULT_RUN_IDLE_S = 600.0
+_RECENT_COMMITTED = 65_536  # span ids carried into each new spool segment (restart dedupe window)
+_LOG_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The writer's answer to one request."""
+
+    ok: bool
+    rejected: int = 0  # spans of the request refused as malformed (partial success)
+    message: str | None = None
+    reason: str = ""  # when not ok: store | memory | shutdown | spool | timeout
+    retry_after: int = 0  # seconds (HTTP Retry-After / gRPC RetryInfo)
+
+
+@dataclass(slots=True)
+class _Request:
+    spans: list[ReadableSpan]
+    raw: bytes
+    rejected: int
+    reason: str | None
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: Outcome | None = None
+
+
+class _SeenIds:
+    """Span ids accepted recently: two generations of ``capacity`` each (bounded, O(1))."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._new: set[int] = set()
+        self._old: set[int] = set()
+
+    def __contains__(self, span_id: int) -> bool:
+        return span_id in self._new or span_id in self._old
+
+    def add(self, span_id: int) -> None:
+        if len(self._new) >= self._capacity:
+            self._old, self._new = self._new, set()
+        self._new.add(span_id)
+
+
+def run_key(attrs: dict[str, Any], trace_id: str) -> str:
+    """The assembler's run key of a span: ``runjournal.run_id``, else the trace id (foreign spans)."""
+    run_id = attrs.get(sc.RJ_RUN_ID)
+    return run_id if isinstance(run_id, str) and run_id else trace_id
+
+
+def _pb_run_key(span: Any) -> str:
+    for kv in span.attributes:
+        if kv.key == sc.RJ_RUN_ID and kv.value.string_value:
+            return str(kv.value.string_value)
+    return bytes(span.trace_id).hex()
+
+
+class JournalWriter:
+    """Owns the store, the spool and the assembler; one writer thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        spool: _spool.Spool,
+        *,
+        max_pending_spans: int,
+        journal_content: bool = True,
+        max_queued_spans: int = DEFAULT_MAX_QUEUED_SPANS,
+        max_batch_spans: int = 8192,
+        retry_interval: float = 1.0,
+        retry_after: int = 5,
+        settle: float = DEFAULT_SETTLE_S,
+        run_idle_timeout: float = DEFAULT_RUN_IDLE_S,
+        seen_capacity: int = DEFAULT_SEEN_CAPACITY,
+        close_store: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_queued_spans < 1 or max_batch_spans < 1 or max_pending_spans < 1:
+            raise ValueError("max_queued_spans, max_batch_spans and max_pending_spans must be >= 1")
+        self._store = store
+        self._spool = spool
+        self._close_store = close_store
+        self._assembler = Assembler(
+            max_pending_spans=max_pending_spans,
+            with_content=journal_content,
+            run_idle_timeout=run_idle_timeout,
+        )
+        self._max_queued = max_queued_spans
+        self._max_batch = max_batch_spans
+        self._retry_interval = retry_interval
+        self._settle = settle
+        self._roots: dict[str, list[ReadableSpan]] = {}  # run key → its root span(s), settling
+        self._last_seen: dict[str, float] = {}  # run key (with a settling root) → last span arrival
+        self._retry_after = retry_after
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._queue: deque[_Request] = deque()
+        self._queued_spans = 0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._seen = _SeenIds(seen_capacity)
+        self._recent: deque[int] = deque(maxlen=_RECENT_COMMITTED)
+        self._run_seg: dict[str, int] = {}  # run key → oldest spool segment holding its unwritten spans
+        self._backlog: list[RunWrite] = []  # runs whose store write failed, retried in order
+        self._next_retry = 0.0
+        self._last_failure_log: float | None = None
+        self._last_summary = clock()
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "requests",
+                "received_spans",
+                "duplicate_spans",
+                "rejected_spans",
+                "written_runs",
+                "written_events",
+                "written_spans",
+                "failed_writes",
+                "refused_store",
+                "refused_memory",
+                "refused_shutdown",
+                "refused_spool",
+                "refused_timeout",
+                "replayed_spans",
+            ),
+            0,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Replay the spool (runs held or unwritten when serve last stopped), then start the thread."""
+        self._replay()
+        self._thread = threading.Thread(target=self._run, name="otel-runjournal-serve-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Refuse new requests, journal the queued ones, retry a failed write, close spool and store."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                _logger.warning("serve: the writer did not finish within %.0f s", timeout)
+
+    @property
+    def failing(self) -> bool:
+        """The last store write failed (new requests are refused until a retry succeeds)."""
+        return bool(self._backlog)
+
+    def health(self) -> dict[str, Any]:
+        """Status and counters (the ``/health`` endpoint)."""
+        with self._cond:
+            status = "stopping" if self._stopping else ("store_failing" if self._backlog else "ok")
+            return {
+                "status": status,
+                "queued_spans": self._queued_spans,
+                "held_runs": self._assembler.pending_runs,
+                "settling_runs": len(self._roots),
+                "held_spans": self._assembler.pending_spans,
+                "failed_runs_waiting": len(self._backlog),
+                "spool_segments": len(self._spool.segments),
+                **self.counters,
+            }
+
+    # --- receivers' side ---------------------------------------------------------------------------
+    def submit(
+        self,
+        spans: list[ReadableSpan],
+        raw: bytes,
+        rejected: int = 0,
+        reason: str | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> Outcome:
+        """Queue a request's spans and wait for the writer's answer (any receiver thread)."""
+        if not spans:
+            return Outcome(True, rejected, reason)
+        request = _Request(spans, raw, rejected, reason)
+        with self._cond:
+            refusal = self._refusal(len(spans))
+            if refusal is not None:
+                self.counters[f"refused_{refusal.reason}"] += 1
+                return refusal
+            self._queue.append(request)
+            self._queued_spans += len(spans)
+            self.counters["requests"] += 1
+            self.counters["received_spans"] += len(spans)
+            self._cond.notify_all()
+        if not request.done.wait(timeout):
+            with self._cond:
+                self.counters["refused_timeout"] += 1
+            # still queued: it will be journaled; a re-send is recognised as a duplicate
+            return Outcome(False, reason="timeout", message="the journal is busy", retry_after=1)
+        assert request.outcome is not None
+        return request.outcome
+
+    def _refusal(self, count: int) -> Outcome | None:
+        if self._stopping:
+            return Outcome(False, reason="shutdown", message="serve is shutting down", retry_after=5)
+        if self._backlog:
+            return Outcome(
+                False,
+                reason="store",
+                message="the journal store is failing; retry later",
+                retry_after=self._retry_after,
+            )
+        if self._queued_spans and self._queued_spans + count > self._max_queued:
+            return Outcome(
+                False, reason="memory", message="serve is over its memory bound; retry later", retry_after=1
+            )
+        return None
+
+    # --- the writer thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue and not self._stopping:
+                    self._cond.wait(timeout=self._retry_interval)
+                batch: list[_Request] = []
+                count = 0
+                while self._queue and (not batch or count + len(self._queue[0].spans) <= self._max_batch):
+                    request = self._queue.popleft()
+                    batch.append(request)
+                    count += len(request.spans)
+                self._queued_spans -= count
+                done = self._stopping and not self._queue
+            try:
+                if batch:
+                    self._process(batch)
+                else:
+                    self._idle()
+            except Exception as exc:  # a bug: answer retryable, keep serving
+                _logger.exception("serve: internal error in the writer: %s", exc)
+                for request in batch:
+                    if request.outcome is None:
+                        self._answer(
+                            request,
+                            Outcome(
+                                False, reason="store", message="internal error", retry_after=self._retry_after
+                            ),
+                        )
+            self._maybe_log_summary()
+            if done:
+                break
+        self._finish()
+
+    def _answer(self, request: _Request, outcome: Outcome) -> None:
+        request.outcome = outcome
+        request.done.set()
+
+    def _process(self, batch: list[_Request]) -> None:
+        try:
+            self._spool.append(_spool.DATA, [r.raw for r in batch])
+        except OSError as exc:
+            _logger.warning("serve: cannot append to the spool (%s); refusing %d requests", exc, len(batch))
+            self.counters["refused_spool"] += len(batch)
+            for request in batch:
+                self._answer(
+                    request,
+                    Outcome(
+                        False, reason="spool", message="spool not writable", retry_after=self._retry_after
+                    ),
+                )
+            return
+        segment = self._spool.current
+        fresh: list[ReadableSpan] = []
+        for request in batch:
+            self.counters["rejected_spans"] += request.rejected
+            fresh.extend(self._accept(request.spans, segment))
+        fresh.extend(self._settled_roots())
+        # The batch is in the spool: with the store healthy it is acknowledged now, while its runs are
+        # written (a write that fails keeps them, in memory and in the spool, and refuses what comes
+        # next). So the store's commit latency does not hold the senders; at most one batch
+        # (max_batch_spans) is acknowledged ahead of the store.
+        early = not self._backlog
+        if early:
+            for request in batch:
+                self._answer(request, Outcome(True, request.rejected, request.reason))
+        ok = self._write(self._assembler.add(fresh))
+        for request in batch:
+            if early:
+                continue
+            if ok:
+                self._answer(request, Outcome(True, request.rejected, request.reason))
+            else:  # held in the spool and memory all the same: a re-send is a recognised duplicate
+                self._answer(
+                    request,
+                    Outcome(
+                        False,
+                        reason="store",
+                        message="the journal store is failing",
+                        retry_after=self._retry_after,
+                    ),
+                )
+        self._housekeeping()
+
+    def _accept(self, spans: Sequence[ReadableSpan], segment: int) -> list[ReadableSpan]:
+        """The spans not seen before, minus run roots (they settle first, see :meth:`_settled_roots`);
+        remembers them and the spool segment their runs are held in."""
+        out: list[ReadableSpan] = []
+        seen = self._seen
+        run_seg = self._run_seg
+        roots, last_seen = self._roots, self._last_seen
+        now = self._clock()
+        for span in spans:
+            ctx = span.get_span_context()
+            if ctx is None:
+                continue
+            if ctx.span_id in seen:
+                self.counters["duplicate_spans"] += 1
+                continue
+            seen.add(ctx.span_id)
+            attrs = attributes_of(span)
+            key = run_key(attrs, trace_hex(ctx.trace_id))
+            if key not in run_seg:
+                run_seg[key] = segment
+            if attrs.get(sc.RJ_IS_ROOT) or span.parent is None or span.parent.is_remote:
+                roots.setdefault(key, []).append(span)
+                last_seen[key] = now
+                continue
+            if key in last_seen:
+                last_seen[key] = now
+            out.append(span)
+        return out
+
+    def _settled_roots(self, *, everything: bool = False) -> list[ReadableSpan]:
+        """Roots of runs no span of which arrived for ``settle`` seconds.
+
+        A run is complete when its root span arrives, in the sending process. Through a Collector
+        (several senders in parallel, retries after an outage) a root can overtake its children, so
+        the root is held until its run has been quiet for ``settle`` seconds; children later than
+        that are journaled as a later part of the run.
+        """
+        if not self._roots:
+            return []
+        now = self._clock()
+        due = [k for k, t in self._last_seen.items() if everything or now - t >= self._settle]
+        out: list[ReadableSpan] = []
+        for key in due:
+            out.extend(self._roots.pop(key))
+            del self._last_seen[key]
+        return out
+
+    def _idle(self) -> None:
+        if self._backlog and self._clock() >= self._next_retry:
+            self._write([])
+        elif not self._backlog:
+            writes = self._assembler.add(self._settled_roots())  # + foreign groups past their idle timeout
+            if writes:
+                self._write(writes)
+        self._housekeeping()
+
+    def _write(self, writes: list[RunWrite]) -> bool:
+        batch = self._backlog + writes
+        if not batch:
+            return True
+        try:
+            self._store.write(batch)
+        except Exception as exc:  # any store failure: keep everything, refuse new data, retry
+            self._backlog = batch
+            self.counters["failed_writes"] += 1
+            self._next_retry = self._clock() + self._retry_interval
+            self._log_failure(exc, batch)
+            return False
+        if self._backlog:
+            _logger.warning("serve: the store accepts writes again; %d held runs written", len(self._backlog))
+        self._backlog = []
+        ids = [int(span.span_id, 16) for write in batch for span in write.spans]
+        self.counters["written_runs"] += len(batch)
+        self.counters["written_events"] += sum(len(w.events) for w in batch)
+        self.counters["written_spans"] += len(ids)
+        self._recent.extend(ids)
+        try:
+            self._spool.append(_spool.COMMIT, [_spool.pack_ids(ids)])
+        except OSError as exc:  # the runs are in the store; a replay would re-write them
+            _logger.warning("serve: cannot record a commit in the spool: %s", exc)
+        return True
+
+    def _housekeeping(self) -> None:
+        """Forget written runs, delete spool segments nothing held needs, rotate / compact the spool."""
+        if self._backlog:
+            return
+        held = self._assembler.pending_run_ids()
+        roots = self._roots
+        run_seg = self._run_seg
+        for key in [k for k in run_seg if k not in held and k not in roots]:
+            del run_seg[key]
+        spool = self._spool
+        floor = min(run_seg.values(), default=spool.current + 1)
+        spool.release(floor)
+        if spool.full:
+            spool.start_segment()
+            if self._recent:
+                spool.append(_spool.COMMIT, [_spool.pack_ids(self._recent)])
+            spool.release(min(run_seg.values(), default=spool.current))
+        if spool.too_many:
+            held_keys = set(held) | set(roots)
+            copied = spool.compact(lambda s: _pb_run_key(s) in held_keys, self._recent)
+            for key in run_seg:
+                run_seg[key] = spool.current
+            _logger.info(
+                "serve: spool compacted (%d held spans of %d runs copied forward)", copied, len(held)
+            )
+
+    def _replay(self) -> None:
+        data, committed = self._spool.recover()
+        if not data:
+            self._spool.start_segment()
+            return
+        for span_id in committed:
+            self._seen.add(span_id)
+        writes: list[RunWrite] = []
+        replayed = 0
+        for segment, request in data:
+            converted = convert(request)
+            fresh = self._accept([s for s in converted.spans if s.context.span_id not in committed], segment)
+            replayed += len(fresh)
+            writes.extend(self._assembler.add(fresh))
+        self.counters["replayed_spans"] = replayed
+        self._write(writes)
+        held = set(self._assembler.pending_run_ids()) | set(self._roots)
+        if self._backlog:  # the store fails at start: keep every segment, write into a new one
+            self._spool.start_segment()
+        else:
+            self._spool.compact(lambda s: _pb_run_key(s) in held, self._recent)
+            for key in self._run_seg:
+                self._run_seg[key] = self._spool.current
+        _logger.info(
+            "serve: replayed %d spans from the spool %s: %d runs written, %d runs held for their root",
+            replayed,
+            self._spool.directory,
+            len(writes),
+            len(held),
+        )
+
+    def _finish(self) -> None:
+        roots = self._settled_roots(everything=True)  # graceful stop: every run whose root arrived
+        if roots and not self._backlog:
+            self._write(self._assembler.add(roots))
+        for _ in range(3):
+            if not self._backlog or self._write([]):
+                break
+            time.sleep(self._retry_interval)
+        held_runs, held_spans = self._assembler.pending_runs, self._assembler.pending_spans
+        if self._backlog:
+            _logger.error(
+                "serve: the store still fails; %d runs stay in the spool %s, written at the next start",
+                len(self._backlog),
+                self._spool.directory,
+            )
+        if held_runs:
+            _logger.info(
+                "serve: %d unfinished runs (%d spans) stay in the spool %s; they are journaled when serve "
+                "starts again and their remaining spans arrive",
+                held_runs,
+                held_spans,
+                self._spool.directory,
+            )
+        self._spool.close()
+        if self._close_store:
+            try:
+                self._store.close()
+            except Exception as exc:
+                _logger.warning("serve: closing the store failed: %s", exc)
+        self._log_summary()
+
+    # --- logs --------------------------------------------------------------------------------------
+    def _log_failure(self, exc: Exception, batch: list[RunWrite]) -> None:
+        now = self._clock()
+        if self._last_failure_log is not None and now - self._last_failure_log < 60.0:
+            _logger.debug("serve: store write failed again: %r", exc)
+            return
+        self._last_failure_log = now
+        _logger.warning(
+            "serve: writing %d runs to the store failed (%s: %s); they are kept and retried every %.0f s, "
+            "new requests are refused as retryable meanwhile",
+            len(batch),
+            type(exc).__name__,
+            exc,
+            self._retry_interval,
+        )
+
+    def _maybe_log_summary(self) -> None:
+        now = self._clock()
+        if now - self._last_summary >= _LOG_INTERVAL_S:
+            self._last_summary = now
+            self._log_summary()
+
+    def _log_summary(self) -> None:
+        c = self.counters
+        refused = {k[8:]: v for k, v in c.items() if k.startswith("refused_") and v}
+        _logger.info(
+            "serve: received %d spans in %d requests; wrote %d runs (%d events, %d spans); "
+            "%d duplicates ignored, %d malformed rejected; refused %s; holding %d runs",
+            c["received_spans"],
+            c["requests"],
+            c["written_runs"],
+            c["written_events"],
+            c["written_spans"],
+            c["duplicate_spans"],
+            c["rejected_spans"],
+            refused or "none",
+            self._assembler.pending_runs,
+        )

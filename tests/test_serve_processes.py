@@ -1,0 +1,113 @@
+"""``serve`` as its own process fed by app processes (the SDK's OTLP exporters): fan-in, SIGTERM, SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from serve_helpers import ServeProcess, agent_spans, free_port, health, sender_run_ids, spawn_sender
+
+from otel_runjournal import RunJournalExporter, open_store
+
+
+def _shape(location: str, run_ids: list[str]) -> dict[str, tuple[str, int, int, int]]:
+    """Per run: (status, events, distinct (event type, span id) pairs, spans) read from the journal."""
+    store = open_store(location)
+    try:
+        out = {}
+        for run_id in run_ids:
+            run = store.get_run(run_id)
+            if run is None:
+                continue
+            events = store.list_events(run_id, limit=1000)
+            spans = store.sql(
+                "select count(*), count(distinct span_id) from spans where run_id = $1", [run_id]
+            )  # type: ignore[attr-defined]
+            assert spans[0][0] == spans[0][1], f"run {run_id} has duplicate span rows"
+            out[run_id] = (
+                run.status,
+                len(events),
+                len({(e.event_type, e.span_id) for e in events}),
+                spans[0][0],
+            )
+        return out
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def expected_shape(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, int, int]:
+    """The shape of one run of the full demo agent journaled in-process (the reference)."""
+    spans = agent_spans(1, light=False, capture_content=False)
+    location = str(tmp_path_factory.mktemp("ref") / "ref.duckdb")
+    exporter = RunJournalExporter(location)
+    exporter.export(spans)
+    exporter.shutdown()
+    store = open_store(location)
+    run_id = store.list_runs()[0].run_id
+    store.close()
+    return _shape(location, [run_id])[run_id]
+
+
+def _assert_whole(location: str, run_ids: list[str], expected: tuple[str, int, int, int]) -> None:
+    shapes = _shape(location, run_ids)
+    missing = [r for r in run_ids if r not in shapes]
+    assert not missing, f"{len(missing)} of {len(run_ids)} runs missing"
+    assert Counter(shapes.values()) == Counter({expected: len(run_ids)})
+
+
+def test_four_apps_times_200_runs_all_whole(
+    tmp_path: Path, expected_shape: tuple[str, int, int, int]
+) -> None:
+    """4 app processes x 200 runs over gRPC and HTTP into one serve: every run whole, nothing duplicated."""
+    location = str(tmp_path / "served.duckdb")
+    with ServeProcess(location, tmp_path / "spool", free_port(), free_port()) as serve:
+        senders = [
+            spawn_sender(endpoint, protocol, 200, "--thread-prefix", f"app{i}")
+            for i, (endpoint, protocol) in enumerate(
+                [
+                    (f"http://127.0.0.1:{serve.grpc_port}", "grpc"),
+                    (f"http://127.0.0.1:{serve.grpc_port}", "grpc"),
+                    (f"http://127.0.0.1:{serve.http_port}", "http/protobuf"),
+                    (f"http://127.0.0.1:{serve.http_port}", "http/protobuf"),
+                ]
+            )
+        ]
+        run_ids = [r for proc in senders for r in sender_run_ids(proc)]
+        status, stats = health(serve.http_port)
+        assert status == 200 and stats["duplicate_spans"] == 0
+    assert serve.wait() == 0
+    assert len(set(run_ids)) == 800
+    _assert_whole(location, run_ids, expected_shape)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_serve_stopped_mid_run_and_restarted_loses_and_duplicates_nothing(
+    tmp_path: Path, expected_shape: tuple[str, int, int, int], signum: int
+) -> None:
+    """serve stopped (SIGTERM: graceful; SIGKILL: abrupt) while apps send, then restarted: every run whole,
+    no duplicates (acknowledged spans come back from the spool, re-sent ones are recognised)."""
+    location = str(tmp_path / "served.duckdb")
+    serve = ServeProcess(location, tmp_path / "spool", free_port(), free_port()).start()
+    try:
+        endpoint = f"http://127.0.0.1:{serve.grpc_port}"
+        senders = [spawn_sender(endpoint, "grpc", 150, "--thread-prefix", f"app{i}") for i in range(2)]
+        deadline = time.monotonic() + 120
+        while health(serve.http_port)[1]["written_runs"] < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        serve.signal(signum)
+        code = serve.wait(60)
+        assert code == (0 if signum == signal.SIGTERM else -signal.SIGKILL), serve.log_text()[-3000:]
+        if signum == signal.SIGTERM:
+            assert "stopped" in serve.log_text()
+        time.sleep(0.5)
+        serve.start()
+        run_ids = [r for proc in senders for r in sender_run_ids(proc)]
+    finally:
+        serve.__exit__(None, None, None)
+    log = serve.log_text()
+    assert "replayed" in log or signum == signal.SIGTERM, log[-3000:]
+    _assert_whole(location, run_ids, expected_shape)
