@@ -23,7 +23,7 @@ twice. Memory: at most ``max_queued_spans`` spans queued, ``max_pending_spans`` 
 runs (past it the oldest run is written early as ``running``, like the exporter), the failed runs of
 the last write, and the span-id sets.
 
-Longer than our usual module: it is one thread's state (queue, spool segments, settling roots,
+Long because it is one thread's state (queue, spool segments, settling roots,
 failed writes, seen ids) whose invariants hold only together; split, they would be harder to check.
 """
 
