@@ -11,35 +11,44 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .. import settings as _env
+from .base import StoreError
+from .postgres.conninfo import is_postgres, mask
 
 if TYPE_CHECKING:
     from .base import RunStore
 
 SCHEMES = ("duckdb", "jsonl")
+"""Schemes whose location is a path; ``postgresql://`` (and ``postgres://``) URLs are passed whole."""
 _DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
 
 
 def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(scheme, path)`` of a store location; scheme is ``duckdb``, ``jsonl`` or ``""`` (a plain path).
+    """``(scheme, path)`` of a store location; scheme is ``duckdb``, ``jsonl``, ``postgresql`` (the
+    "path" is then the whole URL, password included: print :func:`mask` of it) or ``""`` (a plain path).
 
     Raises ``ValueError`` for an unknown scheme or a malformed URL (``duckdb://host/x``, no path).
     """
     text = os.fspath(location).strip()
     if not text:
         raise ValueError("store location is empty")
+    if is_postgres(text):
+        return "postgresql", text
     if "://" not in text and not text.lower().startswith(tuple(f"{s}:" for s in SCHEMES)):
         return "", text
     scheme = text.split(":", 1)[0].lower()
     if scheme not in SCHEMES:
-        raise ValueError(f"unknown store scheme in {text!r}: use duckdb:///file.duckdb or jsonl:///directory")
+        raise ValueError(
+            f"unknown store scheme in {mask(text)!r}: use duckdb:///file.duckdb, jsonl:///directory "
+            "or postgresql://user@host:port/database"
+        )
     parts = urlsplit(text)
     if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
         raise ValueError(
-            f"malformed store URL {text!r}: use {scheme}:///absolute/path or {scheme}:relative/path"
+            f"malformed store URL {mask(text)!r}: use {scheme}:///absolute/path or {scheme}:relative/path"
         )
     path = unquote(parts.path)
     if not path:
-        raise ValueError(f"store URL {text!r} has no path")
+        raise ValueError(f"store URL {mask(text)!r} has no path")
     return scheme, path
 
 
@@ -47,7 +56,8 @@ def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
     """Open the store at ``location`` (default: ``OTEL_RUNJOURNAL_STORE``, else ``./runjournal.duckdb``).
 
     ``x.duckdb`` (also ``.db``/``.ddb``) or ``duckdb:///x.duckdb`` → :class:`DuckDBStore`;
-    an existing directory, a path ending in ``/``, or ``jsonl:///dir`` → :class:`JsonlStore`.
+    an existing directory, a path ending in ``/``, or ``jsonl:///dir`` → :class:`JsonlStore`;
+    ``postgresql://user@host:port/db`` → :class:`PostgresStore` (the ``postgres`` extra).
     """
     raw = _env.resolve(
         None if location is None else os.fspath(location), _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE
@@ -65,6 +75,13 @@ def open_store(location: str | os.PathLike[str] | None = None) -> RunStore:
                 f"cannot tell which store {path!r} is: name a DuckDB file ending in .duckdb, an existing "
                 "directory (JSONL), or use duckdb:///path / jsonl:///path"
             )
+    if scheme == "postgresql":
+        try:
+            from .postgres.store import PostgresStore
+        except ImportError as exc:
+            raise StoreError(str(exc)) from None
+
+        return PostgresStore(path)
     if scheme == "duckdb":
         from .duckdb.store import DuckDBStore
 
