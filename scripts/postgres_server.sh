@@ -2,7 +2,7 @@
 # A private PostgreSQL server for the tests and benchmarks, on a free loopback port.
 #
 #   scripts/postgres_server.sh start DIR   # initdb into DIR (if new), start, print the store URL
-#   scripts/postgres_server.sh stop DIR
+#   scripts/postgres_server.sh stop DIR    # (start DIR again: same data, same port)
 #
 # Then: export OTEL_RUNJOURNAL_TEST_POSTGRES=$(scripts/postgres_server.sh start /tmp/rj-pg)
 # Needs Debian's PostgreSQL (apt-get install -y postgresql). The server refuses to run as root, so
@@ -33,7 +33,11 @@ case "$cmd" in
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       as_owner "$bin/initdb" -D "$dir/data" -U "$owner" --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
     fi
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    if [ -f "$dir/port" ]; then  # a restart keeps the port (clients reconnect to the same URL)
+      port=$(cat "$dir/port")
+    else
+      port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    fi
     # fsync stays on (the journal's durability is what the tests check); small shared memory, no
     # unix socket (loopback TCP only), enough connections for the multi-process tests
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
