@@ -217,7 +217,7 @@ class PostgresStore:
                     if version in applied:
                         continue
                     for statement in statements:
-                        conn.execute(statement)  # type: ignore[arg-type]  # our own constant SQL
+                        conn.execute(statement)
                     conn.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (%s, %s, now())", (version, name))
         except psycopg.Error as exc:
             raise StoreError(f"cannot prepare run journal {self.location}: {self._scrub(exc)}") from None
@@ -255,7 +255,7 @@ class PostgresStore:
         """Run one SQL statement and return its column names and rows (nothing is committed when
         the store is read-only; otherwise the statement's changes are)."""
         with self._connection("query") as conn, conn.cursor() as cur:
-            cur.execute(query, params)  # type: ignore[arg-type]  # the caller's SQL, as DuckDB's sql()
+            cur.execute(query, params)  # the caller's SQL, as DuckDB's sql()
             columns = [d.name for d in cur.description or ()]
             rows = cur.fetchall() if cur.description else []
             return columns, rows
@@ -291,7 +291,8 @@ class PostgresStore:
     ) -> list[RunEvent]:
         """One page of a run's events in ascending ``seq`` (cursor rules: ``stores.base``)."""
         check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq, category=category)
-        where, params = "run_id = %s", [_write.text(run_id)]
+        where = "run_id = %s"
+        params: list[Any] = [_write.text(run_id)]
         if category is not None:
             where += " AND category = %s"
             params.append(category)
