@@ -197,3 +197,22 @@ def test_zero_code_exporter_writes_to_postgres(schema: Schema, tmp_path: Path) -
     with PostgresStore(with_schema(schema.server, schema.name), read_only=True) as store:
         runs = store.list_runs(thread_id="zero-code")
         assert [(r.status, r.llm_call_count) for r in runs] == [("success", 3)], out.stderr[-2000:]
+
+
+def test_cli_reads_postgres_and_fails_in_one_masked_line(schema: Schema) -> None:
+    """The CLI lists runs from PostgreSQL; an unreachable server is one 'Error:' line without the password."""
+    from click.testing import CliRunner
+
+    from otel_runjournal.cli.main import cli
+
+    with PostgresStore(schema.url) as store:
+        store.write([make_run("r1", "t1"), make_run("r2", "t2")])
+    listed = CliRunner().invoke(cli, ["runs", "--json", "--store", schema.url])
+    assert listed.exit_code == 0, listed.output
+    assert "r1" in listed.output and "r2" in listed.output
+    secret = "hunter2-secret"
+    down = f"postgresql://u:{secret}@127.0.0.1:{_free_port()}/db?connect_timeout=1"
+    failed = CliRunner().invoke(cli, ["runs", "--store", down])
+    lines = failed.output.strip().splitlines()
+    assert failed.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), failed.output
+    assert secret not in failed.output and "***" in failed.output

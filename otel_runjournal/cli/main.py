@@ -21,6 +21,7 @@ from .. import settings as _env
 from ..records import RUN_STATUSES, RunEvent, RunRecord
 from ..stores.base import MAX_LIMIT, RunStore, StoreError
 from ..stores.location import split_location
+from ..stores.postgres.conninfo import is_postgres, mask
 from . import render
 
 _TOKEN_GROUPS = ("caller", "run", "thread", "model")
@@ -49,7 +50,7 @@ def open_for_reading(location: str) -> Iterator[RunStore]:
     from ..stores.location import open_store
 
     path = _store_path(location)
-    if not os.path.exists(path):
+    if not is_postgres(location) and not os.path.exists(path):
         raise click.ClickException(
             f"no run journal at {path!r} (run `otel-runjournal demo`, or point --store / "
             f"{_env.OTEL_RUNJOURNAL_STORE} at your journal)"
@@ -57,11 +58,11 @@ def open_for_reading(location: str) -> Iterator[RunStore]:
     try:
         store = open_store(location)
     except (StoreError, ValueError, OSError) as exc:
-        raise click.ClickException(f"cannot open the run journal {location!r}: {exc}") from None
+        raise click.ClickException(f"cannot open the run journal {mask(location)!r}: {exc}") from None
     try:
         yield store
     except StoreError as exc:
-        raise click.ClickException(f"reading the run journal {location!r} failed: {exc}") from None
+        raise click.ClickException(f"reading the run journal {mask(location)!r} failed: {exc}") from None
     finally:
         store.close()
 
