@@ -63,11 +63,11 @@ def parallel_writes(factory: Callable[[], RunStore], per_process: list[list[list
         p.start()
     start.wait()
     began = time.perf_counter()
-    ends = [done.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()
         if p.exitcode != 0:
             raise RuntimeError(f"a writer process failed (exit code {p.exitcode})")
+    ends = [done.get(timeout=10) for _ in procs]
     events = sum(len(u.events) for b in per_process for batch in b for u in batch)
     return events / (max(ends) - began)
 

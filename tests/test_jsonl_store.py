@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from store_batches import make_run
 
+from otel_runjournal.records import RunWrite
 from otel_runjournal.stores import JsonlStore, StoreError
 from otel_runjournal.stores.jsonl import store as jsonl_module
 from otel_runjournal.stores.jsonl.names import safe_file_name
@@ -106,7 +107,8 @@ def test_everything_is_readable_with_duckdb_read_json(tmp_path: Path) -> None:
     """The README's read_json queries load events, runs and spans with the right types."""
     with JsonlStore(tmp_path) as store:
         store.write([make_run("r1", "t1"), make_run("r2", "t1", start=1)])
-        store.write([make_run("r1", "t1", status="error")])  # later summary of r1 wins
+        later = make_run("r1", "t1", status="error").run  # a later summary of r1 (no new spans) wins
+        store.write([RunWrite(run=later)])
     con = duckdb.connect()
     events = con.execute(
         f"SELECT thread_id, seq, event_type, typeof(created_at) FROM read_json('{tmp_path}/events/*.jsonl') "

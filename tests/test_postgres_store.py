@@ -216,3 +216,18 @@ def test_cli_reads_postgres_and_fails_in_one_masked_line(schema: Schema) -> None
     lines = failed.output.strip().splitlines()
     assert failed.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), failed.output
     assert secret not in failed.output and "***" in failed.output
+
+
+def test_queries_postgres_sql_runs(schema: Schema) -> None:
+    """Every statement of examples/queries_postgres.sql runs on a PostgreSQL journal."""
+    text = (Path(__file__).resolve().parent.parent / "examples" / "queries_postgres.sql").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    statements = [s.strip() for s in body.split(";") if s.strip()]
+    assert len(statements) >= 10
+    with PostgresStore(schema.url, read_only=False) as store:
+        store.write([make_run("r1", "quickstart"), make_run("r2", "quickstart", status="error")])
+    with PostgresStore(schema.url, read_only=True) as store:
+        results = [store.sql(statement) for statement in statements]
+    assert (
+        results[0] and results[1] and [r[3] for r in results[7]] == ["q r1", "answer 0 ", "q r2", "answer 0 "]
+    )
