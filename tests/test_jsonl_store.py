@@ -122,7 +122,7 @@ def test_everything_is_readable_with_duckdb_read_json(tmp_path: Path) -> None:
     ).fetchall()
     assert latest == [("r1", "error"), ("r2", "success")]
     spans = con.execute(f"SELECT count(*) FROM read_json('{tmp_path}/spans.jsonl')").fetchone()
-    assert spans == (9,)
+    assert spans == (6,)  # two runs of three spans; the resent run added none
 
 
 @pytest.mark.parametrize("identifier", ["../../etc/x", "a/b", "\x00", "..", "", "x" * 10_000, "ÅÄÖ", "CON"])
