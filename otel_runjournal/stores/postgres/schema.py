@@ -3,9 +3,11 @@
 Same tables, columns and view names as :mod:`..duckdb.schema` (see it for what each view answers);
 only the SQL dialect differs (``json ->> 'key'`` for attributes, ``percentile_cont`` for quantiles,
 UTC days from ``AT TIME ZONE``). PostgreSQL adds what a shared server needs: ``(thread_id, seq)`` is
-unique (a second guard behind the per-thread counter), ``spans`` has the primary key
-``(trace_id, span_id)`` that makes writes idempotent per span, and a partial index serves a thread's
-messages. JSON columns are ``json`` (the text is kept as written, so values round-trip exactly).
+unique (a second guard behind the per-thread counter; its index also serves a thread's last
+messages, read backwards), ``spans`` has the primary key ``(trace_id, span_id)`` that makes writes
+idempotent per span, and ids compare byte-wise (``COLLATE "C"``). JSON columns are ``json`` (the
+text is kept as written, so values round-trip exactly). Every index costs writes: there are four
+on the event and span tables, measured in ``bench/bench_stores.py``.
 
 Migrations run once, in order, in one transaction under an advisory lock (many processes may open a
 new database at once), recorded in ``schema_migrations(version, name, applied_at)``. Add new ones at
@@ -45,6 +47,9 @@ _LLM_SPANS = f"""
        OR {_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
 """
 
+ID = 'TEXT COLLATE "C"'
+"""Ids compare byte-wise (as in DuckDB): index maintenance and look-ups skip the locale's collation."""
+
 _SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
         sum(input_tokens + output_tokens) AS total_tokens"""
 
@@ -54,8 +59,8 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "create_tables",
         (
             "CREATE TYPE event_category AS ENUM ('lifecycle', 'trace', 'message')",
-            """CREATE TABLE runs (
-                run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, trace_id TEXT, name TEXT,
+            f"""CREATE TABLE runs (
+                run_id {ID} PRIMARY KEY, thread_id {ID} NOT NULL, trace_id {ID}, name TEXT,
                 status TEXT NOT NULL, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
                 duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT, total_tokens BIGINT,
                 cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
@@ -64,22 +69,21 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 error TEXT, usage_by_caller JSON)""",
             "CREATE INDEX runs_thread ON runs (thread_id, started_at)",
             "CREATE INDEX runs_started ON runs (started_at DESC)",
-            """CREATE TABLE run_events (
-                thread_id TEXT NOT NULL, run_id TEXT NOT NULL, seq BIGINT NOT NULL,
-                event_type TEXT NOT NULL, category event_category NOT NULL, content TEXT,
-                metadata JSON, created_at TIMESTAMPTZ NOT NULL, trace_id TEXT, span_id TEXT)""",
+            f"""CREATE TABLE run_events (
+                thread_id {ID} NOT NULL, run_id {ID} NOT NULL, seq BIGINT NOT NULL,
+                event_type {ID} NOT NULL, category event_category NOT NULL, content TEXT,
+                metadata JSON, created_at TIMESTAMPTZ NOT NULL, trace_id {ID}, span_id {ID})""",
             "CREATE UNIQUE INDEX run_events_thread ON run_events (thread_id, seq)",
             "CREATE INDEX run_events_run ON run_events (run_id, seq)",
-            "CREATE INDEX run_events_messages ON run_events (thread_id, seq) WHERE category = 'message'",
-            """CREATE TABLE spans (
-                trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT,
-                run_id TEXT, name TEXT, kind TEXT, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ,
+            f"""CREATE TABLE spans (
+                trace_id {ID} NOT NULL, span_id {ID} NOT NULL, parent_span_id {ID},
+                run_id {ID}, name TEXT, kind TEXT, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ,
                 duration_ms DOUBLE PRECISION, status_code TEXT, status_message TEXT, attributes JSON,
                 events JSON, resource JSON, PRIMARY KEY (trace_id, span_id))""",
             "CREATE INDEX spans_run ON spans (run_id)",
             # Last seq handed out per thread: advanced inside each write transaction; the row lock
             # it takes orders the writers of one thread, on any host, until they commit.
-            "CREATE TABLE thread_seq (thread_id TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)",
+            f"CREATE TABLE thread_seq (thread_id {ID} PRIMARY KEY, last_seq BIGINT NOT NULL)",
         ),
     ),
     (
