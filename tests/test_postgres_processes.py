@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from pg_server import Schema
+from store_batches import make_run
 
 pytest.importorskip("psycopg", reason="the PostgreSQL store needs the postgres extra")
 
+from otel_runjournal.stores import StoreError
 from otel_runjournal.stores.postgres.store import PostgresStore
 
 TESTS_DIR = str(Path(__file__).parent)
@@ -184,4 +186,20 @@ def test_server_restart_loses_nothing(private_server: tuple[str, str]) -> None:
         assert stats.failed_writes >= 2 and stats.dropped_spans == 0 and stats.retry_spans == 0
     finally:
         wired.shutdown()
+        store.close()
+
+
+def test_writer_opens_while_the_server_is_down(private_server: tuple[str, str]) -> None:
+    """A writer opened while the server is down does not fail the app; writes work once it is back."""
+    url, directory = private_server
+    _server("stop", directory)
+    store = PostgresStore(url, connect_timeout=1)
+    try:
+        with pytest.raises(StoreError, match="cannot write to run journal"):
+            store.write([make_run("r1", "t1")])
+        _server("start", directory)
+        write = make_run("r1", "t1")
+        store.write([write])  # the schema is created now
+        assert [e.seq for e in store.list_events("r1")] == [e.seq for e in write.events] == list(range(1, 9))
+    finally:
         store.close()

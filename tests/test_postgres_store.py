@@ -8,8 +8,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pg_server import Schema, server_url, with_schema
@@ -117,8 +119,12 @@ def test_password_never_shown(schema: Schema) -> None:
     assert "\n" not in str(no_db.value)
     down = f"postgresql://u:{secret}@127.0.0.1:{_free_port()}/db"
     with pytest.raises(StoreError) as refused:
-        PostgresStore(down, connect_timeout=2)
+        PostgresStore(down, connect_timeout=1, read_only=True)
     assert secret not in str(refused.value) and "\n" not in str(refused.value)
+    with PostgresStore(down, connect_timeout=1) as writer:  # a writer opens; its writes fail
+        with pytest.raises(StoreError) as unwritten:
+            writer.write([make_run("r1", "t1")])
+        assert secret not in str(unwritten.value) and secret not in repr(writer)
     with pytest.raises(ValueError) as bad:
         split_location(f"postgresx://u:{secret}@h/db")
     assert secret not in str(bad.value)
@@ -231,3 +237,30 @@ def test_queries_postgres_sql_runs(schema: Schema) -> None:
     assert (
         results[0] and results[1] and [r[3] for r in results[7]] == ["q r1", "answer 0 ", "q r2", "answer 0 "]
     )
+
+
+def test_refusal_raises_at_once_and_slow_statements_time_out(schema: Schema) -> None:
+    """A role that may not log in is refused at open; a write stuck on a lock ends at statement_timeout."""
+    import psycopg
+
+    role = f"rj_nologin_{schema.name}"
+    with psycopg.connect(schema.server, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} NOLOGIN")
+        try:
+            parts = urlsplit(schema.server)
+            refused_url = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+            with pytest.raises(StoreError, match="not permitted to log in"):
+                PostgresStore(refused_url)
+        finally:
+            admin.execute(f"DROP ROLE {role}")
+    with PostgresStore(schema.url, statement_timeout=0.3) as store:
+        store.write([make_run("r1", "t1")])
+        with psycopg.connect(schema.url) as holder:  # another writer holds thread t1's counter
+            holder.execute("SELECT * FROM thread_seq WHERE thread_id = 't1' FOR UPDATE")
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="statement timeout"):
+                store.write([make_run("r2", "t1")])
+            assert time.monotonic() - started < 5
+        later = make_run("r3", "t1")
+        store.write([later])  # the lock is gone: writes go on, seq continues
+        assert later.events[0].seq == 9 and store.get_run("r2") is None

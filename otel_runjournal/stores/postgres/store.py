@@ -10,13 +10,17 @@ pool and replaced. Any failure raises :class:`StoreError` with a one-line messag
 the password; the exporter then returns FAILURE and retries the batch later. A batch whose commit
 did succeed before the error was reported is harmless to retry: writes are idempotent per span.
 
-``read_only=True`` opens sessions with ``default_transaction_read_only`` and runs no migrations (the
-CLI and other readers). Text values cannot contain NUL in PostgreSQL: a NUL character is stored as
+A writer whose server does not answer at start-up opens anyway (the application must not fail
+because its journal is away): writes raise until the server answers, then the schema is checked.
+A refusal (wrong user, password or database) raises at once. ``read_only=True`` opens sessions with
+``default_transaction_read_only``, runs no migrations and raises when the server does not answer
+(the CLI and other readers). Text values cannot contain NUL in PostgreSQL: a NUL character is stored as
 U+FFFD.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +43,8 @@ from . import write as _write
 from .conninfo import mask, scrub
 from .schema import LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE, STAGING
 
+_logger = logging.getLogger(__name__)
+
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_STATEMENT_TIMEOUT = 30.0
 DEFAULT_POOL_SIZE = 4
@@ -50,6 +56,20 @@ _EVENT_SELECT = (
     "trace_id, span_id"
 )
 _RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
+
+
+_TRANSIENT = ("starting up", "shutting down", "too many", "recovery mode", "remaining connection slots")
+
+
+def _refused(exc: psycopg.Error) -> bool:
+    """Whether the server answered and said no (wrong role, password or database), as opposed to
+    not answering or being briefly unavailable (restarting, out of connection slots)."""
+    text = str(exc)
+    return "FATAL:" in text and not any(fragment in text for fragment in _TRANSIENT)
+
+
+class _Unreachable(StoreError):
+    """No answer from the server (down, unreachable, timed out), as opposed to a refusal."""
 
 
 class PostgresStore:
@@ -106,8 +126,17 @@ class PostgresStore:
         }
         self._lock = threading.Lock()
         self._closed = False
-        with self._direct() as conn:  # a clear error now (auth, missing database), then the schema
-            self._migrate(conn)
+        self._ready = False  # schema checked (and migrated)
+        try:  # a clear error now for a wrong user, password or database; then the schema
+            with self._direct() as conn:
+                self._migrate(conn)
+            self._ready = True
+        except _Unreachable as exc:
+            if read_only:
+                raise
+            # the server is down or unreachable right now: the application starts anyway; writes
+            # fail (the exporter keeps and retries them) until it answers, then the schema is checked
+            _logger.warning("%s; writes fail until it answers", exc)
         self._pool = ConnectionPool(
             self._location,
             min_size=1,
@@ -116,7 +145,7 @@ class PostgresStore:
             configure=self._configure,
             check=ConnectionPool.check_connection,
             timeout=self._connect_timeout,
-            reconnect_timeout=0,  # keep trying in the background while the server is away
+            reconnect_timeout=0,  # no background retry loop: each request while down tries anew
             name="otel-runjournal",
             open=False,
         )
@@ -142,7 +171,8 @@ class PostgresStore:
         try:
             conn = psycopg.connect(self._location, **self._kwargs)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to run journal {self.location}: {self._scrub(exc)}") from None
+            error = StoreError if _refused(exc) else _Unreachable
+            raise error(f"cannot connect to run journal {self.location}: {self._scrub(exc)}") from None
         try:
             self._configure(conn)
             yield conn
@@ -156,6 +186,11 @@ class PostgresStore:
             raise StoreError(f"run journal {self.location} is closed")
         try:
             with self._pool.connection() as conn:
+                if not self._ready:
+                    with self._lock:
+                        if not self._ready:
+                            self._migrate(conn)
+                            self._ready = True
                 yield conn
         except PoolTimeout:
             raise StoreError(
