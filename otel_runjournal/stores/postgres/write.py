@@ -7,12 +7,14 @@ Order inside the transaction, and why:
    did succeed, or an OTLP resend) comes back as not new, and :func:`codec.drop_written` drops it and
    the events made from it (DESIGN.md "Writes are idempotent per span"). Two writers racing with the
    same span: the second waits on the first's unique-index entry, then skips it.
-2. ``thread_seq``: one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
+2. runs: COPY into staging, then one upsert (a run written in parts ends with the latest summary).
+3. ``thread_seq``: one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
    batch by its number of new events, in thread order (so writers lock rows in one order and cannot
-   deadlock). The row locks are held until commit, so another writer of the same thread, on any host,
-   gets the seqs after ours and commits after us: seq is unique and increasing in commit order.
-3. events: COPY straight into ``run_events`` with the seqs just allocated.
-4. runs: COPY into staging, then one upsert (a run written in parts ends with the latest summary).
+   deadlock on them). The row locks are held until commit, so another writer of the same thread, on
+   any host, gets the seqs after ours and commits after us: seq is unique and increasing in commit
+   order. This is the last step but one, so writers sharing threads wait on each other only for
+   the events' COPY and the commit.
+4. events: COPY straight into ``run_events`` with the seqs just allocated.
 """
 
 from __future__ import annotations
@@ -71,11 +73,11 @@ def _span_row(s: SpanRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _event_row(e: RunEvent, seq: int, metadata: bytes) -> tuple[Any, ...]:
-    return (
+def _event_row(e: RunEvent, seq: int, metadata: bytes) -> list[Any]:
+    return [
         text(e.thread_id), text(e.run_id), seq, e.event_type, e.category, text(e.content),
         metadata.decode(), _codec.utc(e.created_at), text(e.trace_id), text(e.span_id),
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 def _run_row(r: RunRecord) -> tuple[Any, ...]:
@@ -91,7 +93,7 @@ def _run_row(r: RunRecord) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -116,6 +118,10 @@ def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[lis
                     if (text(s.trace_id), text(s.span_id)) in written
                 }
         kept = _codec.drop_written(batch, written)
+        runs = _codec.latest_runs(unit.run for unit in kept)
+        if runs:
+            _copy(cur, "_rj_runs_in", _RUN_COLUMNS, [_run_row(r) for r in runs])
+            cur.execute(UPSERT_RUNS)
         events = [e for unit in kept for e in unit.events]
         seqs: list[int] = []
         if events:
@@ -124,15 +130,14 @@ def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[lis
                 counts[event.thread_id] = counts.get(event.thread_id, 0) + 1
             threads = sorted(counts)
             stored = [text(t) for t in threads]
+            metadata = _codec.dumpb_all(e.metadata for e in events)
+            rows = [_event_row(e, 0, m) for e, m in zip(events, metadata, strict=True)]  # encoded
+            # before the thread rows are locked; from here until commit other writers may wait
             cur.execute(ADVANCE_THREADS, (stored, [counts[t] for t in threads]))
             last = dict(cur.fetchall())
             before = {t: int(last[s]) - counts[t] for t, s in zip(threads, stored, strict=True)}
             seqs, _ = _codec.assign_seqs(events, before)
-            metadata = _codec.dumpb_all(e.metadata for e in events)
-            rows = [_event_row(e, seq, m) for e, seq, m in zip(events, seqs, metadata, strict=True)]
+            for row, seq in zip(rows, seqs, strict=True):
+                row[2] = seq
             _copy(cur, "run_events", _EVENT_COLUMNS, rows)
-        runs = _codec.latest_runs(unit.run for unit in kept)
-        if runs:
-            _copy(cur, "_rj_runs_in", _RUN_COLUMNS, [_run_row(r) for r in runs])
-            cur.execute(UPSERT_RUNS)
     return events, seqs
