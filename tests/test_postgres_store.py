@@ -112,6 +112,9 @@ def test_password_never_shown(schema: Schema) -> None:
         with pytest.raises(StoreError) as failed:
             store.sql(f"SELECT no_such_column, '{secret}' FROM runs")
         assert secret not in str(failed.value)
+        with pytest.raises(StoreError, match="read-only transaction"):  # sql() only reads, in any mode
+            store.sql("DELETE FROM runs")
+        assert store.get_run("r1") is not None
     missing_db = _with_password(server_url().rsplit("/", 1)[0] + "/no_such_database", secret)
     with pytest.raises(StoreError) as no_db:
         PostgresStore(missing_db)

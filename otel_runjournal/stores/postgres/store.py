@@ -287,12 +287,18 @@ class PostgresStore:
     def query(
         self, query: str, params: Sequence[Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one SQL statement and return its column names and rows (nothing is committed when
-        the store is read-only; otherwise the statement's changes are)."""
-        with self._connection("query") as conn, conn.cursor() as cur:
-            cur.execute(query, params)  # the caller's SQL, as DuckDB's sql()
-            columns = [d.name for d in cur.description or ()]
-            rows = cur.fetchall() if cur.description else []
+        """Run one SQL statement (``%s`` placeholders) in a read-only transaction and return its
+        column names and rows: the journal changes only through :meth:`write` (and migrations)."""
+        with self._connection("query") as conn:
+            conn.read_only = True  # BEGIN READ ONLY, whatever the store's mode
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(query, params)  # the caller's SQL, as DuckDB's sql()
+                    columns = [d.name for d in cur.description or ()]
+                    rows = cur.fetchall() if cur.description else []
+            finally:
+                conn.rollback()  # ends the read-only transaction (it changed nothing)
+                conn.read_only = None
             return columns, rows
 
     def _events(
