@@ -8,6 +8,8 @@
 # Needs Debian's PostgreSQL (apt-get install -y postgresql). The server refuses to run as root, so
 # as root it runs as the unprivileged `postgres` user (created by the package). Trust authentication
 # on 127.0.0.1 only: a throw-away server for one developer or one CI run, not for production.
+# PG_LISTEN=addr,addr overrides the listen addresses (tests/test_postgres_hosts.py adds the
+# addresses of virtual links to network namespaces; those also need their own pg_hba.conf lines).
 set -euo pipefail
 
 cmd="${1:-}"
@@ -41,7 +43,7 @@ case "$cmd" in
     # fsync stays on (the journal's durability is what the tests check); small shared memory, no
     # unix socket (loopback TCP only), enough connections for the multi-process tests
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-      "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB" >/dev/null
+      "-c listen_addresses=${PG_LISTEN:-127.0.0.1} -p $port -c unix_socket_directories='' -c max_connections=200 -c shared_buffers=128MB" >/dev/null
     echo "$port" >"$dir/port"
     as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U "$owner" -d postgres -qtAc \
       "SELECT 1 FROM pg_database WHERE datname = 'runjournal'" | grep -q 1 ||

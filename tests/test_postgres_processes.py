@@ -131,8 +131,13 @@ def test_writer_killed_mid_write_leaves_whole_runs(schema: Schema) -> None:
         assert all(len([r for r in counts if r.startswith(f"k-{b}-")]) == 50 for b in killed)  # none half
 
 
-def _server(command: str, directory: str) -> str:
-    out = subprocess.run(["bash", str(SERVER_SCRIPT), command, directory], capture_output=True, text=True)
+def _server(command: str, directory: str, **env: str) -> str:
+    out = subprocess.run(
+        ["bash", str(SERVER_SCRIPT), command, directory],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     if out.returncode != 0:
         pytest.skip(f"cannot run a private PostgreSQL server: {out.stderr.strip()[-500:]}")
     return out.stdout.strip()

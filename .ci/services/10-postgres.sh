@@ -1,9 +1,10 @@
 # PostgreSQL for the PostgresStore tests: Debian's package, a private server in a temporary
 # directory on a free loopback port, as the unprivileged `postgres` user (the server refuses root).
 # Sourced by .ci/run: exports OTEL_RUNJOURNAL_TEST_POSTGRES and registers the stop with on_exit.
-if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+# iproute2: tests/test_postgres_hosts.py puts writers in network namespaces (separate hosts)
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v ip >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql iproute2 >/dev/null
 fi
 id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
 pg_dir=$(mktemp -d /tmp/rj-ci-postgres.XXXXXX)
