@@ -10,6 +10,8 @@ they write at once. The big PostgreSQL table for the query rows is generated ins
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import resource
 import time
 import uuid
 from collections.abc import Callable
@@ -53,9 +55,50 @@ def _writer(
     done.put(time.perf_counter())  # type: ignore[attr-defined]
 
 
-def parallel_writes(factory: Callable[[], RunStore], per_process: list[list[list[RunWrite]]]) -> float:
-    """Events per wall second with one forked writer process per entry of ``per_process``."""
+def server_cpu(url: str) -> Callable[[], float] | None:
+    """Total CPU seconds of a local server (postmaster, its live children, and the reaped ones it
+    accounts for), or ``None`` when the server is not on this machine."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid(), inet_server_addr()::text").fetchone()
+    assert row is not None
+    backend, address = row
+    if address is not None and not address.startswith(("127.", "::1")):
+        return None
+    try:
+        postmaster = int(_stat(backend)[1])
+    except OSError:
+        return None
+
+    def total() -> float:
+        seconds = sum(map(int, _stat(postmaster)[11:15]))  # utime stime cutime cstime
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    fields = _stat(int(pid))
+                except OSError:
+                    continue
+                if int(fields[1]) == postmaster:
+                    seconds += int(fields[11]) + int(fields[12])
+        return seconds / os.sysconf("SC_CLK_TCK")
+
+    return total
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, ...] (index 11, 12 = utime, stime)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def parallel_writes(
+    factory: Callable[[], RunStore], per_process: list[list[list[RunWrite]]]
+) -> tuple[float, float]:
+    """(events per wall second, events per CPU second of the writer processes) with one forked
+    writer process per entry of ``per_process``."""
     ctx = mp.get_context("fork")
+    children_cpu = _children_cpu()
     start = ctx.Barrier(len(per_process) + 1)
     done = ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(factory, b, start, done)) for b in per_process]
@@ -69,7 +112,12 @@ def parallel_writes(factory: Callable[[], RunStore], per_process: list[list[list
             raise RuntimeError(f"a writer process failed (exit code {p.exitcode})")
     ends = [done.get(timeout=10) for _ in procs]
     events = sum(len(u.events) for b in per_process for batch in b for u in batch)
-    return events / (max(ends) - began)
+    return events / (max(ends) - began), events / max(_children_cpu() - children_cpu, 1e-9)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def build_big(url: str, events: int) -> tuple[float, list[str], list[str]]:

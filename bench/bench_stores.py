@@ -6,9 +6,12 @@
     python bench/bench_stores.py --postgres postgresql://user@127.0.0.1:5432/db   # + PostgreSQL rows
 
 Writer-process rows (``--processes``, default 4) run that many forked writers at once, each writing
-its share of the events (see ``bench_postgres.py``). PostgreSQL rows need a server (default: the
-tests' ``OTEL_RUNJOURNAL_TEST_POSTGRES``; ``scripts/postgres_server.sh`` starts one); each case
-writes into a fresh schema, dropped at the end.
+its share of the events (see ``bench_postgres.py``); "per CPU-s" is per CPU-second of the writer
+processes. For a server on this machine the CPU it spent is measured too, and the rate the machine
+would reach if the writers and the server had every core to themselves is projected from both (on
+a shared machine the wall rate measures the other jobs as much as the store). PostgreSQL rows need
+a server (default: the tests' ``OTEL_RUNJOURNAL_TEST_POSTGRES``; ``scripts/postgres_server.sh``
+starts one); each case writes into a fresh schema, dropped at the end.
 
 Writes use exporter-shaped batches: runs of 25 events and 10 spans, 51 runs (510 spans, what one
 ``BatchSpanProcessor`` export of 512 spans carries) per ``write()``; the "x8" rows write 8 times
@@ -40,7 +43,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
-from bench_postgres import build_big, drop_schemas, parallel_writes, schema_url
+from bench_postgres import build_big, drop_schemas, parallel_writes, schema_url, server_cpu
 
 from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord
 from otel_runjournal.stores import DuckDBStore, JsonlStore, RunStore
@@ -237,7 +240,7 @@ def split_batches(batches: list[list[RunWrite]], parts: int) -> list[list[list[R
 
 def process_table(root: Path, total: int, processes: int, postgres: str | None) -> None:
     print(f"\n## {processes} writer processes at once ({total:,} events in all, one write = one batch)")
-    print(f"{'store':<50} {'events/s':>10} {'':>10} {'target':>9}")
+    print(f"{'store':<50} {'events/s':>10} {'per CPU-s':>10} {'target':>9}")
     cases: list[tuple[str, str, Callable[[], RunStore]]] = [
         # long waits allowed: on a loaded machine a writer can wait more than the default 10 s
         ("duckdb  (turn-taking on the file)", "duckdb", lambda: DuckDBStore(root / "p1.duckdb", timeout=300)),
@@ -252,9 +255,19 @@ def process_table(root: Path, total: int, processes: int, postgres: str | None) 
     for label, kind, factory in cases:
         factory().close()  # created (and migrated) before the writers start
         batches = make_batches(total, f"p{kind}")
-        rate = parallel_writes(factory, split_batches(batches, processes))
+        server = server_cpu(postgres) if kind == "postgres" and postgres else None
+        server_start = server() if server else 0.0
+        rate, cpu_rate = parallel_writes(factory, split_batches(batches, processes))
         target = WRITE_TARGETS[kind] if kind == "postgres" else 0
-        print(f"{label:<50} {rate:>10,.0f} {'':>10} {target or '-':>9}")
+        print(f"{label:<50} {rate:>10,.0f} {cpu_rate:>10,.0f} {target or '-':>9}")
+        if server:
+            per_server = total / max(server() - server_start, 1e-9)
+            cores = os.cpu_count() or 1
+            print(f"{'  the server, per its CPU-second':<50} {'':>10} {per_server:>10,.0f}")
+            print(
+                f"{f'  CPU-bound rate on {cores} idle cores (projection)':<50} "
+                f"{cores / (1 / cpu_rate + 1 / per_server):>10,.0f}"
+            )
 
 
 def postgres_tables(postgres: str, total: int, query_events: int) -> None:

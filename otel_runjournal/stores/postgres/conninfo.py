@@ -1,4 +1,5 @@
-"""PostgreSQL locations: masking the password for messages, and the connection defaults we add.
+"""PostgreSQL locations and connection errors as text: masking the password, telling a refusal from
+no answer.
 
 Pure string handling (no psycopg import), so :mod:`..location` can mask a location it only parses.
 """
@@ -57,3 +58,12 @@ def scrub(message: str, location: str) -> str:
     for secret in secrets_of(location):
         message = message.replace(secret, MASK)
     return " ".join(message.split())
+
+
+_TRANSIENT = ("starting up", "shutting down", "too many", "recovery mode", "remaining connection slots")
+
+
+def refused(message: str) -> bool:
+    """Whether a connection error says the server answered no (wrong role, password or database), as
+    opposed to no answer or a brief unavailability (restarting, out of connection slots)."""
+    return "FATAL:" in message and not any(fragment in message for fragment in _TRANSIENT)

@@ -40,7 +40,7 @@ from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, check_page_args
 from . import write as _write
-from .conninfo import mask, scrub
+from .conninfo import mask, refused, scrub
 from .schema import LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE, STAGING
 
 _logger = logging.getLogger(__name__)
@@ -56,16 +56,6 @@ _EVENT_SELECT = (
     "trace_id, span_id"
 )
 _RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
-
-
-_TRANSIENT = ("starting up", "shutting down", "too many", "recovery mode", "remaining connection slots")
-
-
-def _refused(exc: psycopg.Error) -> bool:
-    """Whether the server answered and said no (wrong role, password or database), as opposed to
-    not answering or being briefly unavailable (restarting, out of connection slots)."""
-    text = str(exc)
-    return "FATAL:" in text and not any(fragment in text for fragment in _TRANSIENT)
 
 
 class _Unreachable(StoreError):
@@ -171,7 +161,7 @@ class PostgresStore:
         try:
             conn = psycopg.connect(self._location, **self._kwargs)
         except psycopg.Error as exc:
-            error = StoreError if _refused(exc) else _Unreachable
+            error = StoreError if refused(str(exc)) else _Unreachable
             raise error(f"cannot connect to run journal {self.location}: {self._scrub(exc)}") from None
         try:
             self._configure(conn)
