@@ -219,6 +219,15 @@ def test_cli_reads_postgres_and_fails_in_one_masked_line(schema: Schema) -> None
     listed = CliRunner().invoke(cli, ["runs", "--json", "--store", schema.url])
     assert listed.exit_code == 0, listed.output
     assert "r1" in listed.output and "r2" in listed.output
+    empty = Schema()  # reading an empty database creates nothing
+    try:
+        failed_empty = CliRunner().invoke(cli, ["runs", "--store", empty.url])
+        assert failed_empty.exit_code == 1 and "needs migrating" in failed_empty.output
+        with PostgresStore(schema.url, read_only=True) as reader:
+            tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s"
+            assert reader.sql(tables, [empty.name]) == [(0,)]
+    finally:
+        empty.drop()
     secret = "hunter2-secret"
     down = f"postgresql://u:{secret}@127.0.0.1:{_free_port()}/db?connect_timeout=1"
     failed = CliRunner().invoke(cli, ["runs", "--store", down])

@@ -56,8 +56,13 @@ def open_for_reading(location: str) -> Iterator[RunStore]:
             f"{_env.OTEL_RUNJOURNAL_STORE} at your journal)"
         )
     try:
-        store = open_store(location)
-    except (StoreError, ValueError, OSError) as exc:
+        if is_postgres(location):  # read-only sessions, no migrations: reading never writes
+            from ..stores.postgres.store import PostgresStore
+
+            store: RunStore = PostgresStore(location, read_only=True)
+        else:
+            store = open_store(location)
+    except (StoreError, ValueError, OSError, ImportError) as exc:
         raise click.ClickException(f"cannot open the run journal {mask(location)!r}: {exc}") from None
     try:
         yield store
