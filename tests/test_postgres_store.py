@@ -146,6 +146,10 @@ def test_nul_characters_are_stored_as_replacement(schema: Schema) -> None:
         assert [e.run_id for e in events] == ["r\ufffd🚀"] * 8
         assert events[1].content == "a\ufffdb"
         assert [m.thread_id for m in store.list_messages("t\x001")] == ["t\ufffd1"] * 2
+        twins = [make_run("x\x00", "u\x00"), make_run("x\ufffd", "u\ufffd")]  # the same once stored
+        store.write(twins)
+        assert [e.seq for e in store.list_events("x\ufffd", limit=100)] == list(range(1, 17))
+        assert len(store.list_runs(thread_id="u\ufffd")) == 1
 
 
 def test_open_store_and_environment_pick_postgres(schema: Schema, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,24 +120,24 @@ def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[lis
         kept = _codec.drop_written(batch, written)
         runs = _codec.latest_runs(unit.run for unit in kept)
         if runs:
-            _copy(cur, "_rj_runs_in", _RUN_COLUMNS, [_run_row(r) for r in runs])
+            run_rows = {text(r.run_id): _run_row(r) for r in runs}  # one row per run id as stored
+            _copy(cur, "_rj_runs_in", _RUN_COLUMNS, list(run_rows.values()))
             cur.execute(UPSERT_RUNS)
         events = [e for unit in kept for e in unit.events]
         seqs: list[int] = []
         if events:
-            counts: dict[str, int] = {}
-            for event in events:
-                counts[event.thread_id] = counts.get(event.thread_id, 0) + 1
-            threads = sorted(counts)
-            stored = [text(t) for t in threads]
             metadata = _codec.dumpb_all(e.metadata for e in events)
-            rows = [_event_row(e, 0, m) for e, m in zip(events, metadata, strict=True)]  # encoded
-            # before the thread rows are locked; from here until commit other writers may wait
-            cur.execute(ADVANCE_THREADS, (stored, [counts[t] for t in threads]))
-            last = dict(cur.fetchall())
-            before = {t: int(last[s]) - counts[t] for t, s in zip(threads, stored, strict=True)}
-            seqs, _ = _codec.assign_seqs(events, before)
-            for row, seq in zip(rows, seqs, strict=True):
+            event_rows = [_event_row(e, 0, m) for e, m in zip(events, metadata, strict=True)]
+            counts: dict[str, int] = {}
+            for row in event_rows:  # per thread id as stored (row[0])
+                counts[row[0]] = counts.get(row[0], 0) + 1
+            threads = sorted(counts)
+            # the thread rows are locked from here until commit: other writers of them wait
+            cur.execute(ADVANCE_THREADS, (threads, [counts[t] for t in threads]))
+            previous = {t: int(last) - counts[t] for t, last in cur.fetchall()}  # the seq before ours
+            for row in event_rows:
+                seq = previous[row[0]] = previous[row[0]] + 1
                 row[2] = seq
-            _copy(cur, "run_events", _EVENT_COLUMNS, rows)
+                seqs.append(seq)
+            _copy(cur, "run_events", _EVENT_COLUMNS, event_rows)
     return events, seqs
