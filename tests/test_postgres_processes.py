@@ -89,6 +89,29 @@ def test_four_processes_share_twenty_threads(schema: Schema) -> None:
         assert len(store.sql("SELECT 1 FROM spans")) == 2000 * 3
 
 
+def test_same_batches_from_two_processes_at_once_are_written_once(schema: Schema) -> None:
+    """Two processes delivering the same batches at the same time (a resend racing the original):
+    every run's events, spans and totals are there exactly once."""
+    writer = """
+        import os
+        from store_batches import make_run
+        from otel_runjournal.stores import open_store
+        store = open_store(os.environ["URL"])
+        for b in range(30):
+            store.write([make_run(f"dup-{b}-{j}", f"thread-{j % 5}") for j in range(10)])
+        print("done", flush=True)
+    """
+    with PostgresStore(schema.url) as store:
+        children = [_child(writer, URL=schema.url) for _ in range(2)]
+        for child in children:
+            out, err = child.communicate(timeout=240)
+            assert child.returncode == 0 and "done" in out, err[-3000:]
+        counts = _check_journal(store)
+        assert len(counts) == 300
+        assert store.sql("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans") == [(900, 900)]
+        assert store.token_usage().total_tokens == 300 * 15
+
+
 def test_writer_killed_mid_write_leaves_whole_runs(schema: Schema) -> None:
     """A writer killed with SIGKILL mid-write: its committed runs are whole, the other writer unaffected."""
     looping = """

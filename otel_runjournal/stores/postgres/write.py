@@ -2,11 +2,12 @@
 
 Order inside the transaction, and why:
 
-1. spans: COPY into a per-connection staging table, then ``INSERT ... ON CONFLICT DO NOTHING
-   RETURNING`` the keys that were new. A span already stored (the batch is a retry whose first commit
-   did succeed, or an OTLP resend) comes back as not new, and :func:`codec.drop_written` drops it and
-   the events made from it (DESIGN.md "Writes are idempotent per span"). Two writers racing with the
-   same span: the second waits on the first's unique-index entry, then skips it.
+1. spans: COPY straight into ``spans`` (in a savepoint). If a span is already stored (the batch is a
+   retry whose first commit did succeed, or an OTLP resend) the primary key refuses the COPY; then
+   the spans go into a per-connection staging table and ``INSERT ... ON CONFLICT DO NOTHING
+   RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the events
+   made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the same
+   span: the second waits on the first's unique-index entry, then takes the second path.
 2. runs: COPY into staging, then one upsert (a run written in parts ends with the latest summary).
 3. ``thread_seq``: one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
    batch by its number of new events, in thread order (so writers lock rows in one order and cannot
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord
 from .. import codec as _codec
@@ -107,9 +109,15 @@ def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[lis
         spans = [s for unit in batch for s in unit.spans]
         written: set[tuple[str | None, str | None]] = set()
         if spans:
-            _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, [_span_row(s) for s in spans])
-            cur.execute(INSERT_SPANS)
-            new = set(cur.fetchall())
+            span_rows = [_span_row(s) for s in spans]
+            try:  # the common case, every span new: straight in
+                with conn.transaction():  # a savepoint
+                    _copy(cur, "spans", _SPAN_COLUMNS, span_rows)
+                new = {(row[0], row[1]) for row in span_rows}
+            except psycopg.errors.UniqueViolation:  # some were written before: keep only the others
+                _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, span_rows)
+                cur.execute(INSERT_SPANS)
+                new = set(cur.fetchall())
             written = {k for s in spans if (k := (text(s.trace_id), text(s.span_id))) not in new}
             if written:  # compare as stored (NUL-free), then map back to the batch's keys
                 written = {
