@@ -3,6 +3,15 @@
     python bench/bench_stores.py            # ~2 min: 200k events per write run, 10M-event query store
     python bench/bench_stores.py --quick    # seconds: small sizes (smoke test)
     python bench/bench_stores.py --query-events 2000000 --write-events 100000
+    python bench/bench_stores.py --postgres postgresql://user@127.0.0.1:5432/db   # + PostgreSQL rows
+
+Writer-process rows (``--processes``, default 4) run that many forked writers at once, each writing
+its share of the events (see ``bench_postgres.py``); "per CPU-s" is per CPU-second of the writer
+processes. For a server on this machine the CPU it spent is measured too, and the rate the machine
+would reach if the writers and the server had every core to themselves is projected from both (on
+a shared machine the wall rate measures the other jobs as much as the store). PostgreSQL rows need
+a server (default: the tests' ``OTEL_RUNJOURNAL_TEST_POSTGRES``; ``scripts/postgres_server.sh``
+starts one); each case writes into a fresh schema, dropped at the end.
 
 Writes use exporter-shaped batches: runs of 25 events and 10 spans, 51 runs (510 spans, what one
 ``BatchSpanProcessor`` export of 512 spans carries) per ``write()``; the "x8" rows write 8 times
@@ -34,6 +43,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
+from bench_postgres import build_big, drop_schemas, parallel_writes, schema_url, server_cpu
 
 from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord
 from otel_runjournal.stores import DuckDBStore, JsonlStore, RunStore
@@ -193,7 +203,7 @@ def regroup(batches: list[list[RunWrite]], factor: int) -> list[list[RunWrite]]:
     return [[u for b in batches[i : i + factor] for u in b] for i in range(0, len(batches), factor)]
 
 
-WRITE_TARGETS = {"duckdb": 200_000, "jsonl": 300_000}
+WRITE_TARGETS = {"duckdb": 200_000, "jsonl": 300_000, "postgres": 100_000}
 QUERY_TARGET_MS = 10.0
 
 
@@ -224,6 +234,68 @@ def write_table(root: Path, total: int) -> None:
         print(f"{label:<50} {wall:>10,.0f} {cpu:>10,.0f} {WRITE_TARGETS[kind]:>9,}")
 
 
+def split_batches(batches: list[list[RunWrite]], parts: int) -> list[list[list[RunWrite]]]:
+    return [batches[i::parts] for i in range(parts)]
+
+
+def process_table(root: Path, total: int, processes: int, postgres: str | None) -> None:
+    print(f"\n## {processes} writer processes at once ({total:,} events in all, one write = one batch)")
+    print(f"{'store':<50} {'events/s':>10} {'per CPU-s':>10} {'target':>9}")
+    cases: list[tuple[str, str, Callable[[], RunStore]]] = [
+        # long waits allowed: on a loaded machine a writer can wait more than the default 10 s
+        ("duckdb  (turn-taking on the file)", "duckdb", lambda: DuckDBStore(root / "p1.duckdb", timeout=300)),
+        ("jsonl   (turn-taking on the lock)", "jsonl", lambda: JsonlStore(root / "p2", timeout=300)),
+    ]
+    if postgres:
+        from otel_runjournal.stores.postgres.store import PostgresStore
+
+        url = schema_url(postgres)
+        PostgresStore(url).close()
+        cases.append(("postgres (concurrent transactions)", "postgres", lambda: PostgresStore(url)))
+    for label, kind, factory in cases:
+        factory().close()  # created (and migrated) before the writers start
+        batches = make_batches(total, f"p{kind}")
+        server = server_cpu(postgres) if kind == "postgres" and postgres else None
+        server_start = server() if server else 0.0
+        rate, cpu_rate = parallel_writes(factory, split_batches(batches, processes))
+        target = WRITE_TARGETS[kind] if kind == "postgres" else 0
+        print(f"{label:<50} {rate:>10,.0f} {cpu_rate:>10,.0f} {target or '-':>9}")
+        if server:
+            per_server = total / max(server() - server_start, 1e-9)
+            cores = os.cpu_count() or 1
+            print(f"{'  the server, per its CPU-second':<50} {'':>10} {per_server:>10,.0f}")
+            print(
+                f"{f'  CPU-bound rate on {cores} idle cores (projection)':<50} "
+                f"{cores / (1 / cpu_rate + 1 / per_server):>10,.0f}"
+            )
+
+
+def postgres_tables(postgres: str, total: int, query_events: int) -> None:
+    from otel_runjournal.stores.postgres.store import PostgresStore
+
+    print(f"\n## PostgreSQL, one writer process ({total:,} events; server {postgres.split('@')[-1]})")
+    print(f"{'store / path':<50} {'events/s':>10} {'per CPU-s':>10} {'target':>9}")
+    for label, factor in (("postgres COPY + upserts", 1), ("postgres COPY + upserts, x8 batches", 8)):
+        url = schema_url(postgres)
+        wall, cpu = bench_writes(PostgresStore(url), regroup(make_batches(total, "pg"), factor))
+        print(f"{label:<50} {wall:>10,.0f} {cpu:>10,.0f} {WRITE_TARGETS['postgres']:>9,}")
+    url = schema_url(postgres)
+    seconds, threads, run_ids = build_big(url, query_events)
+    appended = make_batches(min(total, 100_000), "append")
+    wall, cpu = bench_writes(PostgresStore(url), appended)
+    print(
+        f"{'postgres appending to the ' + format(query_events, ',') + '-event store':<50} "
+        f"{wall:>10,.0f} {cpu:>10,.0f} {WRITE_TARGETS['postgres']:>9,}"
+    )
+    print(
+        f"\n## query latency, PostgreSQL store with {query_events:,} events (built in {seconds:.0f}s); "
+        f"target <= {QUERY_TARGET_MS:g} ms"
+    )
+    print(f"{'query':<50} {'median ms':>10} {'p95 ms':>10}")
+    for name, med, p95 in query_rows(lambda: PostgresStore(url, read_only=True), threads, run_ids):
+        print(f"{name + ' [pooled connection]':<50} {med:>10.2f} {p95:>10.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,12 +306,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jsonl-query-events", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--processes", type=int, default=4, help="writer processes for the parallel rows")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("OTEL_RUNJOURNAL_TEST_POSTGRES"),
+        help="a PostgreSQL server URL for the PostgreSQL rows (default: $OTEL_RUNJOURNAL_TEST_POSTGRES)",
+    )
+    parser.add_argument("--pg-query-events", type=int, default=10_000_000, help="size of the big PG table")
+    parser.add_argument("--only-postgres", action="store_true", help="only the writer-process and PG rows")
     parser.add_argument(
         "--dir", default=None, help="where to put the stores (default: a temp dir, removed afterwards)"
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.write_events, args.query_events, args.jsonl_query_events = 20_000, 200_000, 20_000
+        args.pg_query_events = 200_000
     if args.dir is None:  # about 700 MB: removed afterwards unless --dir was given
         with tempfile.TemporaryDirectory(prefix="rj-bench-") as tmp:
             return run(args, Path(tmp))
@@ -251,6 +332,15 @@ def run(args: argparse.Namespace, root: Path) -> int:
         f"# stores under {root}; python {sys.version.split()[0]}, "
         f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}"
     )
+    try:
+        process_table(root, args.write_events, args.processes, args.postgres)
+        if args.postgres:
+            postgres_tables(args.postgres, args.write_events, args.pg_query_events)
+    finally:
+        if args.postgres:
+            drop_schemas(args.postgres)
+    if args.only_postgres:
+        return 0
     write_table(root, args.write_events)
 
     big = str(root / "big.duckdb")

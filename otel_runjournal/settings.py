@@ -16,8 +16,8 @@ _logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OTEL_RUNJOURNAL_STORE = "OTEL_RUNJOURNAL_STORE"
-"""Where the journal is written: ``x.duckdb``, ``duckdb:///x.duckdb``, a directory or
-``jsonl:///dir``. Default: ``./runjournal.duckdb``."""
+"""Where the journal is written: ``x.duckdb``, ``duckdb:///x.duckdb``, a directory, ``jsonl:///dir``
+or ``postgresql://user@host:port/db`` (the ``postgres`` extra). Default: ``./runjournal.duckdb``."""
 
 OTEL_RUNJOURNAL_CONTENT_MAX_LENGTH = "OTEL_RUNJOURNAL_CONTENT_MAX_LENGTH"
 """Largest content value (characters) recorded anywhere before truncation. Default: 65536."""

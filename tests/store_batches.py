@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord
@@ -23,12 +24,18 @@ def make_run(
 ) -> RunWrite:
     """A finished run: run_start, human_message, llm/tool trace events, ai_messages, run_end, spans.
 
-    ``start`` offsets the timestamps (minutes) so runs order by ``started_at``.
+    ``start`` offsets the timestamps (minutes) so runs order by ``started_at``. Like real spans, the
+    trace id is unique per run (derived from the run id) and every event names the span it came from
+    (the root, the chat span or the tool span), so stores can tell a batch delivered twice.
     """
     at = T0 + timedelta(minutes=start)
+    trace_id = hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    root_id, chat_id, tool_id = "cd" * 8, "ef" * 8, "12" * 8
     tick = [0]
 
-    def ev(event_type: str, category: str, text: str | None = None, **meta: object) -> RunEvent:
+    def ev(
+        event_type: str, category: str, text: str | None = None, *, span: str = root_id, **meta: object
+    ) -> RunEvent:
         tick[0] += 1
         return RunEvent(
             thread_id=thread_id,
@@ -38,8 +45,8 @@ def make_run(
             created_at=at + timedelta(milliseconds=tick[0]),
             content=text,
             metadata=dict(meta),
-            trace_id="ab" * 16,
-            span_id=f"{tick[0]:016x}",
+            trace_id=trace_id,
+            span_id=span,
         )
 
     events = [
@@ -48,10 +55,26 @@ def make_run(
     ]
     for i in range(tool_calls):
         events += [
-            ev("llm_start", "trace", model_name="m", caller="lead_agent"),
-            ev("llm_end", "trace", "", model="m", caller="lead_agent", usage={"input_tokens": 1}),
-            ev("tool_start", "trace", tool_name="t", tool_call_id=f"c{i}"),
-            ev("tool_end", "trace", f"out {i}", tool_name="t", tool_call_id=f"c{i}", status="success"),
+            ev("llm_start", "trace", span=chat_id, model_name="m", caller="lead_agent"),
+            ev(
+                "llm_end",
+                "trace",
+                "",
+                span=chat_id,
+                model="m",
+                caller="lead_agent",
+                usage={"input_tokens": 1},
+            ),
+            ev("tool_start", "trace", span=tool_id, tool_name="t", tool_call_id=f"c{i}"),
+            ev(
+                "tool_end",
+                "trace",
+                f"out {i}",
+                span=tool_id,
+                tool_name="t",
+                tool_call_id=f"c{i}",
+                status="success",
+            ),
         ]
     for i in range(messages - 1):
         events.append(ev("ai_message", "message", f"answer {i} {content}", model_name="m"))
@@ -61,7 +84,7 @@ def make_run(
     run = RunRecord(
         run_id=run_id,
         thread_id=thread_id,
-        trace_id="ab" * 16,
+        trace_id=trace_id,
         name="agent",
         status=status,
         started_at=at,
@@ -81,8 +104,8 @@ def make_run(
         usage_by_caller=dict(callers),
     )
     span = SpanRecord(
-        trace_id="ab" * 16,
-        span_id="cd" * 8,
+        trace_id=trace_id,
+        span_id=root_id,
         parent_span_id=None,
         run_id=run_id,
         name="invoke_agent agent",
@@ -94,9 +117,9 @@ def make_run(
         attributes={"gen_ai.operation.name": "invoke_agent", "runjournal.run_id": run_id},
     )
     chat = SpanRecord(
-        trace_id="ab" * 16,
-        span_id="ef" * 8,
-        parent_span_id="cd" * 8,
+        trace_id=trace_id,
+        span_id=chat_id,
+        parent_span_id=root_id,
         run_id=run_id,
         name="chat m",
         kind="CLIENT",
@@ -113,9 +136,9 @@ def make_run(
         },
     )
     tool = SpanRecord(
-        trace_id="ab" * 16,
-        span_id="12" * 8,
-        parent_span_id="cd" * 8,
+        trace_id=trace_id,
+        span_id=tool_id,
+        parent_span_id=root_id,
         run_id=run_id,
         name="execute_tool t",
         kind="INTERNAL",

@@ -140,7 +140,7 @@ def test_store_from_environment(journal: tuple[str, Any], monkeypatch: pytest.Mo
     ("args", "message"),
     [
         (["runs", "--store", "{tmp}/nope.duckdb"], "no run journal at"),
-        (["runs", "--store", "postgres://db/x"], "malformed store location"),
+        (["runs", "--store", "mysql://db/x"], "malformed store location"),
         (["runs", "--store", "duckdb://"], "malformed store location"),
         (["show", "no-such-run", "--store", "{journal}"], "unknown run id 'no-such-run'"),
         (["tokens", "--run", "no-such-run", "--store", "{journal}"], "unknown run id"),

@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from store_batches import make_run
 
+from otel_runjournal.records import RunWrite
 from otel_runjournal.stores import JsonlStore, StoreError
 from otel_runjournal.stores.jsonl import store as jsonl_module
 from otel_runjournal.stores.jsonl.names import safe_file_name
@@ -106,13 +107,14 @@ def test_everything_is_readable_with_duckdb_read_json(tmp_path: Path) -> None:
     """The README's read_json queries load events, runs and spans with the right types."""
     with JsonlStore(tmp_path) as store:
         store.write([make_run("r1", "t1"), make_run("r2", "t1", start=1)])
-        store.write([make_run("r1", "t1", status="error")])  # later summary of r1 wins
+        later = make_run("r1", "t1", status="error").run  # a later summary of r1 (no new spans) wins
+        store.write([RunWrite(run=later)])
     con = duckdb.connect()
     events = con.execute(
         f"SELECT thread_id, seq, event_type, typeof(created_at) FROM read_json('{tmp_path}/events/*.jsonl') "
         "WHERE category = 'message' ORDER BY seq"
     ).fetchall()
-    assert [row[2] for row in events] == ["human_message", "ai_message"] * 3
+    assert [row[2] for row in events] == ["human_message", "ai_message"] * 2
     assert events[0][3] == "TIMESTAMP WITH TIME ZONE"
     latest = con.execute(
         f"SELECT run_id, last(status ORDER BY n) FROM (SELECT *, row_number() OVER () AS n "
@@ -120,7 +122,7 @@ def test_everything_is_readable_with_duckdb_read_json(tmp_path: Path) -> None:
     ).fetchall()
     assert latest == [("r1", "error"), ("r2", "success")]
     spans = con.execute(f"SELECT count(*) FROM read_json('{tmp_path}/spans.jsonl')").fetchone()
-    assert spans == (9,)
+    assert spans == (6,)  # two runs of three spans; the resent run added none
 
 
 @pytest.mark.parametrize("identifier", ["../../etc/x", "a/b", "\x00", "..", "", "x" * 10_000, "ÅÄÖ", "CON"])

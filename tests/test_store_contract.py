@@ -1,4 +1,4 @@
-"""The RunStore contract, checked identically on DuckDBStore and JsonlStore."""
+"""The RunStore contract, checked identically on DuckDBStore, JsonlStore and PostgresStore."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pg_server import Schema
 from store_batches import make_run
 
+from otel_runjournal.records import RunWrite
 from otel_runjournal.stores import (
     DuckDBStore,
     JsonlStore,
@@ -27,8 +29,14 @@ Opener = Callable[[], RunStore]
 TESTS_DIR = str(Path(__file__).parent)
 
 
-@pytest.fixture(params=["duckdb", "jsonl"])
+@pytest.fixture(params=["duckdb", "jsonl", "postgres"])
 def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=["duckdb", "jsonl"])
+def file_kind(request: pytest.FixtureRequest) -> str:
+    """The stores kept in local files (the tests about paths, file limits and permissions)."""
     return str(request.param)
 
 
@@ -40,16 +48,25 @@ def _location(kind: str, tmp_path: Path) -> Path:
 def opener(kind: str, tmp_path: Path) -> Iterator[Opener]:
     """Opens (and later closes) a store of ``kind`` at one fixed location."""
     opened: list[RunStore] = []
+    schema = Schema() if kind == "postgres" else None
     location = _location(kind, tmp_path)
 
     def open_() -> RunStore:
-        store: RunStore = DuckDBStore(location) if kind == "duckdb" else JsonlStore(location)
+        store: RunStore
+        if schema is not None:
+            from otel_runjournal.stores import PostgresStore
+
+            store = PostgresStore(schema.url)
+        else:
+            store = DuckDBStore(location) if kind == "duckdb" else JsonlStore(location)
         opened.append(store)
         return store
 
     yield open_
     for store in opened:
         store.close()
+    if schema is not None:
+        schema.drop()
 
 
 @pytest.fixture
@@ -105,6 +122,66 @@ def test_later_write_replaces_run_summary(store: RunStore) -> None:
     run = store.get_run("r1")
     assert run is not None and run.status == "error" and run.error == "late"
     assert [r.run_id for r in store.list_runs()] == ["r1"]
+
+
+def _span_rows(store: RunStore) -> list[tuple[str, str]]:
+    """(trace_id, span_id) of every stored span row, duplicates kept."""
+    if isinstance(store, JsonlStore):
+        lines = Path(store.directory, "spans.jsonl").read_text().splitlines()
+        return sorted((row["trace_id"], row["span_id"]) for row in map(__import__("json").loads, lines))
+    return sorted(store.sql("SELECT trace_id, span_id FROM spans"))  # type: ignore[attr-defined]
+
+
+def _snapshot(store: RunStore, runs: list[str]) -> object:
+    return (
+        [store.list_events(r, limit=1000) for r in runs],
+        [store.get_run(r) for r in runs],
+        store.token_usage(),
+        _span_rows(store),
+    )
+
+
+def test_batch_delivered_twice_duplicates_nothing(store: RunStore) -> None:
+    """The same batch written again (a retry after a commit that did succeed) adds no event, span or total."""
+    store.write([make_run("r1", "t1"), make_run("r2", "t2", tool_calls=2)])
+    before = _snapshot(store, ["r1", "r2"])
+    again = [make_run("r1", "t1"), make_run("r2", "t2", tool_calls=2)]
+    store.write(again)
+    store.write(again + again)  # and twice inside one batch
+    assert _snapshot(store, ["r1", "r2"]) == before
+    assert len(_span_rows(store)) == 6
+    later = make_run("r3", "t1")
+    store.write([later])
+    assert later.events[0].seq == max(e.seq for e in store.list_events("r1")) + 1
+
+
+def test_run_written_in_parts_is_whole_and_a_resent_part_changes_nothing(store: RunStore) -> None:
+    """Parts (running, then complete) end whole; resending the first part neither duplicates nor regresses."""
+    full = make_run("r1", "t1", tool_calls=2)
+    chat, tool = full.spans[1].span_id, full.spans[2].span_id
+    first_events = [e for e in full.events if e.span_id in (chat, tool)]
+    running = replace(full.run, status="running", ended_at=None, total_tokens=0)
+    part1 = RunWrite(run=running, events=first_events, spans=full.spans[1:])
+    part2 = RunWrite(
+        run=full.run, events=[e for e in full.events if e not in first_events], spans=full.spans[:1]
+    )
+    store.write([part1])
+    assert store.get_run("r1") == running
+    store.write([part2])
+    whole = _snapshot(store, ["r1"])
+    resent = RunWrite(run=running, events=[replace(e, seq=0) for e in first_events], spans=full.spans[1:])
+    store.write([resent])
+    assert _snapshot(store, ["r1"]) == whole
+    assert store.get_run("r1") == full.run
+    assert len(store.list_events("r1")) == len(full.events)
+    mixed = make_run("r1", "t1", tool_calls=2)  # one stored span, one new: only the new one's rows
+    mixed.spans[0].span_id = "ab" * 8
+    for event in mixed.events:
+        if event.span_id == "cd" * 8:
+            event.span_id = "ab" * 8
+    store.write([mixed])
+    assert len(store.list_events("r1")) == len(full.events) + 4  # run_start, human, ai, run_end again
+    assert len(_span_rows(store)) == 4
 
 
 def test_empty_batch_is_a_no_op(store: RunStore) -> None:
@@ -245,12 +322,12 @@ def test_values_round_trip_exactly(store: RunStore) -> None:
 
 
 @pytest.mark.parametrize("bad_id", ["../../etc/x", "a/b\\c", "nul\x00byte", "é" * 5000, "..", ".", ""])
-def test_hostile_ids_stay_inside_the_store(kind: str, tmp_path: Path, bad_id: str) -> None:
+def test_hostile_ids_stay_inside_the_store(file_kind: str, tmp_path: Path, bad_id: str) -> None:
     """Run/thread ids with traversal, separators, NUL or huge length round-trip and write no outside file."""
     inside = tmp_path / "inside"
     inside.mkdir()
-    location = _location(kind, inside)
-    with DuckDBStore(location) if kind == "duckdb" else JsonlStore(location) as store:
+    location = _location(file_kind, inside)
+    with DuckDBStore(location) if file_kind == "duckdb" else JsonlStore(location) as store:
         store.write([make_run(bad_id, bad_id)])
         assert [e.run_id for e in store.list_events(bad_id)] == [bad_id] * 8
         assert [m.thread_id for m in store.list_messages(bad_id)] == [bad_id] * 2
@@ -279,18 +356,18 @@ def _run_child(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_disk_full_raises_store_error_and_writes_nothing_half(kind: str, tmp_path: Path) -> None:
+def test_disk_full_raises_store_error_and_writes_nothing_half(file_kind: str, tmp_path: Path) -> None:
     """With a tiny file-size limit (a full disk), write raises StoreError; reopened, no half run exists."""
-    location = _location(kind, tmp_path)
+    location = _location(file_kind, tmp_path)
     child = _run_child(
         f"""
         import resource, signal
         from store_batches import make_run
         from otel_runjournal.stores import open_store, StoreError
-        store = open_store({str(location) + ("" if kind == "duckdb" else "/")!r})
+        store = open_store({str(location) + ("" if file_kind == "duckdb" else "/")!r})
         store.write([make_run("small", "t1")])
         store.close()
-        store = open_store({str(location) + ("" if kind == "duckdb" else "/")!r})
+        store = open_store({str(location) + ("" if file_kind == "duckdb" else "/")!r})
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
         try:
@@ -302,7 +379,7 @@ def test_disk_full_raises_store_error_and_writes_nothing_half(kind: str, tmp_pat
         """
     )
     assert "STORE_ERROR" in child.stdout, child.stdout + child.stderr
-    with open_store(str(location) + ("" if kind == "duckdb" else "/")) as store:  # type: ignore[attr-defined]
+    with open_store(str(location) + ("" if file_kind == "duckdb" else "/")) as store:  # type: ignore[attr-defined]
         assert store.get_run("big") is None
         assert store.list_events("big") == []
         assert len(store.list_events("small")) == 8
@@ -312,13 +389,13 @@ def test_disk_full_raises_store_error_and_writes_nothing_half(kind: str, tmp_pat
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="drops to the nobody user to get a read-only directory")
-def test_read_only_directory_raises_store_error(kind: str) -> None:
+def test_read_only_directory_raises_store_error(file_kind: str) -> None:
     """A journal in a directory the process may not write to raises StoreError (not OSError)."""
     base = Path(tempfile.mkdtemp(prefix="rj-readonly-"))  # under /tmp, traversable by 'nobody'
     try:
         base.chmod(0o755)
-        location = _location(kind, base)
-        with DuckDBStore(location) if kind == "duckdb" else JsonlStore(location) as store:
+        location = _location(file_kind, base)
+        with DuckDBStore(location) if file_kind == "duckdb" else JsonlStore(location) as store:
             store.write([make_run("r1", "t1")])
         for path in [base, *base.rglob("*")]:
             path.chmod(0o555 if path.is_dir() else 0o444)
@@ -330,7 +407,7 @@ def test_read_only_directory_raises_store_error(kind: str) -> None:
             batch = [make_run("r2", "t1")]
             os.setgid(65534); os.setuid(65534)
             try:
-                store = {"DuckDBStore" if kind == "duckdb" else "JsonlStore"}({str(location)!r})
+                store = {"DuckDBStore" if file_kind == "duckdb" else "JsonlStore"}({str(location)!r})
                 store.write(batch)
             except StoreError as exc:
                 print("STORE_ERROR", exc)

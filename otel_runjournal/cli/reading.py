@@ -15,6 +15,7 @@ import click
 from .. import settings as _env
 from ..records import RunEvent, RunRecord
 from ..stores.base import MAX_LIMIT, RunStore, StoreError
+from ..stores.postgres.conninfo import mask
 
 MIN_ID = 8
 ELLIPSIS = "…"
@@ -48,7 +49,8 @@ def open_for_reading(location: str) -> Iterator[RunStore]:
             message += f" (run `otel-runjournal demo`, or point --store / {variable} at your journal)"
         raise click.ClickException(message) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot open the run journal {location!r}: {one_line(exc)}") from None
+        shown = mask(location)  # a postgresql:// location may hold a password
+        raise click.ClickException(f"cannot open the run journal {shown!r}: {one_line(exc)}") from None
     try:
         yield store
     except StoreError as exc:

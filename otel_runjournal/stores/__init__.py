@@ -1,4 +1,4 @@
-"""Rows → files and databases, and the query API: DuckDB (default) and JSONL behind one interface.
+"""Rows → files and databases, and the query API: DuckDB (default), JSONL and PostgreSQL behind one interface.
 
 ``base`` is the interface every store implements, ``location`` turns a location string into a store,
 ``codec`` the row encoding the backends share; each backend has a folder of its own. Nothing here
@@ -23,10 +23,12 @@ from .location import open_store
 if TYPE_CHECKING:
     from .duckdb.store import DuckDBStore
     from .jsonl.store import JsonlStore
+    from .postgres.store import PostgresStore
 
 _BACKENDS = {
     "DuckDBStore": ".duckdb.store",
     "JsonlStore": ".jsonl.store",
+    "PostgresStore": ".postgres.store",
 }
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "MAX_LIMIT",
     "DuckDBStore",
     "JsonlStore",
+    "PostgresStore",
     "RunStore",
     "StoreError",
     "StoreLockedError",

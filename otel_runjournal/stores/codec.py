@@ -1,4 +1,4 @@
-"""Row <-> plain-value conversion and page selection shared by both stores."""
+"""Row <-> plain-value conversion, page selection and batch de-duplication shared by the stores."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..records import TOKEN_FIELDS, RunEvent, RunRecord, SpanRecord, TokenUsage
+from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -301,3 +301,37 @@ def span_from_dict(row: Mapping[str, Any]) -> SpanRecord:
         events=list(row.get("events") or []),
         resource=dict(row.get("resource") or {}),
     )
+
+
+def span_key(trace_id: str | None, span_id: str | None) -> tuple[str | None, str | None]:
+    """What identifies a span (and the events made from it) across deliveries."""
+    return trace_id, span_id
+
+
+def drop_written(
+    batch: Sequence[RunWrite], written: Iterable[tuple[str | None, str | None]]
+) -> list[RunWrite]:
+    """``batch`` without what a store already holds (DESIGN.md "Writes are idempotent per span").
+
+    ``written``: span keys (:func:`span_key`) already stored. A unit whose spans are all stored (or
+    appear earlier in the batch) is dropped whole, its run summary too (it is no newer than the
+    one stored); otherwise its stored spans and their events are dropped. Units without spans (a
+    summary-only update, such as marking a run abandoned) are always kept.
+    """
+    seen = set(written)
+    out: list[RunWrite] = []
+    for unit in batch:
+        keys = {span_key(s.trace_id, s.span_id) for s in unit.spans}
+        old = keys & seen
+        if not old:
+            out.append(unit)
+        elif old != keys:
+            out.append(
+                RunWrite(
+                    run=unit.run,
+                    events=[e for e in unit.events if span_key(e.trace_id, e.span_id) not in old],
+                    spans=[s for s in unit.spans if span_key(s.trace_id, s.span_id) not in old],
+                )
+            )
+        seen |= keys
+    return out

@@ -12,35 +12,44 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from .. import settings as _env
+from .base import StoreError
+from .postgres.conninfo import is_postgres, mask
 
 if TYPE_CHECKING:
     from .base import RunStore
 
 SCHEMES = ("duckdb", "jsonl")
+"""Schemes whose location is a path; ``postgresql://`` (and ``postgres://``) URLs are passed whole."""
 _DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
 
 
 def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(scheme, path)`` of a store location; scheme is ``duckdb``, ``jsonl`` or ``""`` (a plain path).
+    """``(scheme, path)`` of a store location; scheme is ``duckdb``, ``jsonl``, ``postgresql`` (the
+    "path" is then the whole URL, password included: print :func:`mask` of it) or ``""`` (a plain path).
 
     Raises ``ValueError`` for an unknown scheme or a malformed URL (``duckdb://host/x``, no path).
     """
     text = os.fspath(location).strip()
     if not text:
         raise ValueError("store location is empty")
+    if is_postgres(text):
+        return "postgresql", text
     if "://" not in text and not text.lower().startswith(tuple(f"{s}:" for s in SCHEMES)):
         return "", text
     scheme = text.split(":", 1)[0].lower()
     if scheme not in SCHEMES:
-        raise ValueError(f"unknown store scheme in {text!r}: use duckdb:///file.duckdb or jsonl:///directory")
+        raise ValueError(
+            f"unknown store scheme in {mask(text)!r}: use duckdb:///file.duckdb, jsonl:///directory "
+            "or postgresql://user@host:port/database"
+        )
     parts = urlsplit(text)
     if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
         raise ValueError(
-            f"malformed store URL {text!r}: use {scheme}:///absolute/path or {scheme}:relative/path"
+            f"malformed store URL {mask(text)!r}: use {scheme}:///absolute/path or {scheme}:relative/path"
         )
     path = unquote(parts.path)
     if not path:
-        raise ValueError(f"store URL {text!r} has no path")
+        raise ValueError(f"store URL {mask(text)!r} has no path")
     return scheme, path
 
 
@@ -50,7 +59,8 @@ def open_store(
     """Open the store at ``location`` (default: ``OTEL_RUNJOURNAL_STORE``, else ``./runjournal.duckdb``).
 
     ``x.duckdb`` (also ``.db``/``.ddb``) or ``duckdb:///x.duckdb`` → :class:`DuckDBStore`;
-    an existing directory, a path ending in ``/``, ``jsonl:dir`` or ``jsonl:///dir`` → :class:`JsonlStore`.
+    an existing directory, a path ending in ``/``, ``jsonl:dir`` or ``jsonl:///dir`` → :class:`JsonlStore`;
+    ``postgresql://user@host:port/db`` → :class:`PostgresStore` (the ``postgres`` extra).
     ``read_only=True`` opens an existing journal for reading and never creates, modifies or locks
     anything; a location that is not a journal raises :class:`StoreError` saying what was expected.
     ``hold=True`` keeps a DuckDB file open until ``close()`` instead of letting go after ``linger``
@@ -72,6 +82,13 @@ def open_store(
                 f"cannot tell which store {path!r} is: write {path}.duckdb for a DuckDB file, or "
                 f"{path}/ (or jsonl:{path}) for a JSONL directory"
             )
+    if scheme == "postgresql":
+        try:
+            from .postgres.store import PostgresStore
+        except ImportError as exc:
+            raise StoreError(str(exc)) from None
+
+        return PostgresStore(path, read_only=read_only)
     if scheme == "duckdb":
         from .duckdb.store import DEFAULT_LINGER, DuckDBStore
 

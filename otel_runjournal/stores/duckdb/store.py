@@ -375,14 +375,15 @@ class DuckDBStore:
             raise StoreError(f"run journal {self.path} was opened read-only")
         if not batch:
             return
-        events = [e for unit in batch for e in unit.events]
-        spans = [s for unit in batch for s in unit.spans]
-        runs = _codec.latest_runs(unit.run for unit in batch)
         _insert = _insert_module()
         with self._write_lock, self._session() as con:
             try:
                 con.execute("BEGIN")
                 try:
+                    batch = _codec.drop_written(batch, _written_spans(con, batch))
+                    events = [e for unit in batch for e in unit.events]
+                    spans = [s for unit in batch for s in unit.spans]
+                    runs = _codec.latest_runs(unit.run for unit in batch)
                     last = self._last_seqs(con, events)
                     seqs, new_last = _codec.assign_seqs(events, last)
                     _insert.events(con, events, seqs, self._mode)
@@ -579,6 +580,26 @@ def _span_from_row(r: tuple[Any, ...]) -> SpanRecord:
         r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", start, end, float(r[8] or 0.0), r[9] or "",
         r[10], loads(r[11] or "{}"), loads(r[12] or "[]"), loads(r[13] or "{}"),
     )  # fmt: skip
+
+
+def _written_spans(con: duckdb.DuckDBPyConnection, batch: Sequence[RunWrite]) -> list[tuple[str, str]]:
+    """Span keys of the batch's runs already stored (a retry, a run written in parts).
+
+    New runs, the common case, cost one look-up in ``runs`` (its primary key); only the spans of runs
+    already there are read.
+    """
+    run_ids = list({unit.run.run_id for unit in batch if unit.spans})
+    if not run_ids:
+        return []
+    known = con.execute(
+        "SELECT run_id FROM runs WHERE run_id IN (SELECT unnest($1::VARCHAR[]))", [run_ids]
+    ).fetchall()
+    if not known:
+        return []
+    return con.execute(
+        "SELECT trace_id, span_id FROM spans WHERE run_id IN (SELECT unnest($1::VARCHAR[]))",
+        [[r for (r,) in known]],
+    ).fetchall()
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

@@ -286,6 +286,9 @@ class JsonlStore:
             return
         with self._locked(shared=False):
             self._sync(exclusive=True)
+            batch = _codec.drop_written(batch, self._written_spans(batch))
+            if not batch:
+                return
             parts, seqs, new_last = self._encode(batch)
             fds: dict[str, int] = {}
             try:
@@ -298,6 +301,33 @@ class JsonlStore:
             for event in unit.events:
                 event.seq = seqs[position]
                 position += 1
+
+    def _written_spans(self, batch: Sequence[RunWrite]) -> set[tuple[str | None, str | None]]:
+        """Span keys of the batch's runs already stored (a retry, a run written in parts).
+
+        New runs, the common case, cost a look-up in the runs index; ``spans.jsonl`` is read only
+        when a run of the batch is already there, and only its lines naming such a run are parsed.
+        """
+        self._refresh_runs()
+        known = {unit.run.run_id for unit in batch if unit.spans and unit.run.run_id in self._runs}
+        if not known:
+            return set()
+        try:
+            with open(self._path(SPANS_FILE), "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise StoreError(f"cannot read {self._path(SPANS_FILE)}: {exc}") from exc
+        needles = [b'"run_id":' + _codec.dumpb(run_id) for run_id in known]
+        keys: set[tuple[str | None, str | None]] = set()
+        for line in data.splitlines():
+            if any(needle in line for needle in needles):
+                with suppress(ValueError):
+                    row = _codec.loads(line)
+                    if isinstance(row, dict) and row.get("run_id") in known:
+                        keys.add(_codec.span_key(row.get("trace_id"), row.get("span_id")))
+        return keys
 
     def _write_parts(self, parts: dict[str, bytes], new_last: dict[str, int], fds: dict[str, int]) -> None:
         """Log the intent (each file's size before), append every part, log ``ok``; roll back on error.

@@ -1,0 +1,137 @@
+"""The PostgreSQL journal schema: the DuckDB store's tables and views, ported, as recorded migrations.
+
+Same tables, columns and view names as :mod:`..duckdb.schema` (see it for what each view answers);
+only the SQL dialect differs (``json ->> 'key'`` for attributes, ``percentile_cont`` for quantiles,
+UTC days from ``AT TIME ZONE``). PostgreSQL adds what a shared server needs: ``(thread_id, seq)`` is
+unique (a second guard behind the per-thread counter; its index also serves a thread's last
+messages, read backwards), ``spans`` has the primary key ``(trace_id, span_id)`` that makes writes
+idempotent per span, and ids compare byte-wise (``COLLATE "C"``). JSON columns are ``json`` (the
+text is kept as written, so values round-trip exactly). Every index costs writes: there are four
+on the event and span tables, measured in ``bench/bench_stores.py``.
+
+Migrations run once, in order, in one transaction under an advisory lock (many processes may open a
+new database at once), recorded in ``schema_migrations(version, name, applied_at)``. Add new ones at
+the end; never edit a released one.
+"""
+
+from __future__ import annotations
+
+from ... import semconv as sc
+
+SCHEMA_TABLE = "schema_migrations"
+MIGRATION_LOCK = 0x52554E4A  # pg_advisory_xact_lock key ("RUNJ")
+
+
+def _attr(name: str) -> str:
+    """SQL for a span attribute's text value."""
+    return f"(attributes ->> '{name}')"
+
+
+def _int_attr(name: str) -> str:
+    """The attribute as BIGINT, 0 when absent or not an integer (DuckDB: TRY_CAST)."""
+    value = _attr(name)
+    return f"(CASE WHEN {value} ~ '^\\s*-?[0-9]{{1,18}}\\s*$' THEN {value}::BIGINT ELSE 0 END)"
+
+
+_LLM_SPANS = f"""
+    SELECT
+        coalesce({_attr(sc.GEN_AI_RESPONSE_MODEL)}, {_attr(sc.GEN_AI_REQUEST_MODEL)}, 'unknown') AS model,
+        coalesce({_attr(sc.RJ_CALLER)}, '{sc.CALLER_LEAD_AGENT}') AS caller,
+        (start_time AT TIME ZONE 'UTC')::DATE AS day,
+        {_int_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} AS input_tokens,
+        {_int_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} AS output_tokens,
+        {_int_attr(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)} AS cached_input_tokens,
+        {_int_attr(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)} AS reasoning_tokens
+    FROM spans
+    WHERE {_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} IS NOT NULL
+       OR {_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
+"""
+
+ID = 'TEXT COLLATE "C"'
+"""Ids compare byte-wise (as in DuckDB): index maintenance and look-ups skip the locale's collation."""
+
+_SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+        sum(input_tokens + output_tokens) AS total_tokens"""
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "create_tables",
+        (
+            "CREATE TYPE event_category AS ENUM ('lifecycle', 'trace', 'message')",
+            f"""CREATE TABLE runs (
+                run_id {ID} PRIMARY KEY, thread_id {ID} NOT NULL, trace_id {ID}, name TEXT,
+                status TEXT NOT NULL, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
+                duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT, total_tokens BIGINT,
+                cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
+                lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT,
+                message_count BIGINT, first_human_message TEXT, last_ai_message TEXT,
+                error TEXT, usage_by_caller JSON)""",
+            "CREATE INDEX runs_thread ON runs (thread_id, started_at)",
+            "CREATE INDEX runs_started ON runs (started_at DESC)",
+            f"""CREATE TABLE run_events (
+                thread_id {ID} NOT NULL, run_id {ID} NOT NULL, seq BIGINT NOT NULL,
+                event_type {ID} NOT NULL, category event_category NOT NULL, content TEXT,
+                metadata JSON, created_at TIMESTAMPTZ NOT NULL, trace_id {ID}, span_id {ID})""",
+            "CREATE UNIQUE INDEX run_events_thread ON run_events (thread_id, seq)",
+            "CREATE INDEX run_events_run ON run_events (run_id, seq)",
+            f"""CREATE TABLE spans (
+                trace_id {ID} NOT NULL, span_id {ID} NOT NULL, parent_span_id {ID},
+                run_id {ID}, name TEXT, kind TEXT, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ,
+                duration_ms DOUBLE PRECISION, status_code TEXT, status_message TEXT, attributes JSON,
+                events JSON, resource JSON, PRIMARY KEY (trace_id, span_id))""",
+            "CREATE INDEX spans_run ON spans (run_id)",
+            # Last seq handed out per thread: advanced inside each write transaction; the row lock
+            # it takes orders the writers of one thread, on any host, until they commit.
+            f"CREATE TABLE thread_seq (thread_id {ID} PRIMARY KEY, last_seq BIGINT NOT NULL)",
+        ),
+    ),
+    (
+        2,
+        "create_views",
+        (
+            """CREATE VIEW messages AS
+               SELECT thread_id, seq, run_id, event_type, content, metadata, created_at
+               FROM run_events WHERE category = 'message' ORDER BY thread_id, seq""",
+            f"""CREATE VIEW tokens_by_model AS
+               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
+                      sum(reasoning_tokens) AS reasoning_tokens
+               FROM ({_LLM_SPANS}) AS llm GROUP BY model ORDER BY total_tokens DESC""",
+            f"""CREATE VIEW tokens_by_caller AS
+               SELECT caller, {_SUMS} FROM ({_LLM_SPANS}) AS llm GROUP BY caller
+               ORDER BY total_tokens DESC""",
+            f"""CREATE VIEW tokens_per_day AS
+               SELECT day, model, {_SUMS} FROM ({_LLM_SPANS}) AS llm GROUP BY day, model
+               ORDER BY day, model""",
+            f"""CREATE VIEW slowest_tools AS
+               SELECT coalesce({_attr(sc.GEN_AI_TOOL_NAME)}, name) AS tool_name, count(*) AS calls,
+                      count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
+                      avg(duration_ms) AS avg_ms,
+                      percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms,
+                      max(duration_ms) AS max_ms
+               FROM spans WHERE {_attr(sc.GEN_AI_OPERATION_NAME)} = 'execute_tool'
+               GROUP BY 1 ORDER BY p95_ms DESC""",
+            """CREATE VIEW error_runs AS
+               SELECT run_id, thread_id, name, started_at, duration_ms, error
+               FROM runs WHERE status = 'error' ORDER BY started_at DESC""",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+STAGING = (
+    # per connection, for the upserts: a write COPYs its spans and runs here, then inserts them
+    # with ON CONFLICT (COPY itself cannot skip or update existing rows)
+    """CREATE TEMP TABLE IF NOT EXISTS _rj_spans_in (
+        trace_id TEXT, span_id TEXT, parent_span_id TEXT, run_id TEXT, name TEXT, kind TEXT,
+        start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, duration_ms DOUBLE PRECISION, status_code TEXT,
+        status_message TEXT, attributes JSON, events JSON, resource JSON) ON COMMIT DELETE ROWS""",
+    """CREATE TEMP TABLE IF NOT EXISTS _rj_runs_in (
+        run_id TEXT, thread_id TEXT, trace_id TEXT, name TEXT, status TEXT, started_at TIMESTAMPTZ,
+        ended_at TIMESTAMPTZ, duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT,
+        total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
+        lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
+        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON)
+        ON COMMIT DELETE ROWS""",
+)

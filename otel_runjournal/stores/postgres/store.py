@@ -1,0 +1,395 @@
+"""``PostgresStore``: the run journal in a PostgreSQL database, for many writer processes on many hosts.
+
+Every process keeps a small pool of connections (psycopg 3 + psycopg_pool) and writes each batch in
+one transaction (:mod:`.write`): no turn-taking, the per-thread ``seq`` is allocated inside the
+transaction. Reads are single statements on the indexes the schema adds.
+
+Failure: connecting waits at most ``connect_timeout`` seconds and every statement at most
+``statement_timeout`` (a slow or stuck server); a dead connection is detected when taken from the
+pool and replaced. Any failure raises :class:`StoreError` with a one-line message that never shows
+the password; the exporter then returns FAILURE and retries the batch later. A batch whose commit
+did succeed before the error was reported is harmless to retry: writes are idempotent per span.
+
+A writer whose server does not answer at start-up opens anyway (the application must not fail
+because its journal is away): writes raise until the server answers, then the schema is checked.
+A refusal (wrong user, password or database) raises at once. ``read_only=True`` opens sessions with
+``default_transaction_read_only``, runs no migrations and raises when the server does not answer
+(the CLI and other readers). Text values cannot contain NUL in PostgreSQL: a NUL character is stored as
+U+FFFD.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+try:
+    import psycopg
+    from psycopg import conninfo as _conninfo
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - exercised where the extra is missing
+    raise ImportError(
+        "the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'otel-runjournal[postgres]'"
+    ) from exc
+
+from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
+from .. import codec as _codec
+from ..base import DEFAULT_LIMIT, StoreError, check_page_args
+from . import write as _write
+from .conninfo import mask, refused, scrub
+from .schema import LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE, STAGING
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+DEFAULT_POOL_SIZE = 4
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+"""A client that stops mid-transaction (a hung host) releases its thread_seq row locks after this."""
+
+_EVENT_SELECT = (
+    "thread_id, run_id, seq, event_type, category::TEXT, content, metadata::TEXT, created_at, "
+    "trace_id, span_id"
+)
+_RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
+
+
+class _Unreachable(StoreError):
+    """No answer from the server (down, unreachable, timed out), as opposed to a refusal."""
+
+
+class PostgresStore:
+    """A run journal in a PostgreSQL database (``postgresql://user[:password]@host:port/db[?...]``).
+
+    ``connect_timeout`` / ``statement_timeout``: seconds (defaults 5 and 30; the URL's
+    ``connect_timeout`` / ``options=-c statement_timeout=...`` win when given). ``pool_size``:
+    connections this process may open. ``read_only``: query only (no migrations, read-only sessions).
+    """
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        read_only: bool = False,
+        connect_timeout: float | None = None,
+        statement_timeout: float | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        if not isinstance(location, str) or not location.strip():
+            raise ValueError(f"PostgresStore needs a postgresql:// URL, got {location!r}")
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {pool_size!r}")
+        for name, value in (("connect_timeout", connect_timeout), ("statement_timeout", statement_timeout)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        self._location = location.strip()
+        self.location = mask(self._location)
+        """The location with the password masked (safe to print)."""
+        self.read_only = read_only
+        try:
+            params = _conninfo.conninfo_to_dict(self._location)
+        except psycopg.Error as exc:
+            raise ValueError(f"malformed PostgreSQL location {self.location!r}: {self._scrub(exc)}") from exc
+        given_connect = params.get("connect_timeout")
+        self._connect_timeout = float(
+            connect_timeout or (given_connect if given_connect is not None else DEFAULT_CONNECT_TIMEOUT)
+        )
+        options = str(params.get("options") or "")
+        self._settings: dict[str, str] = {"TimeZone": "UTC"}
+        if statement_timeout is not None or "statement_timeout" not in options:
+            seconds = statement_timeout or DEFAULT_STATEMENT_TIMEOUT
+            self._settings["statement_timeout"] = f"{int(seconds * 1000)}"
+        self._settings["idle_in_transaction_session_timeout"] = str(IDLE_IN_TRANSACTION_TIMEOUT_MS)
+        if read_only:
+            self._settings["default_transaction_read_only"] = "on"
+        self._kwargs: dict[str, Any] = {
+            "connect_timeout": max(1, round(self._connect_timeout)),
+            "application_name": params.get("application_name") or "otel-runjournal",
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
+        self._lock = threading.Lock()
+        self._closed = False
+        self._ready = False  # schema checked (and migrated)
+        try:  # a clear error now for a wrong user, password or database; then the schema
+            with self._direct() as conn:
+                self._migrate(conn)
+            self._ready = True
+        except _Unreachable as exc:
+            if read_only:
+                raise
+            # the server is down or unreachable right now: the application starts anyway; writes
+            # fail (the exporter keeps and retries them) until it answers, then the schema is checked
+            _logger.warning("%s; writes fail until it answers", exc)
+        self._pool = ConnectionPool(
+            self._location,
+            min_size=1,
+            max_size=pool_size,
+            kwargs=self._kwargs,
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            timeout=self._connect_timeout,
+            reconnect_timeout=0,  # no background retry loop: each request while down tries anew
+            name="otel-runjournal",
+            open=False,
+        )
+        self._pool.open(wait=False)
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def _scrub(self, exc: BaseException | str) -> str:
+        return scrub(str(exc) or type(exc).__name__, self._location)
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Session settings (timeouts, UTC, read-only) and the writer's staging tables."""
+        conn.autocommit = True
+        for name, value in self._settings.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        if not self.read_only:
+            for statement in STAGING:
+                conn.execute(statement)
+        conn.autocommit = False
+
+    @contextmanager
+    def _direct(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            conn = psycopg.connect(self._location, **self._kwargs)
+        except psycopg.Error as exc:
+            error = StoreError if refused(str(exc)) else _Unreachable
+            raise error(f"cannot connect to run journal {self.location}: {self._scrub(exc)}") from None
+        try:
+            self._configure(conn)
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; every driver error becomes a one-line, password-free StoreError."""
+        if self._closed:
+            raise StoreError(f"run journal {self.location} is closed")
+        try:
+            with self._pool.connection() as conn:
+                if not self._ready:
+                    with self._lock:
+                        if not self._ready:
+                            self._migrate(conn)
+                            self._ready = True
+                yield conn
+        except PoolTimeout:
+            raise StoreError(
+                f"cannot {action} run journal {self.location}: no connection within "
+                f"{self._connect_timeout:g}s (server down, unreachable or refusing)"
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot {action} run journal {self.location}: {self._scrub(exc)}") from None
+
+    def close(self) -> None:
+        """Close the pool (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._pool.close(timeout=self._connect_timeout)
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.location!r}{', read_only=True' if self.read_only else ''})"
+
+    __str__ = __repr__
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _applied(self, conn: psycopg.Connection[Any]) -> set[int]:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (SCHEMA_TABLE,)).fetchone()
+        if not row or not row[0]:
+            return set()
+        return {int(v) for (v,) in conn.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchall()}
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            with conn.transaction():
+                applied = self._applied(conn)
+                if applied and max(applied) > LATEST_VERSION:
+                    raise StoreError(
+                        f"run journal {self.location} has schema version {max(applied)}, newer than this "
+                        f"otel-runjournal ({LATEST_VERSION}); upgrade otel-runjournal"
+                    )
+                if all(m[0] in applied for m in MIGRATIONS):
+                    return
+                if self.read_only:
+                    raise StoreError(f"run journal {self.location} needs migrating; open it once for writing")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                applied = self._applied(conn)  # another process may have migrated while we waited
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+                )
+                for version, name, statements in MIGRATIONS:
+                    if version in applied:
+                        continue
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (%s, %s, now())", (version, name))
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot prepare run journal {self.location}: {self._scrub(exc)}") from None
+
+    def schema_versions(self) -> list[tuple[int, str]]:
+        """The recorded migrations, oldest first."""
+        return [(int(v), str(n)) for v, n in self.sql(f"SELECT version, name FROM {SCHEMA_TABLE} ORDER BY 1")]
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def write(self, batch: Sequence[RunWrite]) -> None:
+        """Write ``batch`` in one transaction (see ``RunStore.write``); sets ``seq`` on its events."""
+        if self.read_only:
+            raise StoreError(f"run journal {self.location} was opened read-only")
+        if not batch:
+            return
+        with self._connection("write to") as conn:
+            try:
+                with conn.transaction():
+                    events, seqs = _write.write(conn, batch)
+            except (TypeError, ValueError, OverflowError) as exc:  # a value the driver cannot encode
+                raise StoreError(f"cannot write to run journal {self.location}: {self._scrub(exc)}") from None
+        for event, seq in zip(events, seqs, strict=True):
+            event.seq = seq
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one SQL statement (``%s`` placeholders) and return its rows."""
+        return self.query(query, params)[1]
+
+    def query(
+        self, query: str, params: Sequence[Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one SQL statement (``%s`` placeholders) in a read-only transaction and return its
+        column names and rows: the journal changes only through :meth:`write` (and migrations)."""
+        with self._connection("query") as conn:
+            conn.read_only = True  # BEGIN READ ONLY, whatever the store's mode
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(query, params)  # the caller's SQL, as DuckDB's sql()
+                    columns = [d.name for d in cur.description or ()]
+                    rows = cur.fetchall() if cur.description else []
+            finally:
+                conn.rollback()  # ends the read-only transaction (it changed nothing)
+                conn.read_only = None
+            return columns, rows
+
+    def _events(
+        self, where: str, params: list[Any], after: int | None, before: int | None, limit: int
+    ) -> list[RunEvent]:
+        if after is not None:
+            where += " AND seq > %s"
+            params.append(after)
+        if before is not None:
+            where += " AND seq < %s"
+            params.append(before)
+        backwards = before is not None and after is None
+        order = "DESC" if backwards else "ASC"
+        rows = self.sql(
+            f"SELECT {_EVENT_SELECT} FROM run_events WHERE {where} ORDER BY seq {order} LIMIT {limit:d}",
+            params,
+        )
+        if backwards:
+            rows.reverse()
+        return [_codec.event_from_values(*r) for r in rows]
+
+    def list_events(
+        self,
+        run_id: str,
+        *,
+        category: str | None = None,
+        event_types: Sequence[str] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]:
+        """One page of a run's events in ascending ``seq`` (cursor rules: ``stores.base``)."""
+        check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq, category=category)
+        where = "run_id = %s"
+        params: list[Any] = [_write.text(run_id)]
+        if category is not None:
+            where += " AND category = %s"
+            params.append(category)
+        if event_types is not None:
+            where += " AND event_type = ANY(%s)"
+            params.append(list(event_types))
+        return self._events(where, params, after_seq, before_seq, limit)
+
+    def list_messages(
+        self,
+        thread_id: str,
+        *,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[RunEvent]:
+        """One page of a thread's message rows (all its runs) in ascending ``seq``."""
+        check_page_args(limit=limit, after_seq=after_seq, before_seq=before_seq)
+        return self._events(
+            "thread_id = %s AND category = 'message'", [_write.text(thread_id)], after_seq, before_seq, limit
+        )
+
+    def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRecord]:
+        rows = self.sql(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)
+        return [_run_from_row(r) for r in rows]
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run's summary, or ``None``."""
+        runs = self._runs("WHERE run_id = %s", [_write.text(run_id)])
+        return runs[0] if runs else None
+
+    def list_runs(
+        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> list[RunRecord]:
+        """Runs, most recent first (by ``started_at``)."""
+        check_page_args(limit=limit, status=status)
+        where, params = _run_filter(thread_id=thread_id, status=status)
+        return self._runs(where, params, f"ORDER BY started_at DESC NULLS LAST, run_id LIMIT {limit:d}")
+
+    def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
+        """Token totals over the selected runs (all runs when neither is given) and the caller split."""
+        where, params = _run_filter(run_id=run_id, thread_id=thread_id)
+        sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
+        totals = self.sql(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
+        usage = TokenUsage(run_count=int(totals[0]))
+        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
+            setattr(usage, name, int(value))
+        split = self.sql(
+            "SELECT e.key, sum(CASE WHEN e.value ~ '^-?[0-9]{1,18}$' THEN e.value::BIGINT ELSE 0 END) "
+            f"FROM runs, json_each_text(runs.usage_by_caller) AS e {where} GROUP BY e.key ORDER BY e.key",
+            params,
+        )
+        usage.by_caller = {str(k): int(v or 0) for k, v in split}
+        return usage
+
+
+def _run_filter(**equal: str | None) -> tuple[str, list[Any]]:
+    terms, params = [], []
+    for column, value in equal.items():
+        if value is not None:
+            params.append(_write.text(value))
+            terms.append(f"runs.{column} = %s")
+    return ("WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    values = dict(zip(_codec.RUN_FIELDS, row, strict=True))
+    values["usage_by_caller"] = _codec.loads(values["usage_by_caller"] or "{}")
+    return _codec.run_from_dict(values)
