@@ -67,7 +67,15 @@ def test_tables_and_views_match_duckdb(schema: Schema, tmp_path: Path) -> None:
         assert pg.sql("SELECT model, llm_calls, input_tokens, output_tokens FROM tokens_by_model") == [
             ("m", 2, 20, 10)
         ]
-        assert pg.schema_versions() == duck.schema_versions() == [(1, "create_tables"), (2, "create_views")]
+        assert (
+            pg.schema_versions()
+            == duck.schema_versions()
+            == [
+                (1, "create_tables"),
+                (2, "create_views"),
+                (3, "views_count_failed_model_calls"),
+            ]
+        )
 
 
 def test_views_are_queryable_from_psql(schema: Schema) -> None:

@@ -47,6 +47,14 @@ _LLM_SPANS = f"""
        OR {_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
 """
 
+_MODEL_CALL_SPANS = (
+    _LLM_SPANS
+    + f"""
+       OR {_attr(sc.GEN_AI_OPERATION_NAME)} IN ('chat', 'text_completion', 'generate_content')
+"""
+)
+"""Model-call spans, failed ones (no usage reported) included, as in the DuckDB store's migration 3."""
+
 ID = 'TEXT COLLATE "C"'
 """Ids compare byte-wise (as in DuckDB): index maintenance and look-ups skip the locale's collation."""
 
@@ -114,6 +122,22 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """CREATE VIEW error_runs AS
                SELECT run_id, thread_id, name, started_at, duration_ms, error
                FROM runs WHERE status = 'error' ORDER BY started_at DESC""",
+        ),
+    ),
+    (
+        3,
+        "views_count_failed_model_calls",
+        (
+            f"""CREATE OR REPLACE VIEW tokens_by_model AS
+               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
+                      sum(reasoning_tokens) AS reasoning_tokens
+               FROM ({_MODEL_CALL_SPANS}) AS llm GROUP BY model ORDER BY total_tokens DESC""",
+            f"""CREATE OR REPLACE VIEW tokens_by_caller AS
+               SELECT caller, {_SUMS} FROM ({_MODEL_CALL_SPANS}) AS llm GROUP BY caller
+               ORDER BY total_tokens DESC""",
+            f"""CREATE OR REPLACE VIEW tokens_per_day AS
+               SELECT day, model, {_SUMS} FROM ({_MODEL_CALL_SPANS}) AS llm GROUP BY day, model
+               ORDER BY day, model""",
         ),
     ),
 )
