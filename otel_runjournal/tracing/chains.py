@@ -67,10 +67,12 @@ class ChainCallbacks(RunSpans):
             caller, tagged = cl.caller_of(tags, parent.caller), True
         else:
             caller, tagged = self._caller_of(parent, tags, metadata, model_call=False)
-            if not tagged:
-                nested = cl.nested_agent(name, tags, metadata, parent.agent, parent.tool_name)
-                if nested is not None:  # an agent graph running inside this run: a subagent
-                    subagent, caller, agent = nested, sc.CALLER_SUBAGENT_PREFIX + nested, nested
+            if not tagged and metadata:
+                named = metadata.get("lc_agent_name")
+                if (named is not None and named != agent) or parent.tool_name is not None:
+                    nested = cl.nested_agent(name, tags, metadata, agent, parent.tool_name)
+                    if nested is not None:  # an agent graph running inside this run: a subagent
+                        subagent, caller, agent = nested, sc.CALLER_SUBAGENT_PREFIX + nested, nested
         graph_node = cl.has_graph_step(tags)
         subagents = own or parent.subagents
         if subagent is not None:

@@ -83,6 +83,7 @@ DEFAULT_AGENT_NAME = "agent"
 """The name of an agent that has none (``create_agent`` without ``name=``)."""
 _DEFAULT_GRAPH_NAME = "LangGraph"  # what LangGraph calls a graph that was given no name
 _MIDDLEWARE_NODE_HOOKS = ("before_model", "after_model", "before_agent", "after_agent")
+MIDDLEWARE_NODE_SUFFIXES = tuple(f".{hook}" for hook in _MIDDLEWARE_NODE_HOOKS)
 _LC_SOURCES: Mapping[str, str] = {  # LangChain's built-in middleware mark their model calls so
     "summarization": "SummarizationMiddleware",
     "tool_selection": "LLMToolSelectorMiddleware",

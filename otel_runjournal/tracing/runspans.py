@@ -88,18 +88,24 @@ class RunSpans:
             tag = cl.tag_caller(tags)
             if tag is not None:
                 return tag, True
-        if cl.blocks_inference(parent.caller, parent.tagged) or not metadata:
-            return parent.caller, parent.tagged
-        if parent.caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
-            return parent.caller, False  # inside a nested agent all is the subagent's, its middleware too
-        middleware = cl.middleware_of_metadata(metadata) or cl.middleware_of_node(
-            metadata.get("langgraph_node")
-        )
-        if middleware is None and model_call and metadata.get("langgraph_node") in cl.AGENT_NODES:
-            middleware = calling_middleware()
+        caller = parent.caller
+        if not metadata or (parent.tagged and caller != sc.CALLER_LEAD_AGENT):  # rule 2: tags decide
+            return caller, parent.tagged
+        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
+            return caller, False  # inside a nested agent all is the subagent's, its middleware too
+        # every callback of every run comes here: the common case (no marker, an ordinary node) is
+        # two dict look-ups and one suffix test
+        middleware = cl.middleware_of_metadata(metadata) if "lc_source" in metadata else None
+        if middleware is None:
+            node = metadata.get("langgraph_node")
+            if type(node) is str:
+                if node.endswith(cl.MIDDLEWARE_NODE_SUFFIXES):
+                    middleware = cl.middleware_of_node(node)
+                elif model_call and node in cl.AGENT_NODES:
+                    middleware = calling_middleware()
         if middleware is not None:
             return sc.CALLER_MIDDLEWARE_PREFIX + middleware, False
-        return parent.caller, parent.tagged
+        return caller, parent.tagged
 
     def _thread_from_config(self, parent: RunState) -> None:
         """Item of LangChain's config that callbacks never see: ``configurable.thread_id`` of a plain
