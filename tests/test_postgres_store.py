@@ -3,6 +3,7 @@ passwords and clear errors, and the ways in (open_store, configure, the zero-cod
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -288,3 +289,15 @@ def test_refusal_raises_at_once_and_slow_statements_time_out(schema: Schema) -> 
         later = make_run("r3", "t1")
         store.write([later])  # the lock is gone: writes go on, seq continues
         assert later.events[0].seq == 9 and store.get_run("r2") is None
+
+
+def test_list_spans_gives_what_duckdb_gives(schema: Schema, tmp_path: Path) -> None:
+    """The span rows of a run (what `otel-runjournal show` draws) read back alike from both stores."""
+    with PostgresStore(schema.url) as pg, DuckDBStore(tmp_path / "j.duckdb") as duck:
+        pg.write([make_run("r1", "t1")])
+        duck.write([make_run("r1", "t1")])
+        from_pg, from_duck = pg.list_spans("r1"), duck.list_spans("r1")
+        assert from_pg and [dataclasses.asdict(s) for s in from_pg] == [
+            dataclasses.asdict(s) for s in from_duck
+        ]
+        assert pg.list_spans("no-such-run") == []

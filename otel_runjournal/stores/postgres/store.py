@@ -36,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
         "the PostgreSQL store needs psycopg 3 and psycopg_pool: pip install 'otel-runjournal[postgres]'"
     ) from exc
 
-from ...records import RunEvent, RunRecord, RunWrite, TokenUsage
+from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, check_page_args
 from . import write as _write
@@ -54,6 +54,10 @@ IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 _EVENT_SELECT = (
     "thread_id, run_id, seq, event_type, category::TEXT, content, metadata::TEXT, created_at, "
     "trace_id, span_id"
+)
+_SPAN_SELECT = (
+    "trace_id, span_id, parent_span_id, run_id, name, kind, start_time, end_time, duration_ms, "
+    "status_code, status_message, attributes::TEXT, events::TEXT, resource::TEXT"
 )
 _RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
 
@@ -291,6 +295,14 @@ class PostgresStore:
                 conn.read_only = None
             return columns, rows
 
+    def list_spans(self, run_id: str) -> list[SpanRecord]:
+        """The run's span rows, by start time (the run's trace tree, as the ``spans`` table holds it)."""
+        rows = self.sql(
+            f"SELECT {_SPAN_SELECT} FROM spans WHERE run_id = %s ORDER BY start_time, span_id",
+            [_write.text(run_id)],
+        )
+        return [_span_from_row(r) for r in rows]
+
     def _events(
         self, where: str, params: list[Any], after: int | None, before: int | None, limit: int
     ) -> list[RunEvent]:
@@ -393,3 +405,11 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
     values = dict(zip(_codec.RUN_FIELDS, row, strict=True))
     values["usage_by_caller"] = _codec.loads(values["usage_by_caller"] or "{}")
     return _codec.run_from_dict(values)
+
+
+def _span_from_row(r: tuple[Any, ...]) -> SpanRecord:
+    loads = _codec.loads
+    return SpanRecord(
+        r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", r[6], r[7], float(r[8] or 0.0), r[9] or "",
+        r[10], loads(r[11] or "{}"), loads(r[12] or "[]"), loads(r[13] or "{}"),
+    )  # fmt: skip
