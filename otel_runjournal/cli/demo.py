@@ -95,4 +95,4 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
     out.print()
     out.print("[bold]Next:[/]")
     for hint in hints:
-        out.print(f"  {hint}", markup=False, highlight=False, no_wrap=True, crop=False)
+        out.print(f"  {hint}", markup=False, highlight=False, no_wrap=True, crop=False, overflow="ignore")
