@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, check_page_args
+from . import rows as _rows
 from . import write as _write
 from .conninfo import mask, refused, scrub
 from .schema import LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE, STAGING
@@ -50,16 +51,6 @@ DEFAULT_STATEMENT_TIMEOUT = 30.0
 DEFAULT_POOL_SIZE = 4
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 """A client that stops mid-transaction (a hung host) releases its thread_seq row locks after this."""
-
-_EVENT_SELECT = (
-    "thread_id, run_id, seq, event_type, category::TEXT, content, metadata::TEXT, created_at, "
-    "trace_id, span_id"
-)
-_SPAN_SELECT = (
-    "trace_id, span_id, parent_span_id, run_id, name, kind, start_time, end_time, duration_ms, "
-    "status_code, status_message, attributes::TEXT, events::TEXT, resource::TEXT"
-)
-_RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
 
 
 class _Unreachable(StoreError):
@@ -298,10 +289,10 @@ class PostgresStore:
     def list_spans(self, run_id: str) -> list[SpanRecord]:
         """The run's span rows, by start time (the run's trace tree, as the ``spans`` table holds it)."""
         rows = self.sql(
-            f"SELECT {_SPAN_SELECT} FROM spans WHERE run_id = %s ORDER BY start_time, span_id",
+            f"SELECT {_rows.SPAN_SELECT} FROM spans WHERE run_id = %s ORDER BY start_time, span_id",
             [_write.text(run_id)],
         )
-        return [_span_from_row(r) for r in rows]
+        return [_rows.span_from_row(r) for r in rows]
 
     def _events(
         self, where: str, params: list[Any], after: int | None, before: int | None, limit: int
@@ -315,7 +306,7 @@ class PostgresStore:
         backwards = before is not None and after is None
         order = "DESC" if backwards else "ASC"
         rows = self.sql(
-            f"SELECT {_EVENT_SELECT} FROM run_events WHERE {where} ORDER BY seq {order} LIMIT {limit:d}",
+            f"SELECT {_rows.EVENT_SELECT} FROM run_events WHERE {where} ORDER BY seq {order} LIMIT {limit:d}",
             params,
         )
         if backwards:
@@ -359,8 +350,8 @@ class PostgresStore:
         )
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRecord]:
-        rows = self.sql(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)
-        return [_run_from_row(r) for r in rows]
+        rows = self.sql(f"SELECT {_rows.RUN_SELECT} FROM runs {where} {tail}", params)
+        return [_rows.run_from_row(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """The run's summary, or ``None``."""
@@ -372,12 +363,12 @@ class PostgresStore:
     ) -> list[RunRecord]:
         """Runs, most recent first (by ``started_at``)."""
         check_page_args(limit=limit, status=status)
-        where, params = _run_filter(thread_id=thread_id, status=status)
+        where, params = _rows.run_filter(thread_id=thread_id, status=status)
         return self._runs(where, params, f"ORDER BY started_at DESC NULLS LAST, run_id LIMIT {limit:d}")
 
     def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
-        where, params = _run_filter(run_id=run_id, thread_id=thread_id)
+        where, params = _rows.run_filter(run_id=run_id, thread_id=thread_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
         totals = self.sql(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
         usage = TokenUsage(run_count=int(totals[0]))
@@ -390,26 +381,3 @@ class PostgresStore:
         )
         usage.by_caller = {str(k): int(v or 0) for k, v in split}
         return usage
-
-
-def _run_filter(**equal: str | None) -> tuple[str, list[Any]]:
-    terms, params = [], []
-    for column, value in equal.items():
-        if value is not None:
-            params.append(_write.text(value))
-            terms.append(f"runs.{column} = %s")
-    return ("WHERE " + " AND ".join(terms) if terms else ""), params
-
-
-def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
-    values = dict(zip(_codec.RUN_FIELDS, row, strict=True))
-    values["usage_by_caller"] = _codec.loads(values["usage_by_caller"] or "{}")
-    return _codec.run_from_dict(values)
-
-
-def _span_from_row(r: tuple[Any, ...]) -> SpanRecord:
-    loads = _codec.loads
-    return SpanRecord(
-        r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", r[6], r[7], float(r[8] or 0.0), r[9] or "",
-        r[10], loads(r[11] or "{}"), loads(r[12] or "[]"), loads(r[13] or "{}"),
-    )  # fmt: skip
