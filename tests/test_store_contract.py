@@ -455,3 +455,16 @@ def test_open_store_reads_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     store = open_store()
     assert isinstance(store, JsonlStore) and store.directory == str(tmp_path / "env")
     store.close()
+
+
+def test_list_spans_gives_the_runs_span_rows(store: RunStore) -> None:
+    """Every store reads back a run's span rows (the timeline's source) by start time, only that run's."""
+    batch = [make_run("r1", "t1"), make_run("r2", "t1")]
+    store.write(batch)
+    spans = store.list_spans("r1")
+    written = sorted(batch[0].spans, key=lambda s: (s.start_time, s.span_id))
+    assert [(s.trace_id, s.span_id, s.name) for s in spans] == [
+        (s.trace_id, s.span_id, s.name) for s in written
+    ]
+    assert {s.run_id for s in spans} == {"r1"}
+    assert store.list_spans("no-such-run") == []

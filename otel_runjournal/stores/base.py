@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from ..records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, TokenUsage
+from ..records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -62,6 +62,10 @@ class RunStore(Protocol):
         ...
 
     def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage: ...
+
+    def list_spans(self, run_id: str) -> list[SpanRecord]:
+        """The run's ``spans`` rows by start time: its trace tree, without Jaeger."""
+        ...
 
     def close(self) -> None: ...
 
