@@ -48,7 +48,8 @@ def _records(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
-def _read(path: str, offset: int) -> bytes | None:
+def read_from(path: str, offset: int) -> bytes | None:
+    """The bytes from ``offset``: ``None`` if the file does not exist, ``b""`` if it shrank below it."""
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -73,7 +74,7 @@ class CommittedReader:
     def _advance(self) -> list[dict[str, Any]]:
         """Read the log's new complete lines; the intents of the batch open before and of every batch
         begun in them (whatever their outcome)."""
-        data = _read(os.path.join(self.directory, COMMITS_FILE), self._log_offset) or b""
+        data = read_from(os.path.join(self.directory, COMMITS_FILE), self._log_offset) or b""
         ended: set[str] = set()
         batches = [self._open] if self._open is not None else []
         for record in _records(data):
@@ -89,7 +90,7 @@ class CommittedReader:
     def read(self, relative: str, offset: int = 0) -> bytes | None:
         """``relative``'s committed bytes from ``offset`` (``None`` if the file does not exist)."""
         self._advance()  # batches that ended before the read are settled; an open one may still fail
-        data = _read(os.path.join(self.directory, relative), offset)
+        data = read_from(os.path.join(self.directory, relative), offset)
         if data is None:
             return None
         pending = self._advance()  # not ok before the read: may be partly in ``data``

@@ -39,7 +39,7 @@ from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
 from .names import safe_file_name
-from .snapshot import CommittedReader, check_journal_directory
+from .snapshot import CommittedReader, check_journal_directory, read_from
 
 FSYNC_POLICIES = ("never", "batch")
 DEFAULT_TIMEOUT = 10.0
@@ -441,17 +441,7 @@ class JsonlStore:
         path = self._path(relative)
         if self.read_only:
             return self._committed.read(relative, offset)
-        try:
-            with open(path, "rb") as handle:
-                size = handle.seek(0, os.SEEK_END)
-                if size < offset:
-                    return b""
-                handle.seek(offset)
-                return handle.read(size - offset)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc}") from exc
+        return read_from(path, offset)
 
     def _refresh_runs(self) -> None:
         if self._runs_offset and _size(self._path(RUNS_FILE)) < self._runs_offset:  # replaced: start over
