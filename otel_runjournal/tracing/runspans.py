@@ -89,7 +89,7 @@ class RunSpans:
             if tag is not None:
                 return tag, True
         caller = parent.caller
-        if not metadata or (parent.tagged and caller != sc.CALLER_LEAD_AGENT):  # rule 2: tags decide
+        if not metadata or cl.blocks_inference(caller, parent.tagged):  # rule 2: tags decide
             return caller, parent.tagged
         if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
             return caller, False  # inside a nested agent all is the subagent's, its middleware too
