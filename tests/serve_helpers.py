@@ -172,7 +172,9 @@ class ServeProcess:
         log = self.spool.parent / f"serve-{len(self.logs)}.log"
         self.logs.append(str(log))
         self._log = open(log, "w")  # noqa: SIM115 - closed in wait()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, text=True, cwd=ROOT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -198,6 +200,18 @@ class ServeProcess:
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
+        self.wait()
+
+    def children(self) -> list[int]:
+        """Pids of serve's child processes (its journal process, multiprocessing's helper)."""
+        assert self.proc is not None
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    def kill_all(self) -> None:
+        """SIGKILL serve and its children at once (a crash of the machine, as far as serve can tell)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.wait()
 
     def log_text(self) -> str:

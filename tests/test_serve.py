@@ -70,10 +70,15 @@ def test_http_export_journals_like_the_exporter(
     assert _events(str(tmp_path / "served.duckdb")) == expected
 
 
+@pytest.mark.parametrize("journal_process", [True, False], ids=["journal-process", "journal-thread"])
 @pytest.mark.parametrize("compression", [grpc.Compression.NoCompression, grpc.Compression.Gzip])
-def test_grpc_export_journals_like_the_exporter(spans: list[Any], tmp_path: Path, compression: Any) -> None:
-    """An OTLP/gRPC export (gzip or not) journals the same events as RunJournalExporter."""
-    with serving(str(tmp_path / "served.duckdb"), tmp_path / "spool") as server:
+def test_grpc_export_journals_like_the_exporter(
+    spans: list[Any], tmp_path: Path, compression: Any, journal_process: bool
+) -> None:
+    """An OTLP/gRPC export (gzip or not; journal in a child process or in a thread) journals the same
+    events as RunJournalExporter."""
+    location = str(tmp_path / "served.duckdb")
+    with serving(location, tmp_path / "spool", journal_process=journal_process) as server:
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)
             response = stub.Export(request_of(spans), timeout=30, compression=compression)

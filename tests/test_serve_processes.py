@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServeProcess, agent_spans, free_port, health, sender_run_ids, spawn_sender
+from serve_helpers import (
+    ServeProcess,
+    agent_spans,
+    free_port,
+    health,
+    post,
+    request_of,
+    sender_run_ids,
+    spawn_sender,
+)
 
 from otel_runjournal import RunJournalExporter, open_store
 
@@ -84,11 +94,14 @@ def test_four_apps_times_200_runs_all_whole(
     _assert_whole(location, run_ids, expected_shape)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGKILL, 0], ids=["sigterm", "sigkill", "sigkill-all"]
+)
 def test_serve_stopped_mid_run_and_restarted_loses_and_duplicates_nothing(
     tmp_path: Path, expected_shape: tuple[str, int, int, int], signum: int
 ) -> None:
-    """serve stopped (SIGTERM: graceful; SIGKILL: abrupt) while apps send, then restarted: every run whole,
+    """serve stopped (SIGTERM: graceful; SIGKILL: abrupt, its journal process finishes alone;
+    SIGKILL of serve and its journal process at once) while apps send, then restarted: every run whole,
     no duplicates (acknowledged spans come back from the spool, re-sent ones are recognised)."""
     location = str(tmp_path / "served.duckdb")
     serve = ServeProcess(location, tmp_path / "spool", free_port(), free_port()).start()
@@ -98,8 +111,14 @@ def test_serve_stopped_mid_run_and_restarted_loses_and_duplicates_nothing(
         deadline = time.monotonic() + 120
         while health(serve.http_port)[1]["written_runs"] < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
-        serve.signal(signum)
-        code = serve.wait(60)
+        if signum:
+            serve.signal(signum)
+            code = serve.wait(60)
+        else:
+            children = serve.children()
+            assert children, "serve runs its journal in a child process"
+            serve.kill_all()
+            code = -signal.SIGKILL
         assert code == (0 if signum == signal.SIGTERM else -signal.SIGKILL), serve.log_text()[-3000:]
         if signum == signal.SIGTERM:
             assert "stopped" in serve.log_text()
@@ -111,3 +130,58 @@ def test_serve_stopped_mid_run_and_restarted_loses_and_duplicates_nothing(
     log = serve.log_text()
     assert "replayed" in log or signum == signal.SIGTERM, log[-3000:]
     _assert_whole(location, run_ids, expected_shape)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
+
+
+def test_journal_process_finishes_and_exits_when_serve_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of serve leaves no orphan: its journal process journals what it took, lets go of spool and
+    store, and exits; the journal then opens, with the run written."""
+    location = str(tmp_path / "served.duckdb")
+    serve = ServeProcess(location, tmp_path / "spool", free_port(), free_port()).start()
+    children = serve.children()
+    assert children
+    spans = agent_spans(1)
+    assert post(serve.http_port, request_of(spans).SerializeToString()).status == 200
+    serve.kill()
+    deadline = time.monotonic() + 30
+    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in children), "the journal process outlived serve"
+    store = open_store(location, read_only=True)
+    try:
+        assert len(store.list_runs()) == 1
+    finally:
+        store.close()
+    assert "the receiving process is gone" in serve.log_text()
+
+
+def test_serve_stops_with_an_error_when_its_journal_process_dies(tmp_path: Path) -> None:
+    """The journal process killed: senders get retryable answers, serve exits non-zero saying why, and a
+    restart journals everything acknowledged before."""
+    location = str(tmp_path / "served.duckdb")
+    serve = ServeProcess(location, tmp_path / "spool", free_port(), free_port()).start()
+    spans = agent_spans(2)
+    roots = [s for s in spans if s.parent is None]
+    children_spans = [s for s in spans if s.parent is not None]
+    assert post(serve.http_port, request_of(children_spans).SerializeToString()).status == 200
+    for pid in serve.children():
+        os.kill(pid, signal.SIGKILL)
+    assert serve.wait(60) == 1
+    assert "the journal process died" in serve.log_text()
+    with ServeProcess(location, tmp_path / "spool", free_port(), free_port()) as again:
+        assert post(again.http_port, request_of(roots).SerializeToString()).status == 200
+    assert again.wait() == 0
+    store = open_store(location, read_only=True)
+    try:
+        runs = store.list_runs()
+        assert len(runs) == 2 and {r.status for r in runs} == {"success"}
+        assert sum(len(store.list_spans(r.run_id)) for r in runs) == len(spans)
+    finally:
+        store.close()

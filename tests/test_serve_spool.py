@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,17 @@ def test_one_serve_per_spool(tmp_path: Path) -> None:
         Spool(tmp_path)
     first.close()
     Spool(tmp_path).close()
+
+
+def test_a_restart_waits_for_the_spool_of_a_serve_still_finishing(tmp_path: Path) -> None:
+    """With ``lock_wait``, opening waits while the previous owner finishes, and fails if it never does."""
+    first = Spool(tmp_path)
+    with pytest.raises(SpoolError, match="in use"):
+        Spool(tmp_path, lock_wait=0.3)
+    timer = threading.Timer(0.3, first.close)
+    timer.start()
+    Spool(tmp_path, lock_wait=30).close()
+    timer.join()
 
 
 def test_compaction_keeps_held_uncommitted_spans_only(tmp_path: Path) -> None:

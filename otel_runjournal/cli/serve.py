@@ -143,3 +143,5 @@ def serve(
         raise click.ClickException(str(exc)) from None
     server.install_signal_handlers()
     server.wait()
+    if server.failed:
+        raise click.ClickException("the journal process died; serve stopped (the spool keeps what it took)")

@@ -18,8 +18,9 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from .auth import TokenCheck
-from .otlp_spans import ExportTraceServiceResponse, MalformedRequest, convert, parse_protobuf
-from .writer import JournalWriter, Outcome
+from .journal_process import Journal
+from .otlp_spans import ExportTraceServiceResponse
+from .writer import Outcome
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -34,8 +35,8 @@ def _retry_details(outcome: Outcome) -> tuple[tuple[str, bytes], ...]:
 
 
 class _Export:
-    def __init__(self, writer: JournalWriter, token: TokenCheck, timeout: float) -> None:
-        self._writer, self._token, self._timeout = writer, token, timeout
+    def __init__(self, journal: Journal, token: TokenCheck, timeout: float) -> None:
+        self._journal, self._token, self._timeout = journal, token, timeout
 
     def __call__(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         metadata = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
@@ -44,18 +45,10 @@ class _Export:
                 "serve: gRPC export from %s refused: missing or wrong bearer token", context.peer()
             )
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        try:
-            request = parse_protobuf(body)
-            converted = convert(request)
-        except MalformedRequest as exc:
-            _logger.warning("serve: malformed gRPC export from %s: %s", context.peer(), exc)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except Exception as exc:  # anything else a hostile body can trigger: the protocol's error
-            _logger.warning("serve: unreadable gRPC export from %s: %r", context.peer(), exc)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unreadable request: {type(exc).__name__}")
-        outcome = self._writer.submit(
-            converted.spans, body, converted.rejected, converted.reason, timeout=self._timeout
-        )
+        outcome = self._journal.submit_body(body, timeout=self._timeout)
+        if outcome.reason == "malformed":
+            _logger.warning("serve: malformed gRPC export from %s: %s", context.peer(), outcome.message)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, outcome.message or "malformed request")
         if not outcome.ok:
             context.set_trailing_metadata(_retry_details(outcome))
             context.abort(grpc.StatusCode.UNAVAILABLE, outcome.message or "retry later")
@@ -67,7 +60,7 @@ class _Export:
 
 
 def start_grpc(
-    writer: JournalWriter,
+    journal: Journal,
     host: str,
     port: int,
     *,
@@ -86,7 +79,7 @@ def start_grpc(
         maximum_concurrent_rpcs=max_workers * 4,
     )
     handler: Any = grpc.unary_unary_rpc_method_handler(
-        _Export(writer, token, timeout),
+        _Export(journal, token, timeout),
         request_deserializer=None,
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )

@@ -19,15 +19,8 @@ from typing import Any
 from google.rpc import status_pb2
 
 from .auth import TokenCheck
-from .otlp_spans import (
-    ExportTraceServiceResponse,
-    MalformedRequest,
-    convert,
-    parse_json,
-    parse_protobuf,
-    response_json,
-)
-from .writer import JournalWriter
+from .journal_process import Journal
+from .otlp_spans import ExportTraceServiceResponse, MalformedRequest, parse_json, response_json
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -57,7 +50,7 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 
 class OtlpHttpServer(ThreadingHTTPServer):
-    """A threading HTTP server carrying the writer and limits for its handlers."""
+    """A threading HTTP server carrying the journal and limits for its handlers."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -65,7 +58,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        writer: JournalWriter,
+        journal: Journal,
         token: TokenCheck,
         max_request_bytes: int,
         timeout: float,
@@ -74,7 +67,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = __import__("socket").AF_INET6
         super().__init__(address, _Handler)
-        self.writer = writer
+        self.journal = journal
         self.token = token
         self.max_request_bytes = max_request_bytes
         self.request_timeout = timeout
@@ -110,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ------------------------------------------------------------------------------------
     def do_GET(self) -> None:
         if self.path.split("?")[0] in ("/health", "/healthz"):
-            health = self.server.writer.health()
+            health = self.server.journal.health()
             code = 200 if health["status"] == "ok" else 503
             self._send(code, json.dumps(health).encode(), JSON)
             return
@@ -174,8 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if encoding == "gzip":
                 body = gunzip(body, limit)
-            request = parse_json(body) if as_json else parse_protobuf(body)
-            converted = convert(request)
+            if as_json:  # the journal reads protobuf
+                body = parse_json(body).SerializeToString()
         except _TooLarge:
             self._error(413, f"request larger than {limit} bytes after decompression", as_json)
             return
@@ -187,10 +180,12 @@ class _Handler(BaseHTTPRequestHandler):
             _logger.warning("serve: unreadable HTTP export from %s: %r", self.client_address[0], exc)
             self._error(400, f"unreadable request: {type(exc).__name__}", as_json)
             return
-        raw = request.SerializeToString() if as_json else body
-        outcome = self.server.writer.submit(
-            converted.spans, raw, converted.rejected, converted.reason, timeout=self.server.request_timeout
-        )
+        outcome = self.server.journal.submit_body(body, timeout=self.server.request_timeout)
+        if outcome.reason == "malformed":
+            peer = self.client_address[0]
+            _logger.warning("serve: malformed HTTP export from %s: %s", peer, outcome.message)
+            self._error(400, outcome.message or "malformed request", as_json)
+            return
         if not outcome.ok:
             code = 429 if outcome.reason == "memory" else 503
             headers = {"Retry-After": str(max(outcome.retry_after, 1))}
@@ -219,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def start_http(
-    writer: JournalWriter,
+    journal: Journal,
     host: str,
     port: int,
     *,
@@ -228,7 +223,7 @@ def start_http(
     timeout: float = 30.0,
 ) -> tuple[OtlpHttpServer, int, threading.Thread]:
     """Start the HTTP receiver in a thread; returns the server, the bound port and the thread."""
-    server = OtlpHttpServer((host.strip("[]"), port), writer, token, max_request_bytes, timeout)
+    server = OtlpHttpServer((host.strip("[]"), port), journal, token, max_request_bytes, timeout)
     thread = threading.Thread(target=server.serve_forever, name="otel-runjournal-http", daemon=True)
     thread.start()
     return server, server.server_address[1], thread

@@ -1,4 +1,9 @@
-"""``serve``'s lifecycle: open store and spool, replay, start the receivers, stop gracefully.
+"""``serve``'s lifecycle: start the journal, start the receivers, stop gracefully.
+
+The journal (spool, store, the writer thread) runs in a child process by default
+(:mod:`.journal_process`): the receivers forward request bodies to it, so receiving and journaling
+use two cores instead of sharing one interpreter lock. It opens spool and store and replays the
+spool before the receivers listen; if it dies, serve stops and exits non-zero.
 
 Shutdown (SIGTERM / SIGINT, or :meth:`Serve.stop`): the receivers stop accepting (gRPC lets the
 RPCs in flight finish within the grace period; HTTP stops taking connections), the writer journals
@@ -16,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import settings as _env
-from ..stores.location import open_store, split_location
+from ..stores.location import split_location
 from .auth import TokenCheck, check_bind
-from .spool import DEFAULT_SEGMENT_BYTES, Spool
-from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_RUN_IDLE_S, DEFAULT_SETTLE_S, JournalWriter
+from .journal_process import Journal, JournalOptions, JournalProcess, open_journal
+from .spool import DEFAULT_SEGMENT_BYTES
+from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_RUN_IDLE_S, DEFAULT_SETTLE_S
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -59,6 +65,7 @@ class ServeConfig:
     spool_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     settle: float = DEFAULT_SETTLE_S
     run_idle_timeout: float = DEFAULT_RUN_IDLE_S
+    journal_process: bool = True  # journal in a child process (False: a thread of this process)
 
 
 class Serve:
@@ -80,34 +87,37 @@ class Serve:
         self._http_thread: threading.Thread | None = None
         self.grpc_port: int | None = None
         self.http_port: int | None = None
-        self.writer: JournalWriter | None = None
+        self.writer: Journal | None = None
+        self.failed = False  # the journal process died: serve stopped itself
 
     def start(self) -> None:
         """Open store and spool, replay the spool, start the receivers (raises on any failure)."""
         config = self.config
         spool_dir = config.spool or default_spool(config.store)
-        spool = Spool(spool_dir, fsync=config.fsync, segment_bytes=config.spool_segment_bytes)
-        try:
-            store = open_store(config.store)
-        except Exception:
-            spool.close()
-            raise
-        pending = _env.resolve(
-            config.max_pending_spans, _env.OTEL_RUNJOURNAL_MAX_PENDING_SPANS, DEFAULT_MAX_PENDING_SPANS, int
-        )
-        content = _env.resolve(
-            config.journal_content, _env.OTEL_RUNJOURNAL_JOURNAL_CONTENT, True, _env.parse_bool
-        )
-        self.writer = JournalWriter(
-            store,
-            spool,
-            max_pending_spans=pending,
-            journal_content=content,
+        options = JournalOptions(
+            store=config.store,
+            spool=spool_dir,
+            fsync=config.fsync,
+            spool_segment_bytes=config.spool_segment_bytes,
+            max_pending_spans=_env.resolve(
+                config.max_pending_spans,
+                _env.OTEL_RUNJOURNAL_MAX_PENDING_SPANS,
+                DEFAULT_MAX_PENDING_SPANS,
+                int,
+            ),
+            journal_content=_env.resolve(
+                config.journal_content, _env.OTEL_RUNJOURNAL_JOURNAL_CONTENT, True, _env.parse_bool
+            ),
             max_queued_spans=config.max_queued_spans,
             settle=config.settle,
             run_idle_timeout=config.run_idle_timeout,
         )
-        self.writer.start()
+        if config.journal_process:
+            process = JournalProcess(options, on_exit=self._journal_exited)
+            process.start()
+            self.writer = process
+        else:
+            self.writer = open_journal(options)
         try:
             if config.grpc is not None:
                 from .grpc_server import start_grpc  # grpc only when asked for
@@ -144,6 +154,11 @@ class Serve:
             spool_dir,
             ", bearer token required" if self._token.required else "",
         )
+
+    def _journal_exited(self) -> None:
+        """The journal process died: nothing can be journaled, so serve stops (and exits non-zero)."""
+        self.failed = True
+        threading.Thread(target=self.stop, name="otel-runjournal-serve-stop", daemon=True).start()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM / SIGINT stop the server gracefully (main thread only)."""

@@ -27,6 +27,7 @@ import fcntl
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -74,6 +75,23 @@ def unpack_ids(payload: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(payload) // 8}Q", payload)
 
 
+def _lock(fd: int, wait: float, directory: Path) -> bool:
+    """Take the spool's lock, waiting up to ``wait`` seconds (a previous serve may still be finishing)."""
+    deadline = time.monotonic() + wait
+    logged = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            if not logged:
+                _logger.warning("spool %s is held by another serve; waiting up to %.0f s", directory, wait)
+                logged = True
+            time.sleep(0.1)
+
+
 class Spool:
     """Segments of data / commit records in one directory; used by the writer thread only."""
 
@@ -84,6 +102,7 @@ class Spool:
         fsync: bool = False,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         max_segments: int = DEFAULT_MAX_SEGMENTS,
+        lock_wait: float = 0.0,
     ) -> None:
         if segment_bytes < 1024 or max_segments < 2:
             raise ValueError("segment_bytes must be >= 1024 and max_segments >= 2")
@@ -93,9 +112,7 @@ class Spool:
             self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SpoolError(f"cannot use the spool directory {str(self.directory)!r}: {exc}") from None
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not _lock(self._lock_fd, lock_wait, self.directory):
             os.close(self._lock_fd)
             raise SpoolError(
                 f"the spool {str(self.directory)!r} is in use by another `otel-runjournal serve` "

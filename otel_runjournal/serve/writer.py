@@ -45,7 +45,7 @@ from ..journal.spanread import attributes_of, trace_hex
 from ..records import RunWrite
 from ..stores.base import RunStore
 from . import spool as _spool
-from .otlp_spans import convert
+from .otlp_spans import Decoded, MalformedRequest, convert, decode, parse_protobuf, spans_of
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -64,7 +64,7 @@ class Outcome:
     ok: bool
     rejected: int = 0  # spans of the request refused as malformed (partial success)
     message: str | None = None
-    reason: str = ""  # when not ok: store | memory | shutdown | spool | timeout
+    reason: str = ""  # when not ok: malformed | store | memory | shutdown | spool | timeout
     retry_after: int = 0  # seconds (HTTP Retry-After / gRPC RetryInfo)
 
 
@@ -76,6 +76,7 @@ class _Request:
     reason: str | None
     done: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome | None = None
+    on_done: Callable[[Outcome], None] | None = None
 
 
 class _SeenIds:
@@ -99,6 +100,16 @@ def run_key(attrs: dict[str, Any], trace_id: str) -> str:
     """The assembler's run key of a span: ``runjournal.run_id``, else the trace id (foreign spans)."""
     run_id = attrs.get(sc.RJ_RUN_ID)
     return run_id if isinstance(run_id, str) and run_id else trace_id
+
+
+def read_body(body: bytes) -> Decoded | Outcome:
+    """The spans of an OTLP/protobuf body as plain values, or the ``malformed`` answer to give."""
+    try:
+        return decode(parse_protobuf(body))
+    except MalformedRequest as exc:
+        return Outcome(False, message=str(exc), reason="malformed")
+    except Exception as exc:  # anything else a hostile body can trigger: the protocol's error
+        return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
 
 
 def _pb_run_key(span: Any) -> str:
@@ -218,6 +229,32 @@ class JournalWriter:
             }
 
     # --- receivers' side ---------------------------------------------------------------------------
+    def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
+        """Read an OTLP/protobuf body, queue its spans and wait for the answer (a malformed body is
+        answered at once with reason ``malformed``)."""
+        decoded = read_body(body)
+        if isinstance(decoded, Outcome):
+            return decoded
+        converted = spans_of(decoded)
+        return self.submit(converted.spans, body, converted.rejected, converted.reason, timeout=timeout)
+
+    def submit_async(
+        self,
+        spans: list[ReadableSpan],
+        raw: bytes,
+        rejected: int,
+        reason: str | None,
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        """:meth:`submit` without waiting: ``on_done(outcome)`` is called once, from this thread
+        (nothing to journal, refused) or from the writer thread."""
+        if not spans:
+            on_done(Outcome(True, rejected, reason))
+            return
+        refusal = self._enqueue(_Request(spans, raw, rejected, reason, on_done=on_done))
+        if refusal is not None:
+            on_done(refusal)
+
     def submit(
         self,
         spans: list[ReadableSpan],
@@ -231,16 +268,9 @@ class JournalWriter:
         if not spans:
             return Outcome(True, rejected, reason)
         request = _Request(spans, raw, rejected, reason)
-        with self._cond:
-            refusal = self._refusal(len(spans))
-            if refusal is not None:
-                self.counters[f"refused_{refusal.reason}"] += 1
-                return refusal
-            self._queue.append(request)
-            self._queued_spans += len(spans)
-            self.counters["requests"] += 1
-            self.counters["received_spans"] += len(spans)
-            self._cond.notify_all()
+        refusal = self._enqueue(request)
+        if refusal is not None:
+            return refusal
         if not request.done.wait(timeout):
             with self._cond:
                 self.counters["refused_timeout"] += 1
@@ -248,6 +278,21 @@ class JournalWriter:
             return Outcome(False, reason="timeout", message="the journal is busy", retry_after=1)
         assert request.outcome is not None
         return request.outcome
+
+    def _enqueue(self, request: _Request) -> Outcome | None:
+        """Queue ``request`` for the writer thread, or the refusal to answer it with."""
+        count = len(request.spans)
+        with self._cond:
+            refusal = self._refusal(count)
+            if refusal is not None:
+                self.counters[f"refused_{refusal.reason}"] += 1
+                return refusal
+            self._queue.append(request)
+            self._queued_spans += count
+            self.counters["requests"] += 1
+            self.counters["received_spans"] += count
+            self._cond.notify_all()
+        return None
 
     def _refusal(self, count: int) -> Outcome | None:
         if self._stopping:
@@ -302,6 +347,11 @@ class JournalWriter:
     def _answer(self, request: _Request, outcome: Outcome) -> None:
         request.outcome = outcome
         request.done.set()
+        if request.on_done is not None:
+            try:
+                request.on_done(outcome)
+            except Exception as exc:  # the receiver went away; the data is journaled all the same
+                _logger.debug("serve: answering a request failed: %r", exc)
 
     def _process(self, batch: list[_Request]) -> None:
         try:

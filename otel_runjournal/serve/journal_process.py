@@ -1,0 +1,305 @@
+"""The journal in a process of its own: the receivers' process only receives, this one journals.
+
+One Python process cannot journal much faster than one core: the receivers (gRPC, HTTP) and the
+writer (parse, map, write) share one interpreter lock. So ``serve`` runs the
+:class:`~.writer.JournalWriter` — spool, store, assembler, all of its state — in a child process
+and the receivers forward each request's protobuf bytes to it over a pipe; the answers come back
+the same way. Measured in ``bench/bench_serve.py``.
+
+Messages, parent → child: ``R`` + request id (8 bytes) + body size (8 bytes) + body (for the spool)
++ the pickled :class:`~.otlp_spans.Decoded` body; ``H`` + id (health); ``S`` (stop).
+Child → parent: ``pickle((id, Outcome | health dict))``, and once at start ``("ready", None)`` or
+``("error", message)``.
+
+Lifecycle: the child ignores SIGINT / SIGTERM (the parent decides when to stop, so a Ctrl-C of the
+process group cannot cut the journal short); on ``S`` or when the parent is gone (the pipe ends, e.g.
+the parent was SIGKILLed) it journals what it accepted, closes spool and store, and exits. If the
+child dies, every waiting request is answered as retryable and the parent is told (``on_exit``).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import multiprocessing
+import pickle
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from .otlp_spans import spans_of
+from .writer import Outcome, read_body
+
+_logger = logging.getLogger("otel_runjournal.serve")
+
+_REQUEST, _HEALTH, _STOP = b"R", b"H", b"S"
+SPOOL_LOCK_WAIT_S = 30.0
+"""How long a starting journal waits for the spool of a previous serve still finishing (restart)."""
+
+
+class Journal(Protocol):
+    """What the receivers call: in this process (:class:`~.writer.JournalWriter`) or in a child."""
+
+    def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    def stop(self, timeout: float = 30.0) -> None: ...
+
+
+@dataclass(frozen=True)
+class JournalOptions:
+    """What the journal needs to open its spool and store (resolved in the parent, picklable)."""
+
+    store: str
+    spool: str
+    fsync: bool
+    spool_segment_bytes: int
+    max_pending_spans: int
+    journal_content: bool
+    max_queued_spans: int
+    settle: float
+    run_idle_timeout: float
+    spool_lock_wait: float = 0.0
+
+
+def open_journal(options: JournalOptions) -> Any:
+    """Open spool and store, replay the spool, start the writer thread; returns the ``JournalWriter``."""
+    from ..stores.location import open_store
+    from .spool import Spool
+    from .writer import JournalWriter
+
+    spool = Spool(
+        options.spool,
+        fsync=options.fsync,
+        segment_bytes=options.spool_segment_bytes,
+        lock_wait=options.spool_lock_wait,
+    )
+    try:
+        store = open_store(options.store)
+    except Exception:
+        spool.close()
+        raise
+    writer = JournalWriter(
+        store,
+        spool,
+        max_pending_spans=options.max_pending_spans,
+        journal_content=options.journal_content,
+        max_queued_spans=options.max_queued_spans,
+        settle=options.settle,
+        run_idle_timeout=options.run_idle_timeout,
+    )
+    writer.start()
+    return writer
+
+
+# --- the child ------------------------------------------------------------------------------------
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def _tune_gc() -> None:
+    """Collect cycles rarely: the journal allocates millions of short-lived objects and holds many
+    (runs waiting for their root), so CPython's default thresholds (700, 10, 10) make it walk
+    everything it holds again and again — a third of its time (``bench/bench_serve.py``). This is
+    our own process, so it is ours to tune; the objects of start-up are frozen out of collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def _child_main(conn: Connection, options: JournalOptions, log_level: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        writer = open_journal(options)
+    except Exception as exc:
+        conn.send_bytes(pickle.dumps(("error", str(exc) or type(exc).__name__)))
+        return
+    _tune_gc()
+    send_lock = threading.Lock()
+
+    def reply(request_id: int, payload: Any) -> None:
+        data = pickle.dumps((request_id, payload))
+        with send_lock:
+            conn.send_bytes(data)
+
+    conn.send_bytes(pickle.dumps(("ready", None)))
+    try:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                _logger.warning("serve: the receiving process is gone; journaling what was accepted")
+                break
+            kind, request_id = message[:1], int.from_bytes(message[1:9], "little")
+            if kind == _REQUEST:
+                size = int.from_bytes(message[9:17], "little")
+                converted = spans_of(pickle.loads(memoryview(message)[17 + size :]))
+                writer.submit_async(
+                    converted.spans,
+                    message[17 : 17 + size],
+                    converted.rejected,
+                    converted.reason,
+                    lambda outcome, i=request_id: reply(i, outcome),
+                )
+            elif kind == _HEALTH:
+                reply(request_id, writer.health())
+            elif kind == _STOP:
+                break
+    finally:
+        writer.stop()
+        conn.close()
+
+
+# --- the parent's side ----------------------------------------------------------------------------
+class _Waiter:
+    __slots__ = ("event", "value")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.value: Any = None
+
+
+class JournalProcess:
+    """The journal in a child process, with the :class:`Journal` interface for the receivers."""
+
+    def __init__(self, options: JournalOptions, *, on_exit: Callable[[], None] | None = None) -> None:
+        options = replace(options, spool_lock_wait=max(options.spool_lock_wait, SPOOL_LOCK_WAIT_S))
+        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        self._conn, child_conn = context.Pipe()
+        level = logging.getLogger("otel_runjournal.serve").getEffectiveLevel()
+        self._process = context.Process(
+            target=_child_main,
+            args=(child_conn, options, level),
+            name="otel-runjournal-journal",
+        )
+        self._child_conn = child_conn
+        self._on_exit = on_exit
+        self._ids = itertools.count(1)
+        self._send_lock = threading.Lock()
+        self._waiting: dict[int, _Waiter] = {}
+        self._waiting_lock = threading.Lock()
+        self._alive = False
+        self._stopping = False
+        self._reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def start(self, timeout: float = 300.0) -> None:
+        """Start the child and wait until it has opened spool and store and replayed the spool."""
+        self._process.start()
+        self._child_conn.close()
+        if not self._conn.poll(timeout):
+            self._process.kill()
+            raise RuntimeError(f"the journal process did not start within {timeout:.0f} s")
+        try:
+            first = pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            self._process.join(5)
+            raise RuntimeError(
+                f"the journal process exited at start (exit code {self._process.exitcode})"
+            ) from None
+        if first[0] == "error":
+            self._process.join(30)
+            raise RuntimeError(first[1])
+        self._alive = True
+        self._reader = threading.Thread(target=self._read, name="otel-runjournal-journal-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                request_id, payload = pickle.loads(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                break
+            with self._waiting_lock:
+                waiter = self._waiting.pop(request_id, None)
+            if waiter is not None:
+                waiter.value = payload
+                waiter.event.set()
+        self._alive = False
+        with self._waiting_lock:
+            waiting, self._waiting = self._waiting, {}
+        for waiter in waiting.values():
+            waiter.event.set()  # value None: answered as retryable below
+        if not self._stopping:
+            _logger.error("serve: the journal process exited (exit code %s)", self._process.exitcode)
+            if self._on_exit is not None:
+                self._on_exit()
+
+    def _call(self, kind: bytes, body: bytes, timeout: float) -> Any:
+        """Send one message, wait for its answer (None: the child is gone or ``timeout`` passed)."""
+        if not self._alive:
+            return None
+        request_id = next(self._ids)
+        waiter = _Waiter()
+        with self._waiting_lock:
+            self._waiting[request_id] = waiter
+        try:
+            with self._send_lock:
+                self._conn.send_bytes(b"".join((kind, request_id.to_bytes(8, "little"), body)))
+        except (OSError, ValueError):
+            with self._waiting_lock:
+                self._waiting.pop(request_id, None)
+            return None
+        if not waiter.event.wait(timeout):
+            with self._waiting_lock:
+                self._waiting.pop(request_id, None)
+        return waiter.value
+
+    def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
+        """Journal an OTLP/protobuf body in the child; its answer (retryable when it cannot answer).
+
+        The body is decoded here, in the receiver's thread, and sent along as plain values: decoding
+        is a quarter of the journal's work per span, and this process has a core to spare."""
+        decoded = read_body(body)
+        if isinstance(decoded, Outcome):
+            return decoded
+        if not decoded.spans:
+            return Outcome(True, decoded.rejected, decoded.reason)
+        payload = pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL)
+        outcome = self._call(_REQUEST, b"".join((len(body).to_bytes(8, "little"), body, payload)), timeout)
+        if isinstance(outcome, Outcome):
+            return outcome
+        if self._alive:  # still queued in the child: journaled there; a re-send is a duplicate
+            return Outcome(False, reason="timeout", message="the journal is busy", retry_after=1)
+        return Outcome(False, reason="shutdown", message="the journal is not running", retry_after=5)
+
+    def health(self) -> dict[str, Any]:
+        """The child's status and counters (``status: down`` when it does not answer)."""
+        if self._stopping:
+            return {"status": "stopping"}
+        answer = self._call(_HEALTH, b"", 10.0)
+        return answer if isinstance(answer, dict) else {"status": "down"}
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        """The counters of :meth:`health` (as ``JournalWriter.counters``)."""
+        return self.health()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the child journal what it accepted and close spool and store; wait for it to exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._alive:
+            try:
+                with self._send_lock:
+                    self._conn.send_bytes(_STOP)
+            except (OSError, ValueError):
+                pass
+        self._process.join(timeout)
+        if self._process.is_alive():
+            _logger.warning("serve: the journal process did not finish within %.0f s; killing it", timeout)
+            self._process.kill()
+            self._process.join(5)
+        if self._reader is not None:
+            self._reader.join(5)
+        self._conn.close()
