@@ -10,8 +10,12 @@ keep-alive connections as fast as serve answers. Throughput = spans / (start →
 request; the settle delay would only add a constant at the end). RSS of the serve process is sampled
 every 50 ms (idle before the load, peak during, after).
 
-Baselines in the same run: ``RunJournalExporter.export`` of the same kind of spans into a DuckDB file
-in this process (no network, no protobuf), batches of 2048 like ``configure()``'s journal processor;
+serve journals in a child process (the receiving process decodes, the child maps and writes): the
+CPU seconds of both are printed, and RSS is the sum of serve's processes.
+
+Baselines in the same run: ``RunJournalExporter.export`` of as many spans of the same kind into a
+DuckDB file in this process (no network, no protobuf; as many, so that it pays for DuckDB's
+checkpoints as serve does), batches of 2048 like ``configure()``'s journal processor;
 and ``--senders`` processes each journaling their share straight into ONE DuckDB file (DuckDB
 turn-taking, the way without serve).
 The ratio serve / in-process is the number to compare between machines; the machine is shared and
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import subprocess
@@ -200,11 +205,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its children (serve's journal process)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]
+
+
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of ``pid`` and its children."""
+    total = 0.0
+    for p in _tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def _cpu_s(pid: int) -> list[float]:
+    """User + system CPU seconds so far of ``pid`` and of each of its children."""
+    out = []
+    for p in _tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        out.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
 
 
 def _health(port: int) -> dict[str, Any]:
@@ -338,6 +361,7 @@ def main() -> None:
             ]
             idle_rss = _rss_mb(serve.pid)
             expected = _health(http_port)["written_spans"]
+            cpu_before = _cpu_s(serve.pid)
             start = _start_all(senders)
             peak = idle_rss
             total = 0
@@ -350,6 +374,7 @@ def main() -> None:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
+            serve_cpu = [a - b for a, b in zip(_cpu_s(serve.pid), cpu_before, strict=False)]
             after_rss = _rss_mb(serve.pid)
             for proc in senders:
                 proc.wait()
@@ -362,8 +387,10 @@ def main() -> None:
         print(f"spans journaled              {total:>10,}")
         print(f"elapsed (s)                  {elapsed:>10.2f}")
         print(f"serve spans/s                {rate:>10,.0f}   (target >= 20,000)")
+        cpu = " + ".join(f"{c:.2f}" for c in serve_cpu)
+        print(f"serve CPU s (receive + journal)  {cpu}   ({sum(serve_cpu) / total * 1e6:.1f} µs/span)")
         print(f"serve RSS MB idle/peak/after {idle_rss:>6.0f} / {peak:.0f} / {after_rss:.0f}", flush=True)
-        base = baseline(min(args.spans, 50_000), args.content, directory)
+        base = baseline(args.spans, args.content, directory)
         print(f"in-process exporter spans/s  {base:>10,.0f}   (baseline, same run)")
         print(f"serve / in-process           {rate / base:>10.2f}x", flush=True)
         shared, problems = turn_taking(args.senders, min(args.spans, 100_000), args.content, directory)
