@@ -45,6 +45,12 @@ header or gRPC metadata). Default: none (then serve binds loopback only, unless 
 OTEL_RUNJOURNAL_SERVE_SPOOL = "OTEL_RUNJOURNAL_SERVE_SPOOL"
 """``otel-runjournal serve``: directory of its write-ahead spool. Default: the store's path + ``.spool``."""
 
+OTEL_RUNJOURNAL_SERVE_TLS_CERT = "OTEL_RUNJOURNAL_SERVE_TLS_CERT"
+"""``otel-runjournal serve``: PEM certificate (chain) to serve TLS on both ports. Default: none (plain)."""
+
+OTEL_RUNJOURNAL_SERVE_TLS_KEY = "OTEL_RUNJOURNAL_SERVE_TLS_KEY"
+"""``otel-runjournal serve``: PEM private key of ``OTEL_RUNJOURNAL_SERVE_TLS_CERT``."""
+
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """Standard OTel GenAI switch: put content attributes on spans (so every exporter sees them).
 Default: false."""

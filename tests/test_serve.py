@@ -232,6 +232,9 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
         while health(port)[1]["status"] != "store_failing" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert health(port)[0] == 503 and health(port)[1]["status"] == "store_failing"
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:  # gRPC health: NOT_SERVING
+            check = channel.unary_unary("/grpc.health.v1.Health/Check")
+            assert check(b"", timeout=10) == b"\x08\x02"
         reply = post(port, second.SerializeToString())  # refused while failing
         assert reply.status == 503 and int(reply.headers["retry-after"]) >= 1
         with pytest.raises(grpc.RpcError) as info:

@@ -57,6 +57,18 @@ def _endpoint(value: str, default_port: int) -> tuple[str, int] | None:
 )
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
 @click.option(
+    "--tls-cert",
+    default=None,
+    metavar="FILE",
+    help=f"PEM certificate (chain): TLS on both ports. Default: ${_env.OTEL_RUNJOURNAL_SERVE_TLS_CERT}.",
+)
+@click.option(
+    "--tls-key",
+    default=None,
+    metavar="FILE",
+    help=f"PEM private key of --tls-cert. Default: ${_env.OTEL_RUNJOURNAL_SERVE_TLS_KEY}.",
+)
+@click.option(
     "--spool",
     default=None,
     metavar="DIR",
@@ -103,6 +115,8 @@ def serve(
     http_at: str,
     token: str | None,
     insecure: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
     spool: str | None,
     fsync: bool,
     max_request_bytes: int,
@@ -129,6 +143,8 @@ def serve(
         http=_endpoint(http_at, 4318),
         token=_env.resolve(token, _env.OTEL_RUNJOURNAL_SERVE_TOKEN, "") or None,
         insecure=insecure,
+        tls_cert=_env.resolve(tls_cert, _env.OTEL_RUNJOURNAL_SERVE_TLS_CERT, "") or None,
+        tls_key=_env.resolve(tls_key, _env.OTEL_RUNJOURNAL_SERVE_TLS_KEY, "") or None,
         spool=_env.resolve(spool, _env.OTEL_RUNJOURNAL_SERVE_SPOOL, "") or None,
         fsync=fsync,
         max_request_bytes=max_request_bytes,

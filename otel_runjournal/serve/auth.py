@@ -1,9 +1,12 @@
-"""Who may send: loopback by default; elsewhere only with a bearer token or an explicit ``--insecure``."""
+"""Who may send: loopback by default; elsewhere only with a bearer token or an explicit ``--insecure``;
+TLS on both ports when given a certificate and key."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import ssl
+from dataclasses import dataclass
 
 
 class TokenCheck:
@@ -64,3 +67,42 @@ def split_endpoint(text: str, default_port: int) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ValueError(f"port out of range in {text!r}")
     return host, port
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A certificate (chain) and its key, PEM, as files (HTTP) and bytes (gRPC)."""
+
+    cert_file: str
+    key_file: str
+    cert: bytes
+    key: bytes
+
+    def server_context(self) -> ssl.SSLContext:
+        """The HTTP receiver's context: TLS 1.2+, the standard library's server defaults."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def load_tls(cert_file: str | None, key_file: str | None) -> Tls | None:
+    """Read and check a certificate / key pair (``ValueError`` in one line if unusable); None: plain."""
+    if not cert_file and not key_file:
+        return None
+    if not cert_file or not key_file:
+        raise ValueError("TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+    data = []
+    for what, path in (("certificate", cert_file), ("key", key_file)):
+        try:
+            with open(path, "rb") as f:
+                data.append(f.read())
+        except OSError as exc:
+            raise ValueError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
+    tls = Tls(cert_file, key_file, data[0], data[1])
+    try:
+        tls.server_context()
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(
+            f"{cert_file} and {key_file} are not a PEM certificate and its private key ({exc})"
+        ) from None
+    return tls

@@ -5,6 +5,7 @@ not parse gets the protocol's ``INVALID_ARGUMENT`` instead of grpc's internal er
 grpc itself. Answers (OTLP spec): success with ``partial_success`` when spans were malformed;
 ``UNAUTHENTICATED`` for a missing / wrong bearer token; ``UNAVAILABLE`` with a ``RetryInfo`` detail
 when the store fails, the server is over its memory bound or shutting down (senders retry).
+Also the standard health service (``grpc.health.v1.Health/Check``), and TLS when given a certificate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from .auth import TokenCheck
+from .auth import Tls, TokenCheck
 from .journal_process import Journal
 from .otlp_spans import ExportTraceServiceResponse
 from .writer import Outcome
@@ -25,6 +26,7 @@ from .writer import Outcome
 _logger = logging.getLogger("otel_runjournal.serve")
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def _retry_details(outcome: Outcome) -> tuple[tuple[str, bytes], ...]:
@@ -59,6 +61,43 @@ class _Export:
         return response
 
 
+def _health_service(body: bytes) -> str | None:
+    """The ``service`` of a ``grpc.health.v1.HealthCheckRequest`` (field 1, a string); None if unreadable."""
+    if not body:
+        return ""
+    if body[0] != 0x0A:
+        return None
+    size, shift, pos = 0, 0, 1
+    while pos < len(body) and shift < 35:
+        byte = body[pos]
+        size |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            name = body[pos : pos + size]
+            return name.decode("utf-8", "replace") if len(name) == size else None
+        shift += 7
+    return None
+
+
+class _HealthCheck:
+    """``grpc.health.v1.Health/Check`` (what Kubernetes' gRPC probes and ``grpc_health_probe`` call):
+    SERVING while the journal is healthy, NOT_SERVING otherwise, NOT_FOUND for other services."""
+
+    KNOWN = ("", SERVICE)
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def __call__(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        service = _health_service(body)
+        if service is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "not a grpc.health.v1.HealthCheckRequest")
+        if service not in self.KNOWN:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service!r}")
+        serving = self._journal.health().get("status") == "ok"
+        return b"\x08\x01" if serving else b"\x08\x02"  # HealthCheckResponse.status SERVING / NOT_SERVING
+
+
 def start_grpc(
     journal: Journal,
     host: str,
@@ -68,6 +107,7 @@ def start_grpc(
     max_request_bytes: int,
     max_workers: int = 16,
     timeout: float = 30.0,
+    tls: Tls | None = None,
 ) -> tuple[grpc.Server, int]:
     """Start the gRPC receiver; returns the server and the bound port (``port=0``: a free one)."""
     server = grpc.server(
@@ -83,9 +123,18 @@ def start_grpc(
         request_deserializer=None,
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+    health: Any = grpc.unary_unary_rpc_method_handler(_HealthCheck(journal))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),
+            grpc.method_handlers_generic_handler(HEALTH_SERVICE, {"Check": health}),
+        )
+    )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    if tls is not None:
+        bound = server.add_secure_port(address, grpc.ssl_server_credentials([(tls.key, tls.cert)]))
+    else:
+        bound = server.add_insecure_port(address)
     if not bound:
         raise OSError(f"cannot listen for OTLP/gRPC on {address}")
     server.start()

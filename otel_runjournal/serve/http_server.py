@@ -5,12 +5,14 @@ Answers (OTLP spec): 200 with an ``ExportTraceServiceResponse`` in the request's
 not parse; 401 for a missing / wrong bearer token; 411 without ``Content-Length``; 413 past
 ``max_request_bytes`` (also after gunzip); 415 for other content types or encodings; 503 (store
 failing, shutting down) or 429 (over the memory bound) with ``Retry-After``, which senders retry.
+HTTPS when given a certificate.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +20,7 @@ from typing import Any
 
 from google.rpc import status_pb2
 
-from .auth import TokenCheck
+from .auth import Tls, TokenCheck
 from .journal_process import Journal
 from .otlp_spans import ExportTraceServiceResponse, MalformedRequest, parse_json, response_json
 
@@ -63,15 +65,30 @@ class OtlpHttpServer(ThreadingHTTPServer):
         max_request_bytes: int,
         timeout: float,
         max_concurrent: int = 32,
+        tls: Tls | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = __import__("socket").AF_INET6
         super().__init__(address, _Handler)
+        if tls is not None:  # the handshake happens in the connection's thread, not the accept loop
+            self.socket = tls.server_context().wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.journal = journal
         self.token = token
         self.max_request_bytes = max_request_bytes
         self.request_timeout = timeout
         self.slots = threading.BoundedSemaphore(max_concurrent)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(_Handler.timeout)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError) as exc:  # a plain-text client, a bad certificate, a scan
+                _logger.info("serve: TLS handshake with %s failed: %s", client_address[0], exc)
+                return
+        super().finish_request(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -221,9 +238,10 @@ def start_http(
     token: TokenCheck,
     max_request_bytes: int,
     timeout: float = 30.0,
+    tls: Tls | None = None,
 ) -> tuple[OtlpHttpServer, int, threading.Thread]:
     """Start the HTTP receiver in a thread; returns the server, the bound port and the thread."""
-    server = OtlpHttpServer((host.strip("[]"), port), journal, token, max_request_bytes, timeout)
+    server = OtlpHttpServer((host.strip("[]"), port), journal, token, max_request_bytes, timeout, tls=tls)
     thread = threading.Thread(target=server.serve_forever, name="otel-runjournal-http", daemon=True)
     thread.start()
     return server, server.server_address[1], thread

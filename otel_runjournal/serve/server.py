@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import settings as _env
 from ..stores.location import split_location
-from .auth import TokenCheck, check_bind
+from .auth import TokenCheck, check_bind, load_tls
 from .journal_process import Journal, JournalOptions, JournalProcess, open_journal
 from .spool import DEFAULT_SEGMENT_BYTES
 from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_RUN_IDLE_S, DEFAULT_SETTLE_S
@@ -66,6 +66,8 @@ class ServeConfig:
     settle: float = DEFAULT_SETTLE_S
     run_idle_timeout: float = DEFAULT_RUN_IDLE_S
     journal_process: bool = True  # journal in a child process (False: a thread of this process)
+    tls_cert: str | None = None  # PEM certificate (chain) and key: TLS on both ports
+    tls_key: str | None = None
 
 
 class Serve:
@@ -80,6 +82,7 @@ class Serve:
             raise ValueError("max_request_bytes must be at least 1024")
         self.config = config
         self._token = TokenCheck(config.token)
+        self._tls = load_tls(config.tls_cert, config.tls_key)
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
         self._grpc: Any = None
@@ -128,6 +131,7 @@ class Serve:
                     token=self._token,
                     max_request_bytes=config.max_request_bytes,
                     timeout=config.request_timeout,
+                    tls=self._tls,
                 )
             if config.http is not None:
                 from .http_server import start_http
@@ -138,6 +142,7 @@ class Serve:
                     token=self._token,
                     max_request_bytes=config.max_request_bytes,
                     timeout=config.request_timeout,
+                    tls=self._tls,
                 )
         except Exception:
             self.stop()
@@ -146,13 +151,16 @@ class Serve:
         if self.grpc_port is not None and config.grpc is not None:
             where.append(f"OTLP/gRPC on {config.grpc[0]}:{self.grpc_port}")
         if self.http_port is not None and config.http is not None:
-            where.append(f"OTLP/HTTP on http://{config.http[0]}:{self.http_port}/v1/traces (health: /health)")
+            scheme = "https" if self._tls else "http"
+            where.append(
+                f"OTLP/HTTP on {scheme}://{config.http[0]}:{self.http_port}/v1/traces (health: /health)"
+            )
         _logger.warning(
             "otel-runjournal serve: %s → journal %s (spool %s%s)",
             ", ".join(where),
             config.store,
             spool_dir,
-            ", bearer token required" if self._token.required else "",
+            (", TLS" if self._tls else "") + (", bearer token required" if self._token.required else ""),
         )
 
     def _journal_exited(self) -> None:
