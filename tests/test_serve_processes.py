@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -185,3 +187,27 @@ def test_serve_stops_with_an_error_when_its_journal_process_dies(tmp_path: Path)
         assert sum(len(store.list_spans(r.run_id)) for r in runs) == len(spans)
     finally:
         store.close()
+
+
+def test_serve_embedded_in_a_script_without_a_main_guard(tmp_path: Path) -> None:
+    """An app script that starts Serve at module level (no ``if __name__ == "__main__"``) works: the
+    journal process does not run the script again, as multiprocessing's spawn would."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys\n"
+        "from otel_runjournal.serve.server import Serve, ServeConfig\n"
+        "print('app starts', flush=True)\n"
+        "config = ServeConfig(store=sys.argv[1], grpc=None, http=('127.0.0.1', 0), spool=sys.argv[2])\n"
+        "server = Serve(config)\n"
+        "server.start()\n"
+        "print('serving', server.writer.health()['status'], flush=True)\n"
+        "server.stop()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "x.duckdb"), str(tmp_path / "spool")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["app starts", "serving ok"]

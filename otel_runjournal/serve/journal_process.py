@@ -3,34 +3,41 @@
 One Python process cannot journal much faster than one core: the receivers (gRPC, HTTP) and the
 writer (parse, map, write) share one interpreter lock. So ``serve`` runs the
 :class:`~.writer.JournalWriter` — spool, store, assembler, all of its state — in a child process
-and the receivers forward each request's protobuf bytes to it over a pipe; the answers come back
-the same way. Measured in ``bench/bench_serve.py``.
+(``python -m otel_runjournal.serve.journal_process FD``: no ``multiprocessing``, so nothing of the
+parent's ``__main__`` is run again, as spawn would) and the receivers forward each request to it
+over a socket pair (:mod:`.channel`); the answers come back the same way. Measured in
+``bench/bench_serve.py``.
 
-Messages, parent → child: ``R`` + request id (8 bytes) + body size (8 bytes) + body (for the spool)
-+ the pickled :class:`~.otlp_spans.Decoded` body; ``H`` + id (health); ``S`` (stop).
-Child → parent: ``pickle((id, Outcome | health dict))``, and once at start ``("ready", None)`` or
-``("error", message)``.
+Messages, parent → child: first the options (JSON); then ``R`` + request id (8 bytes) + body size
+(8 bytes) + body (for the spool) + the pickled :class:`~.otlp_spans.Decoded` body; ``H`` + id
+(health); ``S`` (stop). Child → parent: ``pickle(("ready" | "error", message))`` once, then
+``pickle((id, Outcome | health dict))``.
 
 Lifecycle: the child ignores SIGINT / SIGTERM (the parent decides when to stop, so a Ctrl-C of the
-process group cannot cut the journal short); on ``S`` or when the parent is gone (the pipe ends, e.g.
-the parent was SIGKILLed) it journals what it accepted, closes spool and store, and exits. If the
-child dies, every waiting request is answered as retryable and the parent is told (``on_exit``).
+process group cannot cut the journal short); on ``S`` or when the parent is gone (the channel ends,
+e.g. the parent was SIGKILLed) it journals what it accepted, closes spool and store, and exits. If
+the child dies, every waiting request is answered as retryable and the parent is told (``on_exit``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
+import json
 import logging
-import multiprocessing
+import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from .channel import Channel
 from .otlp_spans import spans_of
 from .writer import Outcome, read_body
 
@@ -111,14 +118,15 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _child_main(conn: Connection, options: JournalOptions, log_level: int) -> None:
+def _child_main(channel: Channel) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(message)s")
+    settings = json.loads(channel.recv())
+    logging.basicConfig(level=settings.pop("log_level"), format="%(asctime)s %(levelname)s %(message)s")
     try:
-        writer = open_journal(options)
+        writer = open_journal(JournalOptions(**settings))
     except Exception as exc:
-        conn.send_bytes(pickle.dumps(("error", str(exc) or type(exc).__name__)))
+        channel.send(pickle.dumps(("error", str(exc) or type(exc).__name__)))
         return
     _tune_gc()
     send_lock = threading.Lock()
@@ -126,13 +134,13 @@ def _child_main(conn: Connection, options: JournalOptions, log_level: int) -> No
     def reply(request_id: int, payload: Any) -> None:
         data = pickle.dumps((request_id, payload))
         with send_lock:
-            conn.send_bytes(data)
+            channel.send(data)
 
-    conn.send_bytes(pickle.dumps(("ready", None)))
+    channel.send(pickle.dumps(("ready", None)))
     try:
         while True:
             try:
-                message = conn.recv_bytes()
+                message = channel.recv()
             except (EOFError, OSError):
                 _logger.warning("serve: the receiving process is gone; journaling what was accepted")
                 break
@@ -153,7 +161,7 @@ def _child_main(conn: Connection, options: JournalOptions, log_level: int) -> No
                 break
     finally:
         writer.stop()
-        conn.close()
+        channel.close()
 
 
 # --- the parent's side ----------------------------------------------------------------------------
@@ -169,16 +177,9 @@ class JournalProcess:
     """The journal in a child process, with the :class:`Journal` interface for the receivers."""
 
     def __init__(self, options: JournalOptions, *, on_exit: Callable[[], None] | None = None) -> None:
-        options = replace(options, spool_lock_wait=max(options.spool_lock_wait, SPOOL_LOCK_WAIT_S))
-        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        self._conn, child_conn = context.Pipe()
-        level = logging.getLogger("otel_runjournal.serve").getEffectiveLevel()
-        self._process = context.Process(
-            target=_child_main,
-            args=(child_conn, options, level),
-            name="otel-runjournal-journal",
-        )
-        self._child_conn = child_conn
+        self._options = replace(options, spool_lock_wait=max(options.spool_lock_wait, SPOOL_LOCK_WAIT_S))
+        self._process: subprocess.Popen[bytes] | None = None
+        self._channel: Channel | None = None
         self._on_exit = on_exit
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
@@ -190,33 +191,52 @@ class JournalProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        return self._process.pid if self._process is not None else None
 
     def start(self, timeout: float = 300.0) -> None:
         """Start the child and wait until it has opened spool and store and replayed the spool."""
-        self._process.start()
-        self._child_conn.close()
-        if not self._conn.poll(timeout):
-            self._process.kill()
-            raise RuntimeError(f"the journal process did not start within {timeout:.0f} s")
+        ours, theirs = socket.socketpair()
+        # the child imports this very package, wherever it was imported from here
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
         try:
-            first = pickle.loads(self._conn.recv_bytes())
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "otel_runjournal.serve.journal_process", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            theirs.close()
+        self._channel = channel = Channel(ours)
+        settings = dataclasses.asdict(self._options)
+        settings["log_level"] = logging.getLogger("otel_runjournal.serve").getEffectiveLevel()
+        ours.settimeout(timeout)
+        try:
+            channel.send(json.dumps(settings).encode())
+            first = pickle.loads(channel.recv())
         except (EOFError, OSError):
-            self._process.join(5)
+            self._process.kill()
+            code = self._process.wait()
             raise RuntimeError(
-                f"the journal process exited at start (exit code {self._process.exitcode})"
+                f"the journal process did not start within {timeout:.0f} s"
+                if code == -signal.SIGKILL
+                else f"the journal process exited at start (exit code {code})"
             ) from None
         if first[0] == "error":
-            self._process.join(30)
+            self._process.wait(30)
             raise RuntimeError(first[1])
+        ours.settimeout(None)
         self._alive = True
         self._reader = threading.Thread(target=self._read, name="otel-runjournal-journal-reader", daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
+        assert self._channel is not None and self._process is not None
         while True:
             try:
-                request_id, payload = pickle.loads(self._conn.recv_bytes())
+                request_id, payload = pickle.loads(self._channel.recv())
             except (EOFError, OSError):
                 break
             with self._waiting_lock:
@@ -230,7 +250,7 @@ class JournalProcess:
         for waiter in waiting.values():
             waiter.event.set()  # value None: answered as retryable below
         if not self._stopping:
-            _logger.error("serve: the journal process exited (exit code %s)", self._process.exitcode)
+            _logger.error("serve: the journal process exited (exit code %s)", self._process.wait())
             if self._on_exit is not None:
                 self._on_exit()
 
@@ -242,9 +262,10 @@ class JournalProcess:
         waiter = _Waiter()
         with self._waiting_lock:
             self._waiting[request_id] = waiter
+        assert self._channel is not None
         try:
             with self._send_lock:
-                self._conn.send_bytes(b"".join((kind, request_id.to_bytes(8, "little"), body)))
+                self._channel.send(kind, request_id.to_bytes(8, "little"), body)
         except (OSError, ValueError):
             with self._waiting_lock:
                 self._waiting.pop(request_id, None)
@@ -265,7 +286,7 @@ class JournalProcess:
         if not decoded.spans:
             return Outcome(True, decoded.rejected, decoded.reason)
         payload = pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL)
-        outcome = self._call(_REQUEST, b"".join((len(body).to_bytes(8, "little"), body, payload)), timeout)
+        outcome = self._call(_REQUEST, len(body).to_bytes(8, "little") + body + payload, timeout)
         if isinstance(outcome, Outcome):
             return outcome
         if self._alive:  # still queued in the child: journaled there; a re-send is a duplicate
@@ -286,20 +307,25 @@ class JournalProcess:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let the child journal what it accepted and close spool and store; wait for it to exit."""
-        if self._stopping:
+        if self._stopping or self._process is None or self._channel is None:
             return
         self._stopping = True
         if self._alive:
             try:
                 with self._send_lock:
-                    self._conn.send_bytes(_STOP)
+                    self._channel.send(_STOP)
             except (OSError, ValueError):
                 pass
-        self._process.join(timeout)
-        if self._process.is_alive():
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
             _logger.warning("serve: the journal process did not finish within %.0f s; killing it", timeout)
             self._process.kill()
-            self._process.join(5)
+            self._process.wait(5)
         if self._reader is not None:
             self._reader.join(5)
-        self._conn.close()
+        self._channel.close()
+
+
+if __name__ == "__main__":  # the child: python -m otel_runjournal.serve.journal_process FD
+    _child_main(Channel(socket.socket(fileno=int(sys.argv[1]))))
