@@ -22,6 +22,7 @@ the child dies, every waiting request is answered as retryable and the parent is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import itertools
 import json
@@ -39,7 +40,7 @@ from typing import Any, Protocol
 
 from .channel import Channel
 from .otlp_spans import spans_of
-from .writer import Outcome, read_body
+from .writer import JournalWriter, Outcome, read_body
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -74,11 +75,11 @@ class JournalOptions:
     spool_lock_wait: float = 0.0
 
 
-def open_journal(options: JournalOptions) -> Any:
-    """Open spool and store, replay the spool, start the writer thread; returns the ``JournalWriter``."""
+def open_journal(options: JournalOptions) -> JournalWriter:
+    """Open spool and store, replay the spool, start the writer thread (the receiving process of a
+    two-process serve never calls this, so it never loads DuckDB)."""
     from ..stores.location import open_store
     from .spool import Spool
-    from .writer import JournalWriter
 
     spool = Spool(
         options.spool,
@@ -131,7 +132,7 @@ def _child_main(channel: Channel) -> None:
     _tune_gc()
     send_lock = threading.Lock()
 
-    def reply(request_id: int, payload: Any) -> None:
+    def reply(request_id: int, payload: Outcome | dict[str, Any]) -> None:
         data = pickle.dumps((request_id, payload))
         with send_lock:
             channel.send(data)
@@ -153,7 +154,7 @@ def _child_main(channel: Channel) -> None:
                     message[17 : 17 + size],
                     converted.rejected,
                     converted.reason,
-                    lambda outcome, i=request_id: reply(i, outcome),
+                    functools.partial(reply, request_id),
                 )
             elif kind == _HEALTH:
                 reply(request_id, writer.health())
