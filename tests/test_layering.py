@@ -99,3 +99,16 @@ def test_no_module_grows_past_400_lines_without_saying_why() -> None:
         if lines > 400 and "Long because" not in (ast.get_docstring(ast.parse(path.read_text())) or ""):
             long.append(f"{path.relative_to(PACKAGE)}: {lines} lines")
     assert long == []
+
+
+def test_serves_receiving_process_loads_no_store() -> None:
+    """serve's receiving process (server, receivers, the journal process's proxy) loads no DuckDB, no
+    pyarrow, no PostgreSQL driver: the journal process does the writing."""
+    code = (
+        "import sys, otel_runjournal.serve.server, otel_runjournal.serve.grpc_server,"
+        " otel_runjournal.serve.http_server\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'psycopg'))\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
