@@ -39,8 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .channel import Channel
-from .otlp_spans import spans_of
-from .writer import JournalWriter, Outcome, read_body
+from .writer import JournalWriter, Outcome, build_spans, read_body
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -148,7 +147,10 @@ def _child_main(channel: Channel) -> None:
             kind, request_id = message[:1], int.from_bytes(message[1:9], "little")
             if kind == _REQUEST:
                 size = int.from_bytes(message[9:17], "little")
-                converted = spans_of(pickle.loads(memoryview(message)[17 + size :]))
+                converted = build_spans(pickle.loads(memoryview(message)[17 + size :]))
+                if isinstance(converted, Outcome):
+                    reply(request_id, converted)
+                    continue
                 writer.submit_async(
                     converted.spans,
                     message[17 : 17 + size],

@@ -45,7 +45,7 @@ from ..journal.spanread import attributes_of, trace_hex
 from ..records import RunWrite
 from ..stores.base import RunStore
 from . import spool as _spool
-from .otlp_spans import Decoded, MalformedRequest, convert, decode, parse_protobuf, spans_of
+from .otlp_spans import Converted, Decoded, MalformedRequest, convert, decode, parse_protobuf, spans_of
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -109,6 +109,14 @@ def read_body(body: bytes) -> Decoded | Outcome:
     except MalformedRequest as exc:
         return Outcome(False, message=str(exc), reason="malformed")
     except Exception as exc:  # anything else a hostile body can trigger: the protocol's error
+        return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
+
+
+def build_spans(decoded: Decoded) -> Converted | Outcome:
+    """:func:`~.otlp_spans.spans_of`, or the ``malformed`` answer if the SDK refuses a value."""
+    try:
+        return spans_of(decoded)
+    except Exception as exc:  # a hostile body must never stop the journal
         return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
 
 
@@ -233,9 +241,9 @@ class JournalWriter:
         """Read an OTLP/protobuf body, queue its spans and wait for the answer (a malformed body is
         answered at once with reason ``malformed``)."""
         decoded = read_body(body)
-        if isinstance(decoded, Outcome):
-            return decoded
-        converted = spans_of(decoded)
+        converted = decoded if isinstance(decoded, Outcome) else build_spans(decoded)
+        if isinstance(converted, Outcome):
+            return converted
         return self.submit(converted.spans, body, converted.rejected, converted.reason, timeout=timeout)
 
     def submit_async(
