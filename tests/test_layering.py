@@ -77,18 +77,21 @@ def test_journal_never_imports_tracing() -> None:
     assert _offenders("journal", ("otel_runjournal.tracing", "langchain_core", "otel_runjournal.cli")) == []
 
 
+def _loaded_after_import(modules: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules starting with ``prefixes`` that importing ``modules`` loads in a fresh interpreter."""
+    code = (
+        f"import sys, {modules}\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
 @pytest.mark.parametrize("module", ["otel_runjournal.stores", "otel_runjournal.cli.main", "otel_runjournal"])
 def test_importing_the_reading_side_loads_no_tracing(module: str) -> None:
     """In a fresh interpreter, the stores, the CLI and the package itself load no LangChain and no SDK."""
-    code = (
-        f"import sys, {module}\n"
-        "from otel_runjournal import stores\n"
-        "bad = sorted(m for m in sys.modules if m.startswith(('langchain_core', 'opentelemetry.sdk',"
-        " 'otel_runjournal.tracing', 'otel_runjournal.journal')))\n"
-        "print(','.join(bad))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    tracing = ("langchain_core", "opentelemetry.sdk", "otel_runjournal.tracing", "otel_runjournal.journal")
+    assert _loaded_after_import(f"{module}, otel_runjournal.stores", tracing) == []
 
 
 def test_no_module_grows_past_400_lines_without_saying_why() -> None:
@@ -104,11 +107,7 @@ def test_no_module_grows_past_400_lines_without_saying_why() -> None:
 def test_serves_receiving_process_loads_no_store() -> None:
     """serve's receiving process (server, receivers, the journal process's proxy) loads no DuckDB, no
     pyarrow, no PostgreSQL driver: the journal process does the writing."""
-    code = (
-        "import sys, otel_runjournal.serve.server, otel_runjournal.serve.grpc_server,"
-        " otel_runjournal.serve.http_server\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'psycopg'))\n"
-        "print(','.join(bad))"
+    receiving = (
+        "otel_runjournal.serve.server, otel_runjournal.serve.grpc_server, otel_runjournal.serve.http_server"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert _loaded_after_import(receiving, ("duckdb", "pyarrow", "psycopg")) == []
