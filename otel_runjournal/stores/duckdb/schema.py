@@ -19,7 +19,7 @@ Views (one line each to query, e.g. ``SELECT * FROM tokens_by_model``):
 
 from __future__ import annotations
 
-from ... import semconv as sc
+from ..views import Dialect, count_failed_model_calls, create_views
 
 SCHEMA_TABLE = "schema_migrations"
 
@@ -33,31 +33,7 @@ def _int_attr(name: str) -> str:
     return f"coalesce(TRY_CAST({_attr(name)} AS BIGINT), 0)"
 
 
-_LLM_SPANS = f"""
-    SELECT
-        coalesce({_attr(sc.GEN_AI_RESPONSE_MODEL)}, {_attr(sc.GEN_AI_REQUEST_MODEL)}, 'unknown') AS model,
-        coalesce({_attr(sc.RJ_CALLER)}, '{sc.CALLER_LEAD_AGENT}') AS caller,
-        CAST(start_time AS DATE) AS day,
-        {_int_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} AS input_tokens,
-        {_int_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} AS output_tokens,
-        {_int_attr(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)} AS cached_input_tokens,
-        {_int_attr(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)} AS reasoning_tokens
-    FROM spans
-    WHERE {_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} IS NOT NULL
-       OR {_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
-"""
-
-_MODEL_CALL_SPANS = (
-    _LLM_SPANS
-    + f"""
-       OR {_attr(sc.GEN_AI_OPERATION_NAME)} IN ('chat', 'text_completion', 'generate_content')
-"""
-)
-"""Model-call spans, failed ones (no usage reported) included: a failed call is a call, as
-``runs.llm_call_count`` counts it; it adds no tokens."""
-
-_SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-        sum(input_tokens + output_tokens) AS total_tokens"""
+_DIALECT = Dialect(_attr, _int_attr, day="CAST(start_time AS DATE)", p95="quantile_cont(duration_ms, 0.95)")
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -94,29 +70,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
         2,
         "create_views",
-        (
-            """CREATE VIEW messages AS
-               SELECT thread_id, seq, run_id, event_type, content, metadata, created_at
-               FROM run_events WHERE category = 'message' ORDER BY thread_id, seq""",
-            f"""CREATE VIEW tokens_by_model AS
-               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
-                      sum(reasoning_tokens) AS reasoning_tokens
-               FROM ({_LLM_SPANS}) GROUP BY model ORDER BY total_tokens DESC""",
-            f"""CREATE VIEW tokens_by_caller AS
-               SELECT caller, {_SUMS} FROM ({_LLM_SPANS}) GROUP BY caller ORDER BY total_tokens DESC""",
-            f"""CREATE VIEW tokens_per_day AS
-               SELECT day, model, {_SUMS} FROM ({_LLM_SPANS}) GROUP BY day, model ORDER BY day, model""",
-            f"""CREATE VIEW slowest_tools AS
-               SELECT coalesce({_attr(sc.GEN_AI_TOOL_NAME)}, name) AS tool_name, count(*) AS calls,
-                      count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
-                      avg(duration_ms) AS avg_ms, quantile_cont(duration_ms, 0.95) AS p95_ms,
-                      max(duration_ms) AS max_ms
-               FROM spans WHERE {_attr(sc.GEN_AI_OPERATION_NAME)} = 'execute_tool'
-               GROUP BY 1 ORDER BY p95_ms DESC""",
-            """CREATE VIEW error_runs AS
-               SELECT run_id, thread_id, name, started_at, duration_ms, error
-               FROM runs WHERE status = 'error' ORDER BY started_at DESC""",
-        ),
+        create_views(_DIALECT),
     ),
 )
 
@@ -124,18 +78,7 @@ MIGRATIONS += (
     (
         3,
         "views_count_failed_model_calls",
-        (
-            f"""CREATE OR REPLACE VIEW tokens_by_model AS
-               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
-                      sum(reasoning_tokens) AS reasoning_tokens
-               FROM ({_MODEL_CALL_SPANS}) GROUP BY model ORDER BY total_tokens DESC""",
-            f"""CREATE OR REPLACE VIEW tokens_by_caller AS
-               SELECT caller, {_SUMS} FROM ({_MODEL_CALL_SPANS})
-               GROUP BY caller ORDER BY total_tokens DESC""",
-            f"""CREATE OR REPLACE VIEW tokens_per_day AS
-               SELECT day, model, {_SUMS} FROM ({_MODEL_CALL_SPANS})
-               GROUP BY day, model ORDER BY day, model""",
-        ),
+        count_failed_model_calls(_DIALECT),
     ),
 )
 

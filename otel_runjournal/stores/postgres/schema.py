@@ -1,13 +1,13 @@
 """The PostgreSQL journal schema: the DuckDB store's tables and views, ported, as recorded migrations.
 
-Same tables, columns and view names as :mod:`..duckdb.schema` (see it for what each view answers);
-only the SQL dialect differs (``json ->> 'key'`` for attributes, ``percentile_cont`` for quantiles,
-UTC days from ``AT TIME ZONE``). PostgreSQL adds what a shared server needs: ``(thread_id, seq)`` is
-unique (a second guard behind the per-thread counter; its index also serves a thread's last
-messages, read backwards), ``spans`` has the primary key ``(trace_id, span_id)`` that makes writes
-idempotent per span, and ids compare byte-wise (``COLLATE "C"``). JSON columns are ``json`` (the
-text is kept as written, so values round-trip exactly). Every index costs writes: there are four
-on the event and span tables, measured in ``bench/bench_stores.py``.
+Same tables, columns and views as :mod:`..duckdb.schema` (see it for what each view answers; both take
+the views' statements from :mod:`..views`); only the SQL dialect differs (``json ->> 'key'`` for
+attributes, ``percentile_cont`` for quantiles, UTC days from ``AT TIME ZONE``). PostgreSQL adds what a
+shared server needs: ``(thread_id, seq)`` is unique (a second guard behind the per-thread counter; its
+index also serves a thread's last messages, read backwards), ``spans`` has the primary key ``(trace_id,
+span_id)`` that makes writes idempotent per span, and ids compare byte-wise (``COLLATE "C"``). JSON
+columns are ``json`` (the text is kept as written, so values round-trip exactly). Every index costs
+writes: there are four on the event and span tables, measured in ``bench/bench_stores.py``.
 
 Migrations run once, in order, in one transaction under an advisory lock (many processes may open a
 new database at once), recorded in ``schema_migrations(version, name, applied_at)``. Add new ones at
@@ -16,7 +16,7 @@ the end; never edit a released one.
 
 from __future__ import annotations
 
-from ... import semconv as sc
+from ..views import Dialect, count_failed_model_calls, create_views
 
 SCHEMA_TABLE = "schema_migrations"
 MIGRATION_LOCK = 0x52554E4A  # pg_advisory_xact_lock key ("RUNJ")
@@ -33,27 +33,12 @@ def _int_attr(name: str) -> str:
     return f"(CASE WHEN {value} ~ '^\\s*-?[0-9]{{1,18}}\\s*$' THEN {value}::BIGINT ELSE 0 END)"
 
 
-_LLM_SPANS = f"""
-    SELECT
-        coalesce({_attr(sc.GEN_AI_RESPONSE_MODEL)}, {_attr(sc.GEN_AI_REQUEST_MODEL)}, 'unknown') AS model,
-        coalesce({_attr(sc.RJ_CALLER)}, '{sc.CALLER_LEAD_AGENT}') AS caller,
-        (start_time AT TIME ZONE 'UTC')::DATE AS day,
-        {_int_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} AS input_tokens,
-        {_int_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} AS output_tokens,
-        {_int_attr(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)} AS cached_input_tokens,
-        {_int_attr(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)} AS reasoning_tokens
-    FROM spans
-    WHERE {_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} IS NOT NULL
-       OR {_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
-"""
-
-_MODEL_CALL_SPANS = (
-    _LLM_SPANS
-    + f"""
-       OR {_attr(sc.GEN_AI_OPERATION_NAME)} IN ('chat', 'text_completion', 'generate_content')
-"""
+_DIALECT = Dialect(
+    _attr,
+    _int_attr,
+    day="(start_time AT TIME ZONE 'UTC')::DATE",
+    p95="percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)",
 )
-"""Model-call spans, failed ones (no usage reported) included, as in the DuckDB store's migration 3."""
 
 ID = 'TEXT COLLATE "C"'
 """Ids compare byte-wise (as in DuckDB): index maintenance and look-ups skip the locale's collation."""
@@ -97,48 +82,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
         2,
         "create_views",
-        (
-            """CREATE VIEW messages AS
-               SELECT thread_id, seq, run_id, event_type, content, metadata, created_at
-               FROM run_events WHERE category = 'message' ORDER BY thread_id, seq""",
-            f"""CREATE VIEW tokens_by_model AS
-               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
-                      sum(reasoning_tokens) AS reasoning_tokens
-               FROM ({_LLM_SPANS}) AS llm GROUP BY model ORDER BY total_tokens DESC""",
-            f"""CREATE VIEW tokens_by_caller AS
-               SELECT caller, {_SUMS} FROM ({_LLM_SPANS}) AS llm GROUP BY caller
-               ORDER BY total_tokens DESC""",
-            f"""CREATE VIEW tokens_per_day AS
-               SELECT day, model, {_SUMS} FROM ({_LLM_SPANS}) AS llm GROUP BY day, model
-               ORDER BY day, model""",
-            f"""CREATE VIEW slowest_tools AS
-               SELECT coalesce({_attr(sc.GEN_AI_TOOL_NAME)}, name) AS tool_name, count(*) AS calls,
-                      count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
-                      avg(duration_ms) AS avg_ms,
-                      percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95_ms,
-                      max(duration_ms) AS max_ms
-               FROM spans WHERE {_attr(sc.GEN_AI_OPERATION_NAME)} = 'execute_tool'
-               GROUP BY 1 ORDER BY p95_ms DESC""",
-            """CREATE VIEW error_runs AS
-               SELECT run_id, thread_id, name, started_at, duration_ms, error
-               FROM runs WHERE status = 'error' ORDER BY started_at DESC""",
-        ),
+        create_views(_DIALECT),
     ),
     (
         3,
         "views_count_failed_model_calls",
-        (
-            f"""CREATE OR REPLACE VIEW tokens_by_model AS
-               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
-                      sum(reasoning_tokens) AS reasoning_tokens
-               FROM ({_MODEL_CALL_SPANS}) AS llm GROUP BY model ORDER BY total_tokens DESC""",
-            f"""CREATE OR REPLACE VIEW tokens_by_caller AS
-               SELECT caller, {_SUMS} FROM ({_MODEL_CALL_SPANS}) AS llm GROUP BY caller
-               ORDER BY total_tokens DESC""",
-            f"""CREATE OR REPLACE VIEW tokens_per_day AS
-               SELECT day, model, {_SUMS} FROM ({_MODEL_CALL_SPANS}) AS llm GROUP BY day, model
-               ORDER BY day, model""",
-        ),
+        count_failed_model_calls(_DIALECT),
     ),
 )
 

@@ -1,0 +1,100 @@
+"""The journal's documented SQL views, written once for both SQL stores (DuckDB, PostgreSQL).
+
+Each store's schema supplies a :class:`Dialect` (how to read a span attribute, the UTC day, the
+95th percentile) and takes the views' statements for its migrations 2 (create the views) and 3
+(the token views count failed model calls too). What the views answer: :mod:`.duckdb.schema`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import semconv as sc
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL that differs between the stores."""
+
+    attr: Callable[[str], str]
+    """A span attribute's text value (NULL when absent)."""
+    int_attr: Callable[[str], str]
+    """A span attribute as BIGINT, 0 when absent or not an integer."""
+    day: str
+    """The UTC day of ``start_time``."""
+    p95: str
+    """The 95th percentile of ``duration_ms``."""
+
+
+_SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+        sum(input_tokens + output_tokens) AS total_tokens"""
+
+
+def _usage_spans(d: Dialect) -> str:
+    """Spans that report token usage, one row each: model, caller, day and the token counts."""
+    return f"""
+    SELECT
+        coalesce({d.attr(sc.GEN_AI_RESPONSE_MODEL)}, {d.attr(sc.GEN_AI_REQUEST_MODEL)}, 'unknown') AS model,
+        coalesce({d.attr(sc.RJ_CALLER)}, '{sc.CALLER_LEAD_AGENT}') AS caller,
+        {d.day} AS day,
+        {d.int_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} AS input_tokens,
+        {d.int_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} AS output_tokens,
+        {d.int_attr(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)} AS cached_input_tokens,
+        {d.int_attr(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)} AS reasoning_tokens
+    FROM spans
+    WHERE {d.attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} IS NOT NULL
+       OR {d.attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
+"""
+
+
+def _model_call_spans(d: Dialect) -> str:
+    """Model-call spans, failed ones (no usage reported) included: a failed call is a call, as
+    ``runs.llm_call_count`` counts it; it adds no tokens."""
+    return (
+        _usage_spans(d)
+        + f"""
+       OR {d.attr(sc.GEN_AI_OPERATION_NAME)} IN ('chat', 'text_completion', 'generate_content')
+"""
+    )
+
+
+def _token_views(create: str, source: str) -> tuple[str, ...]:
+    return (
+        f"""{create} tokens_by_model AS
+               SELECT model, {_SUMS}, sum(cached_input_tokens) AS cached_input_tokens,
+                      sum(reasoning_tokens) AS reasoning_tokens
+               FROM ({source}) AS llm GROUP BY model ORDER BY total_tokens DESC""",
+        f"""{create} tokens_by_caller AS
+               SELECT caller, {_SUMS} FROM ({source}) AS llm GROUP BY caller
+               ORDER BY total_tokens DESC""",
+        f"""{create} tokens_per_day AS
+               SELECT day, model, {_SUMS} FROM ({source}) AS llm GROUP BY day, model
+               ORDER BY day, model""",
+    )
+
+
+def create_views(d: Dialect) -> tuple[str, ...]:
+    """Migration 2: ``messages``, the token views (over spans reporting usage), ``slowest_tools``,
+    ``error_runs``."""
+    return (
+        """CREATE VIEW messages AS
+               SELECT thread_id, seq, run_id, event_type, content, metadata, created_at
+               FROM run_events WHERE category = 'message' ORDER BY thread_id, seq""",
+        *_token_views("CREATE VIEW", _usage_spans(d)),
+        f"""CREATE VIEW slowest_tools AS
+               SELECT coalesce({d.attr(sc.GEN_AI_TOOL_NAME)}, name) AS tool_name, count(*) AS calls,
+                      count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
+                      avg(duration_ms) AS avg_ms, {d.p95} AS p95_ms,
+                      max(duration_ms) AS max_ms
+               FROM spans WHERE {d.attr(sc.GEN_AI_OPERATION_NAME)} = 'execute_tool'
+               GROUP BY 1 ORDER BY p95_ms DESC""",
+        """CREATE VIEW error_runs AS
+               SELECT run_id, thread_id, name, started_at, duration_ms, error
+               FROM runs WHERE status = 'error' ORDER BY started_at DESC""",
+    )
+
+
+def count_failed_model_calls(d: Dialect) -> tuple[str, ...]:
+    """Migration 3: the token views over every model call, failed ones included (``llm_calls``)."""
+    return _token_views("CREATE OR REPLACE VIEW", _model_call_spans(d))
