@@ -59,6 +59,18 @@ def _plain(cell: Cell) -> str:
     return cell.plain if isinstance(cell, Text) else cell
 
 
+def _table(title: str) -> Table:
+    """An empty table in the CLI's style: bold title on the left, a rule under the header, no edges."""
+    return Table(
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        show_edge=False,
+    )
+
+
 def fitted_table(title: str, cols: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int) -> Table:
     """A table of at most ``width`` columns following the fitting rules of this module."""
 
@@ -81,14 +93,7 @@ def fitted_table(title: str, cols: Sequence[Col], rows: Sequence[Sequence[Cell]]
     if flex and spare < cols[flex[0]].min:
         keep.remove(flex[0])
         flex = []
-    table = Table(
-        title=Text(title, style="bold"),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1, 0, 0),
-        pad_edge=False,
-        show_edge=False,
-    )
+    table = _table(title)
     for i in keep:
         col = cols[i]
         size = min(widths[i], spare) if col.flex else widths[i]
@@ -314,14 +319,7 @@ def sql_output(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int
     title = f"{len(rows)} row{'s' if len(rows) != 1 else ''}"
     natural = [max([len(c), *(len(_sql_cell(r[i]).plain) for r in rows)]) for i, c in enumerate(columns)]
     if sum(natural) + GAP * (len(columns) - 1) + 1 <= width or not rows:
-        table = Table(
-            title=Text(title, style="bold"),
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            padding=(0, 1, 0, 0),
-            pad_edge=False,
-            show_edge=False,
-        )
+        table = _table(title)
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
