@@ -15,6 +15,25 @@ from otel_runjournal import guard as _guard
 _guard.RAISE_INTERNAL_ERRORS = True
 
 
+OTEL_ENV = (
+    "OTEL_SERVICE_NAME",
+    "OTEL_RUNJOURNAL_STORE",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+)
+"""Variables a developer's shell may set that would change what configure() and the CLI do."""
+
+
+@pytest.fixture
+def clean_otel_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of :data:`OTEL_ENV` set (for tests of defaults and of where things go)."""
+    for name in OTEL_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def span_exporter() -> InMemorySpanExporter:
     """An in-memory exporter collecting finished spans."""

@@ -15,15 +15,7 @@ from otel_runjournal.cli.demo_run import run_demo
 from otel_runjournal.cli.main import cli
 from otel_runjournal.cli.timeline import bar_cells
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "OTEL_RUNJOURNAL_STORE",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_otel_env")
 
 
 @pytest.fixture(scope="module")

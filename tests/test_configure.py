@@ -23,26 +23,14 @@ from otel_runjournal import semconv as sc
 pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
 pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
 
+from conftest import OTEL_ENV
+
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.journal.exporter import RunJournalExporter
 from otel_runjournal.stores.location import open_store
 from otel_runjournal.wiring import Configured, configure, store_key
 
-_ENV = (
-    "OTEL_SERVICE_NAME",
-    "OTEL_RUNJOURNAL_STORE",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
-)
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_otel_env")
 
 
 @pytest.fixture
@@ -285,7 +273,7 @@ def test_process_exit_flushes_and_global_rule(tmp_path: Path, set_global: bool |
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if k not in _ENV},
+        env={k: v for k, v in os.environ.items() if k not in OTEL_ENV},
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"global": set_global is None}
