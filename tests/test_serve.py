@@ -96,7 +96,7 @@ def test_resent_request_duplicates_nothing(spans: list[Any], tmp_path: Path) -> 
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
         assert post(server.http_port, to_json(request), content_type=JSON).status == 200
-        assert server.writer is not None and server.writer.counters["duplicate_spans"] == 2 * len(spans)
+        assert server.writer is not None and server.writer.health()["duplicate_spans"] == 2 * len(spans)
     events = _events(location)
     assert events == _in_process(spans, str(tmp_path / "local.duckdb"))
     assert set(events.values()) == {1}
@@ -183,7 +183,7 @@ def test_token_is_required_on_both_protocols(spans: list[Any], tmp_path: Path) -
             with pytest.raises(grpc.RpcError) as info:
                 _raw_grpc(gport, body, metadata)
             assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
-        assert server.writer is not None and server.writer.counters["received_spans"] == 0
+        assert server.writer is not None and server.writer.health()["received_spans"] == 0
         assert post(port, body, token="s3cret").status == 200
         _raw_grpc(gport, body, (("authorization", "Bearer s3cret"),))
     assert len(_events(location)) > 0
@@ -298,7 +298,7 @@ def test_spool_replays_held_runs_after_a_restart(spans: list[Any], tmp_path: Pat
         assert post(server.http_port or 0, request_of(children).SerializeToString()).status == 200
     assert _events(location) == Counter()  # nothing written yet: the runs are held in the spool
     with serving(location, tmp_path / "spool") as server:
-        assert server.writer is not None and server.writer.counters["replayed_spans"] == len(children)
+        assert server.writer is not None and server.writer.health()["replayed_spans"] == len(children)
         assert post(server.http_port or 0, request_of(roots).SerializeToString()).status == 200
     assert _events(location) == _in_process(spans, str(tmp_path / "local.duckdb"))
 
@@ -386,7 +386,7 @@ def test_resend_after_a_restart_duplicates_nothing(spans: list[Any], tmp_path: P
         assert post(server.http_port or 0, body).status == 200
     with serving(location, tmp_path / "spool", settle=0) as server:
         assert post(server.http_port or 0, body).status == 200
-        assert server.writer is not None and server.writer.counters["duplicate_spans"] == len(spans)
+        assert server.writer is not None and server.writer.health()["duplicate_spans"] == len(spans)
     events = _events(location)
     assert events == _in_process(spans, str(tmp_path / "local.duckdb"))
     assert set(events.values()) == {1}

@@ -192,10 +192,6 @@ class JournalProcess:
         self._stopping = False
         self._reader: threading.Thread | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def start(self, timeout: float = 300.0) -> None:
         """Start the child and wait until it has opened spool and store and replayed the spool."""
         ours, theirs = socket.socketpair()
@@ -302,11 +298,6 @@ class JournalProcess:
             return {"status": "stopping"}
         answer = self._call(_HEALTH, b"", 10.0)
         return answer if isinstance(answer, dict) else {"status": "down"}
-
-    @property
-    def counters(self) -> dict[str, Any]:
-        """The counters of :meth:`health` (as ``JournalWriter.counters``)."""
-        return self.health()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let the child journal what it accepted and close spool and store; wait for it to exit."""
