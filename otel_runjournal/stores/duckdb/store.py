@@ -189,8 +189,6 @@ class DuckDBStore:
         self._opened_at = 0.0
         self._last_used = 0.0
         self._yield_before_open = False
-        self._closer: threading.Thread | None = None
-        self._closed_at = 0.0
         self._closed = False
         if read_only and not os.path.isfile(self.path):
             raise StoreError(
@@ -257,9 +255,8 @@ class DuckDBStore:
             if self._closed:
                 raise StoreError(f"run journal {self.path} is closed")
             if self._con is None:
-                self._join_closer()
-                if self._yield_before_open:  # from the moment the file was let go
-                    time.sleep(max(0.0, self._closed_at + YIELD_AFTER_HOLD - time.monotonic()))
+                if self._yield_before_open:
+                    time.sleep(YIELD_AFTER_HOLD)
                     self._yield_before_open = False
                 self._con = self._connect()
                 self._state.opened()
@@ -271,7 +268,7 @@ class DuckDBStore:
                 if self._linger == 0:
                     self._release()
                 elif now - self._opened_at > MAX_HOLD:
-                    self._release(background=True)
+                    self._release()
                     self._yield_before_open = True
                 elif self._timer is None and self._linger != math.inf:  # one timer per idle period
                     self._schedule_release(self._linger)
@@ -295,31 +292,12 @@ class DuckDBStore:
             else:
                 self._schedule_release(self._linger - idle)
 
-    def _release(self, *, background: bool = False) -> None:
-        """Let go of the file. Closing checkpoints what was written (a tenth of a busy writer's
-        time, with the GIL released), so a busy writer closes in a thread of its own and goes on
-        preparing its next batch; the next open waits for that close."""
+    def _release(self) -> None:
         con, self._con = self._con, None
-        if con is None:
-            return
-        if background:
-            self._closer = threading.Thread(
-                target=self._close_connection, args=(con,), name="otel-runjournal-duckdb-close", daemon=True
-            )
-            self._closer.start()
-        else:
-            self._close_connection(con)
-
-    def _close_connection(self, con: duckdb.DuckDBPyConnection) -> None:
-        with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
-            con.close()
-        self._closed_at = time.monotonic()
-        self._state.closed()
-
-    def _join_closer(self) -> None:
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            closer.join()
+        if con is not None:
+            with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
+                con.close()
+            self._state.closed()
 
     def _release_now(self) -> None:
         """Cancel the idle timer and let go of the file; the store stays usable."""
@@ -328,7 +306,6 @@ class DuckDBStore:
                 self._timer.cancel()
                 self._timer = None
             self._release()
-            self._join_closer()
 
     def close(self) -> None:
         """Close the file (idempotent)."""
