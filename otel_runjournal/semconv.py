@@ -97,6 +97,9 @@ RJ_IS_ROOT = "runjournal.is_root"  # true on the span of the run's root (the exp
 RJ_INTERRUPTED = "runjournal.interrupted"
 RJ_RESUMED = "runjournal.resumed"  # the root resumes an interrupted run (LangGraph Command(resume=...))
 RJ_ABANDONED = "runjournal.abandoned"
+# set by the journal (never by the handler) on the spans row of another instrumentation's GenAI span
+# that reports a model call one of our spans owns: it stays in the table but counts nothing
+RJ_DUPLICATE = "runjournal.duplicate"
 RJ_RETRIEVER_DOCUMENT_COUNT = "runjournal.retriever.document_count"
 RJ_LLM_CALL_COUNT = "runjournal.llm_call_count"
 RJ_USAGE_INPUT_TOKENS = "runjournal.usage.input_tokens"

@@ -38,9 +38,10 @@ def test_schema_has_the_contract_columns_and_recorded_migrations(tmp_path: Path)
             (1, "create_tables"),
             (2, "create_views"),
             (3, "views_count_failed_model_calls"),
+            (4, "views_count_model_calls_once"),
         ]
     with DuckDBStore(tmp_path / "j.duckdb") as again:  # reopening applies nothing twice
-        assert len(again.schema_versions()) == 3
+        assert len(again.schema_versions()) == 4
 
 
 def test_views_answer_common_questions(tmp_path: Path) -> None:

@@ -7,8 +7,12 @@ When is a run complete?
 - **Foreign GenAI spans** (other instrumentations; grouped by trace, ``run_id`` = trace id hex):
   when the trace's local root ends (a span with no parent or a remote parent, GenAI or not — e.g.
   the application's HTTP server span), or when no span of the group arrived for
-  ``foreign_idle_timeout`` seconds, or on flush. A trace that also carries handler spans is journaled
-  from the handler's spans only (the foreign spans would count the same model calls twice).
+  ``foreign_idle_timeout`` seconds, or on flush.
+- **Foreign GenAI spans in a trace our handler traced** (a provider SDK's ``chat`` span below our
+  ``chat`` span) report model calls our spans own: they join the run of ours last seen in that trace
+  as rows marked ``runjournal.duplicate`` that count nothing (:func:`.mapping.as_duplicate`), and
+  never make a run of their own — also when they arrive before any span of ours of that trace (the
+  group held for them is adopted when the first one does).
 - With ``run_idle_timeout`` (``serve`` sets it; the exporter does not), a handler run with no new span
   for that long is written as it is (``running``, or appended to the run already written): the
   sender died mid-run, or a span arrived after its run was written.
@@ -72,10 +76,12 @@ class Assembler:
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
-        self._handler_traces: OrderedDict[str, None] = OrderedDict()  # LRU of traces with our spans
-        self._last_handler_trace: str | None = None  # the newest entry of that LRU
+        # LRU of traces with our spans → the run of ours last seen in each
+        self._handler_traces: OrderedDict[str, str] = OrderedDict()
+        self._last_handler_trace: str | None = None  # the newest entry of that LRU, and its run
+        self._last_handler_run: str | None = None
         self.pending_spans = 0
-        self.ignored_spans = 0  # foreign spans in traces our handler also traced
+        self.ignored_spans = 0  # foreign GenAI spans in traces our handler traced (kept as duplicates)
         self.unmapped_spans = 0  # spans the mapping failed on (internal errors)
 
     @property
@@ -116,9 +122,8 @@ class Assembler:
         trace_id = sr.trace_id_of(span)
         run_id = attrs.get(sc.RJ_RUN_ID)
         if isinstance(run_id, str) and run_id:
-            if trace_id != self._last_handler_trace:  # a run's spans come together: one LRU touch
-                self._lru_add(self._handler_traces, trace_id)
-                self._last_handler_trace = trace_id
+            if trace_id != self._last_handler_trace or run_id != self._last_handler_run:
+                self._handler_trace(trace_id, run_id, now)  # a run's spans come together: rarely here
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
             mapped = m.map_span(
@@ -134,8 +139,13 @@ class Assembler:
             if mapped.is_root:
                 out.append(self._finish(run_id, root=mapped.root))
         elif is_genai(span, attrs):
-            if trace_id in self._handler_traces:
+            owner = self._handler_traces.get(trace_id)
+            if owner is not None:
                 self.ignored_spans += 1
+                mapped = m.map_duplicate(
+                    span, owner, with_content=self._with_content, trace_id=trace_id, attrs=attrs
+                )
+                self._hold(owner, owner, mapped, foreign=False, now=now)
             else:
                 conversation = attrs.get(sc.GEN_AI_CONVERSATION_ID)
                 thread_id = conversation if isinstance(conversation, str) and conversation else trace_id
@@ -151,6 +161,19 @@ class Assembler:
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
         if trace_id in self._pending and self._pending[trace_id].foreign and is_local_root(span):
             out.append(self._finish(trace_id))
+
+    def _handler_trace(self, trace_id: str, run_id: str, now: float) -> None:
+        """Note that a run of ours is in this trace; foreign GenAI spans held for the trace join it."""
+        self._lru_add(self._handler_traces, trace_id, run_id)
+        self._last_handler_trace, self._last_handler_run = trace_id, run_id
+        group = self._pending.get(trace_id)
+        if group is None or not group.foreign:
+            return
+        del self._pending[trace_id]
+        self.pending_spans -= len(group.spans)
+        self.ignored_spans += len(group.spans)
+        for mapped in group.spans:
+            self._hold(run_id, run_id, m.as_duplicate(mapped, run_id), foreign=False, now=now)
 
     def _hold(self, run_id: str, thread_id: str, mapped: MappedSpan, *, foreign: bool, now: float) -> None:
         pending = self._pending.get(run_id)
@@ -185,8 +208,7 @@ class Assembler:
         thread_id = prior.thread_id if prior else (pending.thread_id if pending else run_id)
         status = prior.status if prior is not None and prior.status != "running" else unfinished
         if pending is not None and pending.foreign:
-            if pending.run_id in self._handler_traces:  # our handler traced it after all
-                self.ignored_spans += len(spans)
+            if pending.run_id in self._handler_traces:  # our handler traced it after all (kept above)
                 spans = []
             elif complete and not self._finished(run_id):
                 root = self._foreign_root(spans)
@@ -228,8 +250,8 @@ class Assembler:
             out.append(self._finish(next(iter(self._pending)), complete=False))
         return out
 
-    def _lru_add(self, lru: OrderedDict[str, None], key: str) -> None:
-        lru[key] = None
+    def _lru_add(self, lru: OrderedDict[str, str], key: str, value: str) -> None:
+        lru[key] = value
         lru.move_to_end(key)
         while len(lru) > self._max_written:
             lru.popitem(last=False)

@@ -18,6 +18,7 @@ their row.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -182,3 +183,22 @@ def map_span(
             if key == out.end_key:
                 event.metadata["abandoned"] = True
     return mapped
+
+
+def as_duplicate(mapped: MappedSpan, run_id: str) -> MappedSpan:
+    """Another instrumentation's GenAI span inside one of our runs' traces: it reports a model call our
+    own span owns (e.g. the provider SDK's ``chat`` span below our ``chat`` span). It stays in the run's
+    ``spans`` rows, marked ``runjournal.duplicate``, and adds no event, no tokens and no call."""
+    record = mapped.record
+    attributes = dict(record.attributes)  # the row shares the span's dict: never modify that one
+    attributes[sc.RJ_DUPLICATE] = True
+    return MappedSpan(replace(record, run_id=run_id, attributes=attributes), mapped.start_ns, mapped.end_ns)
+
+
+def map_duplicate(
+    span: ReadableSpan, run_id: str, *, with_content: bool, trace_id: str, attrs: dict[str, Any]
+) -> MappedSpan:
+    """:func:`as_duplicate` of a span not mapped yet: its row only."""
+    _content.take(span)  # nothing else would drop what a handler may have handed over for it
+    record, start, end, _events = _row(span, run_id, with_content, attrs, trace_id)
+    return as_duplicate(MappedSpan(record, start, end), run_id)

@@ -31,7 +31,7 @@ _SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_
         sum(input_tokens + output_tokens) AS total_tokens"""
 
 
-def _usage_spans(d: Dialect) -> str:
+def _usage_spans(d: Dialect, extra: str = "") -> str:
     """Spans that report token usage, one row each: model, caller, day and the token counts."""
     return f"""
     SELECT
@@ -41,22 +41,32 @@ def _usage_spans(d: Dialect) -> str:
         {d.int_attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} AS input_tokens,
         {d.int_attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} AS output_tokens,
         {d.int_attr(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)} AS cached_input_tokens,
-        {d.int_attr(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)} AS reasoning_tokens
+        {d.int_attr(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)} AS reasoning_tokens{extra}
     FROM spans
     WHERE {d.attr(sc.GEN_AI_USAGE_INPUT_TOKENS)} IS NOT NULL
        OR {d.attr(sc.GEN_AI_USAGE_OUTPUT_TOKENS)} IS NOT NULL
 """
 
 
-def _model_call_spans(d: Dialect) -> str:
+def _model_call_spans(d: Dialect, extra: str = "") -> str:
     """Model-call spans, failed ones (no usage reported) included: a failed call is a call, as
     ``runs.llm_call_count`` counts it; it adds no tokens."""
     return (
-        _usage_spans(d)
+        _usage_spans(d, extra)
         + f"""
        OR {d.attr(sc.GEN_AI_OPERATION_NAME)} IN ('chat', 'text_completion', 'generate_content')
 """
     )
+
+
+def _counted_model_call_spans(d: Dialect) -> str:
+    """:func:`_model_call_spans` but foreign GenAI spans reporting a call one of ours owns: the journal
+    marks those ``runjournal.duplicate`` (a model call counts once)."""
+    return f"""
+    SELECT model, caller, day, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens
+    FROM ({_model_call_spans(d, f", {d.attr(sc.RJ_DUPLICATE)} IS NOT NULL AS duplicate")}) AS calls
+    WHERE NOT duplicate
+"""
 
 
 def _token_views(create: str, source: str) -> tuple[str, ...]:
@@ -98,3 +108,8 @@ def create_views(d: Dialect) -> tuple[str, ...]:
 def count_failed_model_calls(d: Dialect) -> tuple[str, ...]:
     """Migration 3: the token views over every model call, failed ones included (``llm_calls``)."""
     return _token_views("CREATE OR REPLACE VIEW", _model_call_spans(d))
+
+
+def count_model_calls_once(d: Dialect) -> tuple[str, ...]:
+    """Migration 4: the token views without foreign spans that duplicate one of our model calls."""
+    return _token_views("CREATE OR REPLACE VIEW", _counted_model_call_spans(d))

@@ -13,6 +13,7 @@ from .. import genai_json as gj
 from .. import guard as _guard
 from .. import semconv as sc
 from . import classify as cl
+from .current import activate
 from .registry import RunState
 from .runspans import RunSpans, last_output
 from .serialize import snapshot
@@ -99,7 +100,10 @@ class ChainCallbacks(RunSpans):
         if not self._registry.add(run_id, state):
             if span is not None:
                 span.end()
-        elif subagent is not None:
+            return
+        if span is not None:
+            state.activation = activate(span)
+        if subagent is not None:
             state.is_agent = True
             self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input, snapshot(inputs))
 
@@ -141,7 +145,9 @@ class ChainCallbacks(RunSpans):
         state.tagged = cl.tag_caller(tags) is not None
         if not self._registry.add(run_id, state):
             span.end()
-        elif resumed:  # not a human message: the value the interrupted run is resumed with
+            return
+        state.activation = activate(span)
+        if resumed:  # not a human message: the value the interrupted run is resumed with
             self._put(state, _content.KEY_RESUME_VALUE, self._renderer.json, snapshot(resume))
         elif self._on_run_end is not None:
             text = self._put_now(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input, snapshot(inputs))

@@ -15,6 +15,7 @@ import time
 from typing import Any
 from uuid import UUID
 
+from .current import Activation
 from .usage import Usage
 
 
@@ -69,6 +70,7 @@ class RunState:
     """One open run: its span (``None`` when dropped by verbosity) and what its children inherit."""
 
     __slots__ = (
+        "activation",
         "agent",
         "caller",
         "chunk_usage",
@@ -111,6 +113,7 @@ class RunState:
         self.graph_node = graph_node
         self.subagents = subagents
         self.ctx: Any = None  # OTel context holding ``span``, made on first child
+        self.activation: Activation | None = None  # how ``span`` was made current (see .current)
         self.content: dict[str, Any] | None = None  # content for the journal, handed over at the end
         self.start_ns = 0
         self.first_chunk_ns = 0

@@ -3,7 +3,8 @@ end it (a root with its token roll-up), fail it, and end what a root leaves behi
 
 Parents come from the run registry by ``parent_run_id`` (never from the current OTel context, so
 concurrent runs keep one tree each); root runs take the current OTel context as parent, so they nest
-under the application's own request span.
+under the application's own request span. While a run's step runs, its span is the current span
+(:mod:`.current`), so spans the step's code opens nest under it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .. import content as _content
 from .. import semconv as sc
 from . import classify as cl
 from .callcontext import calling_middleware, thread_of_current_config
+from .current import activate, deactivate
 from .metrics import GenAIMetrics
 from .registry import RootState, RunRegistry, RunState
 from .runsummary import OnRunEnd, deliver, run_name
@@ -76,6 +78,7 @@ class RunSpans:
         if not self._registry.add(run_id, state):
             span.end()  # duplicate start: the first span stays authoritative
             return None
+        state.activation = activate(span)
         return state
 
     @staticmethod
@@ -186,10 +189,13 @@ class RunSpans:
 
     @staticmethod
     def _close(state: RunState) -> None:
-        """End the run's span, handing its content to the journal first (the end may export it)."""
+        """End the run's span, handing its content to the journal first (the end may export it), and
+        stop it being the current span."""
         if state.content is not None:
             _content.put(state.span, state.content)
         state.span.end()
+        if state.activation is not None:
+            deactivate(state.activation)
 
     def _end(self, state: RunState) -> None:
         """End the run's span, a root with its token roll-up."""

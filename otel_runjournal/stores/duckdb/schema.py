@@ -19,7 +19,7 @@ Views (one line each to query, e.g. ``SELECT * FROM tokens_by_model``):
 
 from __future__ import annotations
 
-from ..views import Dialect, count_failed_model_calls, create_views
+from ..views import Dialect, count_failed_model_calls, count_model_calls_once, create_views
 
 SCHEMA_TABLE = "schema_migrations"
 
@@ -79,6 +79,11 @@ MIGRATIONS += (
         3,
         "views_count_failed_model_calls",
         count_failed_model_calls(_DIALECT),
+    ),
+    (
+        4,
+        "views_count_model_calls_once",
+        count_model_calls_once(_DIALECT),
     ),
 )
 

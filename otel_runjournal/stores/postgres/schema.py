@@ -16,7 +16,7 @@ the end; never edit a released one.
 
 from __future__ import annotations
 
-from ..views import Dialect, count_failed_model_calls, create_views
+from ..views import Dialect, count_failed_model_calls, count_model_calls_once, create_views
 
 SCHEMA_TABLE = "schema_migrations"
 MIGRATION_LOCK = 0x52554E4A  # pg_advisory_xact_lock key ("RUNJ")
@@ -88,6 +88,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         3,
         "views_count_failed_model_calls",
         count_failed_model_calls(_DIALECT),
+    ),
+    (
+        4,
+        "views_count_model_calls_once",
+        count_model_calls_once(_DIALECT),
     ),
 )
 
