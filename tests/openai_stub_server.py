@@ -4,7 +4,7 @@ Serves ``POST /v1/chat/completions``: non-streaming JSON, or SSE chunks when ``s
 final usage-only chunk when ``stream_options.include_usage`` is set). The answer is a tool call to
 the first offered tool when the last message is from the user and tools were offered, else text.
 Usage includes ``prompt_tokens_details.cached_tokens`` and ``completion_tokens_details.reasoning_tokens``.
-Every request body is kept in ``requests`` for assertions.
+Every request body is kept in ``requests`` for assertions; any ``GET`` answers ``pong``.
 """
 
 from __future__ import annotations
@@ -26,11 +26,17 @@ USAGE = {
 ANSWER = "The stub says hello."
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # many concurrent clients (the default backlog of 5 resets connections)
+    daemon_threads = True
+
+
 class StubOpenAI:
     """Start with ``with StubOpenAI() as stub:``; ``stub.base_url`` goes to ``ChatOpenAI(base_url=...)``."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.gets = 0  # GET requests served (any path: 200 "pong")
         self._counter = 0
         self._lock = threading.Lock()
         stub = self
@@ -38,6 +44,16 @@ class StubOpenAI:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # silence
                 return
+
+            def do_GET(self) -> None:  # anything else a test's code fetches (e.g. with httpx)
+                with stub._lock:
+                    stub.gets += 1
+                data = b"pong"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:
                 if self.path.rstrip("/") != "/v1/chat/completions":
@@ -108,7 +124,7 @@ class StubOpenAI:
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
