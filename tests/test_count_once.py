@@ -129,7 +129,8 @@ def test_journal_counts_each_call_once(
         events = store.list_events(runs[0].run_id, event_types=["llm_end"], limit=100)
         assert len(events) == calls
         if not location.startswith("jsonl"):
-            (total, llm_calls), *_ = store.sql("select sum(input_tokens), sum(llm_calls) from tokens_by_model")
+            query = "select sum(input_tokens), sum(llm_calls) from tokens_by_model"
+            (total, llm_calls), *_ = store.sql(query)
             assert (int(total), int(llm_calls)) == (billed(calls)["input_tokens"], calls)
     finally:
         journal.shutdown()
