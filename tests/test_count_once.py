@@ -6,6 +6,10 @@ the loopback server billed, counted at the server."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otlp_receiver import ReceiverProcess
 from pg_server import Schema
 
 from otel_runjournal import RunJournalCallbackHandler, RunJournalExporter, configure, open_store
@@ -178,3 +183,61 @@ def test_export_order_does_not_matter(
     finally:
         exporter.shutdown()
         store.close()
+
+
+INSTRUMENT = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
+
+
+def test_zero_code_nests_and_counts_once(tmp_path: Path, stub: StubOpenAI) -> None:
+    """``opentelemetry-instrument`` with every installed instrumentation on (httpx, the OpenAI SDK's,
+    ours) and no tracing code in the app: what the app's code opens nests under our spans in what OTLP
+    receives, and the journal bills each call once."""
+    assert INSTRUMENT is not None, "opentelemetry-distro is a dev dependency"
+    store = tmp_path / "zero.duckdb"
+    app = Path(__file__).resolve().parent / "zero_code_openai_app.py"
+    with ReceiverProcess(tmp_path / "otlp") as rx:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            STUB_URL=stub.base_url,
+            OTEL_SERVICE_NAME="zero-code-openai",
+            OTEL_TRACES_EXPORTER="otlp,runjournal",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=rx.http_endpoint,
+            OTEL_RUNJOURNAL_STORE=str(store),
+        )
+        before = len(stub.requests)
+        out = subprocess.run(
+            [INSTRUMENT, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        calls = len(stub.requests) - before
+        assert calls == 4
+        # theirs: 4 SDK chat spans, 2 db.select, 2 GET; ours: 2 roots, 4 chat, 2 execute_tool, nodes
+        received = rx.wait_for_spans(8 + 8)
+    by_id = {s.span_id: s for s in received}
+
+    def parent(span: Any) -> Any:
+        return by_id.get(span.parent_span_id or "")
+
+    sdk = [s for s in received if s.name.startswith("chat ") and sc.RJ_RUN_ID not in s.attributes]
+    assert len(sdk) == calls
+    assert all(sc.RJ_RUN_ID in parent(s).attributes and parent(s).name.startswith("chat ") for s in sdk)
+    selects = [s for s in received if s.name == "db.select"]
+    assert len(selects) == 2 and all(parent(s).name == "execute_tool lookup" for s in selects)
+    http = [s for s in received if "http.request.method" in s.attributes or "http.method" in s.attributes]
+    gets = [s for s in http if s.name == "GET"]  # the tool's own call
+    assert len(gets) == 2 and all(parent(s).name == "db.select" for s in gets)
+    posts = [s for s in http if s.name == "POST"]  # the model's request, where instrumented
+    assert all(parent(s).name.startswith("chat ") for s in posts)
+    assert len({s.trace_id for s in received}) == 2
+    journal = open_store(str(store))
+    try:
+        runs = journal.list_runs()
+        assert sorted(r.thread_id for r in runs) == ["zero-a", "zero-s"]
+        assert sum(r.llm_call_count for r in runs) == calls
+        assert sum(r.input_tokens for r in runs) == billed(calls)["input_tokens"]
+        assert sum(r.output_tokens for r in runs) == billed(calls)["output_tokens"]
+    finally:
+        journal.close()
