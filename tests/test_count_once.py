@@ -115,13 +115,15 @@ def test_journal_counts_each_call_once(
     journal = configure(location, tracer_provider=provider, on_run_end=ended.append, set_global=False)
     try:
         before = len(stub.requests)
-        _drive(mode, stub, {"callbacks": [journal.handler]})
+        config = {"callbacks": [journal.handler], "metadata": {"thread_id": "t-once"}}
+        _drive(mode, stub, config)
         calls = len(stub.requests) - before
         assert calls == (1 if mode == "model stream" else 2)
         journal.force_flush()
         store = journal.store
         runs = store.list_runs()
         assert len(runs) == 1, [(r.name, r.run_id) for r in runs]
+        assert runs[0].thread_id == "t-once"  # the SDK's spans, arriving first, do not decide it
         assert _totals(runs[0]) == billed(calls)
         assert [_totals(r) for r in ended] == [billed(calls)]
         assert store.token_usage().input_tokens == billed(calls)["input_tokens"]

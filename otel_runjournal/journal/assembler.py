@@ -53,6 +53,7 @@ class _Pending:
     foreign: bool
     last_seen: float
     spans: list[MappedSpan] = field(default_factory=list)
+    settled: bool = True  # False while it holds only duplicates (they do not know the run's thread)
 
 
 class Assembler:
@@ -131,6 +132,8 @@ class Assembler:
             )
             pending = self._pending.get(run_id)
             if pending is not None:  # the common case, inline: another span of a run being held
+                if not pending.settled:
+                    pending.thread_id, pending.settled = thread_id, True
                 pending.spans.append(mapped)
                 pending.last_seen = now
                 self.pending_spans += 1
@@ -145,7 +148,7 @@ class Assembler:
                 mapped = m.map_duplicate(
                     span, owner, with_content=self._with_content, trace_id=trace_id, attrs=attrs
                 )
-                self._hold(owner, owner, mapped, foreign=False, now=now)
+                self._hold(owner, owner, mapped, foreign=False, now=now, settled=False)
             else:
                 conversation = attrs.get(sc.GEN_AI_CONVERSATION_ID)
                 thread_id = conversation if isinstance(conversation, str) and conversation else trace_id
@@ -173,14 +176,26 @@ class Assembler:
         self.pending_spans -= len(group.spans)
         self.ignored_spans += len(group.spans)
         for mapped in group.spans:
-            self._hold(run_id, run_id, m.as_duplicate(mapped, run_id), foreign=False, now=now)
+            self._hold(run_id, run_id, m.as_duplicate(mapped, run_id), foreign=False, now=now, settled=False)
 
-    def _hold(self, run_id: str, thread_id: str, mapped: MappedSpan, *, foreign: bool, now: float) -> None:
+    def _hold(
+        self,
+        run_id: str,
+        thread_id: str,
+        mapped: MappedSpan,
+        *,
+        foreign: bool,
+        now: float,
+        settled: bool = True,
+    ) -> None:
         pending = self._pending.get(run_id)
         if pending is None:
             prior = self._written.get(run_id)
             pending = _Pending(run_id, prior.thread_id if prior else thread_id, foreign, now)
+            pending.settled = settled or prior is not None
             self._pending[run_id] = pending
+        elif not pending.settled and settled:
+            pending.thread_id, pending.settled = thread_id, True
         elif foreign and pending.thread_id == run_id != thread_id and run_id not in self._written:
             pending.thread_id = thread_id  # a later span of the group names its conversation
         pending.spans.append(mapped)
