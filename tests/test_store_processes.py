@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,34 +141,73 @@ def test_lock_held_longer_than_timeout_raises_store_locked_error(tmp_path: Path)
 
 
 KILLED_WRITER = """
-    import sys
+    import sys, time
     from store_batches import make_run
     from otel_runjournal.stores import open_store
-    store = open_store(sys.argv[1])
-    i = 0
-    while True:  # big batches so the kill lands mid-write
-        store.write([make_run(f"k-{i}-{j}", f"thread-{j % 4}", content="z" * 2000) for j in range(50)])
+    location = sys.argv[1]
+    store = open_store(location)
+
+    def batch(i):
+        return [make_run(f"k-{i}-{j}", f"thread-{j % 4}", content="z" * 2000) for j in range(50)]
+
+    for i in range(5):
+        store.write(batch(i))
         print(f"committed {i}", flush=True)
-        i += 1
+    # a barrier inside the next write: after part of the batch is in (DuckDB: its events and thread
+    # counters inserted in the open transaction; JSONL: the intent logged and one file appended), say so
+    # and wait for the SIGKILL
+    if location.startswith("jsonl"):
+        import otel_runjournal.stores.jsonl.store as module
+        name, stop_at = "_write_all", 3  # 1: the intent in the commit log, 2: the first file, 3: the next
+    else:
+        import otel_runjournal.stores.duckdb.insert as module
+        name, stop_at = "runs", 1  # after events and thread_seq, before runs, spans and COMMIT
+    original, calls = getattr(module, name), []
+
+    def inside_the_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == stop_at:
+            print("inside write", flush=True)
+            time.sleep(600)
+        return original(*args, **kwargs)
+
+    setattr(module, name, inside_the_write)
+    store.write(batch(5))
+    print("the write finished: the barrier was never reached", flush=True)
 """
 
 
+def _unfinished_intent(location: str) -> dict[str, Any]:
+    """The JSONL commit log's last record: the killed batch's intent (file sizes before it), no ``ok``."""
+    log = Path(location.removeprefix("jsonl://")) / "commits.jsonl"
+    last = json.loads(log.read_bytes().splitlines()[-1])
+    assert "files" in last and len(last["files"]) > 2, last  # the kill came after the intent was logged
+    sizes = {f: (log.parent / f).stat().st_size for f in last["files"]}
+    assert sizes != last["files"], "nothing of the batch was appended yet: not inside the write"
+    return last  # type: ignore[no-any-return]
+
+
 def test_writer_killed_mid_write_leaves_only_whole_runs(location: str) -> None:
-    """SIGKILL during writes, then reopen: every committed batch is whole, no run is half written."""
+    """SIGKILL inside a write (a barrier in the child's write path), then reopen: every committed batch
+    is whole, the interrupted one is all out, and the next write continues the threads' seqs."""
     open_store(location).close()
     proc = _spawn(KILLED_WRITER, location)
     assert proc.stdout is not None
-    committed = -1
-    deadline = time.monotonic() + 60
-    while committed < 4 and time.monotonic() < deadline:
-        committed = int(proc.stdout.readline().split()[1])
-    time.sleep(0.05)  # likely inside the next write
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    lines = [proc.stdout.readline().strip() for _ in range(6)]
+    try:
+        assert lines == [*(f"committed {i}" for i in range(5)), "inside write"], lines
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    intent = _unfinished_intent(location) if location.startswith("jsonl") else None
     with open_store(location) as store:  # type: ignore[attr-defined]
+        if intent is not None:  # opening rolled the interrupted batch back: every file as before it
+            directory = Path(location.removeprefix("jsonl://"))
+            assert {f: (directory / f).stat().st_size for f in intent["files"]} == intent["files"]
         runs = store.list_runs(limit=1000)
         ids = {r.run_id for r in runs}
-        assert {f"k-{i}-{j}" for i in range(committed + 1) for j in range(50)} <= ids
+        assert ids == {f"k-{i}-{j}" for i in range(5) for j in range(50)}  # batch 5: nothing of it
+        assert all(store.list_events(f"k-5-{j}") == [] for j in range(50))
         for run in runs:
             events = store.list_events(run.run_id)
             assert (
@@ -175,10 +215,8 @@ def test_writer_killed_mid_write_leaves_only_whole_runs(location: str) -> None:
                 and events[0].event_type == "run_start"
                 and events[-1].event_type == "run_end"
             )
-        batches = {r.run_id.split("-")[1] for r in runs}
-        for batch in batches:  # a batch is all in or all out
-            assert all(f"k-{batch}-{j}" in ids for j in range(50))
         last_seq = max(e.seq for r in runs for e in store.list_events(r.run_id) if e.thread_id == "thread-0")
         after = __import__("store_batches").make_run("after", "thread-0")
         store.write([after])
         assert after.events[0].seq > last_seq
+        assert len(store.list_events("after")) == 8
