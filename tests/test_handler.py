@@ -260,8 +260,9 @@ def test_streaming_model(tracer_provider: TracerProvider, span_exporter: InMemor
     a = chat.attributes
     assert a[sc.GEN_AI_REQUEST_STREAM] is True
     # the model slept FIRST_CHUNK_DELAY before its first chunk and twice that after it, before the rest
+    # (so the first chunk came at least that long before the end; half of it is slack for the clocks)
     ttfc = a[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
-    assert FIRST_CHUNK_DELAY <= ttfc <= (chat.end_time - chat.start_time) / 1e9 - 2 * FIRST_CHUNK_DELAY
+    assert FIRST_CHUNK_DELAY <= ttfc <= (chat.end_time - chat.start_time) / 1e9 - FIRST_CHUNK_DELAY
     # in = 8 + len("hello there") // 4 = 10; out = 4 + 27 // 4 + 5 reasoning = 15
     assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (10, 15)
     assert a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 3
