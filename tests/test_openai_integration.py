@@ -70,7 +70,7 @@ def test_chat_openai_non_streaming(
     ]
 
 
-FIRST_CHUNK_DELAY = 0.15
+FIRST_CHUNK_DELAY = 1.0  # well above the client's own start-up before its first chunk (~0.15 s here)
 
 
 def test_chat_openai_streaming_usage_from_final_chunk(
