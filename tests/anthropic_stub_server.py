@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -50,6 +51,7 @@ class StubAnthropic:
     def __init__(self, usage: dict[str, Any] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.usage = dict(USAGE if usage is None else usage)
+        self.first_chunk_delay = 0.0  # seconds a stream waits before its first event
         self._counter = 0
         self._lock = threading.Lock()
         stub = self
@@ -129,6 +131,7 @@ class StubAnthropic:
                     "stop_sequence": None,
                     "usage": start_usage,
                 }
+                time.sleep(stub.first_chunk_delay)
                 event("message_start", {"message": start})
                 for index, block in enumerate(content):
                     if block["type"] == "text":

@@ -49,9 +49,13 @@ def tracer_provider(span_exporter: InMemorySpanExporter) -> Iterator[TracerProvi
     provider.shutdown()
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under CI (``CI=true``) a skipped test is a failure: the servers it needs are CI's to start."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if _in_ci():
         config.pluginmanager.register(_SkipIsFailure(), "skip-is-failure-in-ci")
 
 
@@ -64,3 +68,19 @@ class _SkipIsFailure:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
             report.outcome = "failed"
             report.longrepr = f"skipped under CI=true (a skip in CI is a failure): {reason}"
+
+
+# --- Under CI a whole-file skip at collection is a failure too (issue 22) ----------------------------------
+# A module-level ``pytest.importorskip`` / ``pytest.skip(allow_module_level=True)`` happens while the file is
+# collected, before any test report exists, so the run-time hook above never sees it.
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """Under ``CI=true`` a collector (a test file) that skips while being collected is reported as failed."""
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{collector.nodeid}: skipped at collection under CI=true (a CI failure): {reason}"

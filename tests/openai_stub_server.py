@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +38,7 @@ class StubOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.gets = 0  # GET requests served (any path: 200 "pong")
+        self.first_chunk_delay = 0.0  # seconds a stream waits before its first chunk
         self._counter = 0
         self._lock = threading.Lock()
         stub = self
@@ -111,6 +113,7 @@ class StubOpenAI:
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
 
+                time.sleep(stub.first_chunk_delay)
                 chunk({"role": "assistant", "content": ""}, None)
                 if message.get("tool_calls"):
                     for i, call in enumerate(message["tool_calls"]):

@@ -104,12 +104,16 @@ def test_chat_anthropic_cache_write_by_lifetime(
     ]
 
 
+FIRST_CHUNK_DELAY = 1.0  # well above the client's own start-up before its first chunk (~0.35 s here)
+
+
 def test_chat_anthropic_streaming(
     stub: StubAnthropic, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
     """A streamed call (message_start, text deltas, message_delta with the cumulative usage): stream
     flag, time to first chunk, usage counted once from message_delta, response model, finish reason."""
     handler = RunJournalCallbackHandler(tracer_provider)
+    stub.first_chunk_delay = FIRST_CHUNK_DELAY
     chunks = list(_model(stub).stream([HumanMessage("hello")], {"callbacks": [handler]}))
     assert "".join(str(c.content) for c in chunks).strip() == ANSWER
     assert stub.requests[-1]["stream"] is True
@@ -117,7 +121,9 @@ def test_chat_anthropic_streaming(
     _check_response(chat, "end_turn")
     a = chat.attributes
     assert a[sc.GEN_AI_REQUEST_STREAM] is True
-    assert a[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
+    # the stub waited FIRST_CHUNK_DELAY before its first event; the call's end bounds it above
+    ttfc = a[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    assert FIRST_CHUNK_DELAY <= ttfc < (chat.end_time - chat.start_time) / 1e9
     # (langchain-anthropic does not surface a streamed message's id: no gen_ai.response.id here)
     assert sc.GEN_AI_RESPONSE_ID not in a
     _check_usage(chat)

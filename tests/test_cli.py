@@ -13,9 +13,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
-
 from otel_runjournal.cli.demo_run import run_demo
 from otel_runjournal.cli.main import cli
 from otel_runjournal.cli.reading import MIN_ID
@@ -164,7 +161,6 @@ def test_clear_one_line_errors(
 
 def test_jsonl_store(tmp_path: Path) -> None:
     """The CLI reads a JSONL journal (jsonl:///dir) the same way."""
-    pytest.importorskip("otel_runjournal.stores.jsonl.store")
     location = f"jsonl://{tmp_path / 'journal'}"
     demo = run_demo(location, runs=1)
     rows = _json("runs", "--store", location)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import OTEL_ENV
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -19,12 +20,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otlp_receiver import OtlpReceiver
 
 from otel_runjournal import semconv as sc
-
-pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
-
-from conftest import OTEL_ENV
-
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.journal.exporter import RunJournalExporter
 from otel_runjournal.stores.location import open_store

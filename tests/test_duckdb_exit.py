@@ -7,32 +7,38 @@ import sys
 import textwrap
 from pathlib import Path
 
+from otel_runjournal.stores import DuckDBStore
+from otel_runjournal.stores.duckdb.store import DEFAULT_LINGER
+
+EXITS = 12
+SPREAD = 0.06  # exits spread over DEFAULT_LINGER ± 0.03 s: before, at and after the timer's release
+
 SCRIPT = textwrap.dedent(
     """
     import sys, time
     from otel_runjournal.stores import DuckDBStore
     from otel_runjournal.records import RunRecord, RunWrite
-    store = DuckDBStore(sys.argv[1])
-    store.write([RunWrite(RunRecord("r", "t"))])
+    store = DuckDBStore(sys.argv[1])  # the default linger, the one the test reads
+    store.write([RunWrite(RunRecord(sys.argv[3], "t"))])
     time.sleep(float(sys.argv[2]))  # exit around the moment the linger timer releases the file
     """
 )
 
 
 def test_exit_during_linger_never_aborts(tmp_path: Path) -> None:
-    """Exiting without close() near the 0.2 s linger release neither aborts nor loses the write."""
+    """Exiting without close() around the store's current linger release neither aborts nor loses a write."""
+    assert DEFAULT_LINGER > SPREAD  # a linger of 0 would leave no race to exercise
+    delays = [DEFAULT_LINGER - SPREAD / 2 + SPREAD * i / (EXITS - 1) for i in range(EXITS)]
     codes = []
-    for i in range(12):
-        db = tmp_path / f"j{i}.duckdb"
+    for i, delay in enumerate(delays):
         proc = subprocess.run(
-            [sys.executable, "-c", SCRIPT, str(db), f"{0.17 + 0.005 * i:.3f}"],
+            [sys.executable, "-c", SCRIPT, str(tmp_path / f"j{i}.duckdb"), f"{delay:.4f}", f"r{i}"],
             capture_output=True,
             text=True,
             timeout=60,
         )
-        codes.append((proc.returncode, proc.stderr[-300:]))
-    assert all(code == 0 for code, _ in codes), codes
-    from otel_runjournal.stores import DuckDBStore
-
-    with DuckDBStore(tmp_path / "j0.duckdb", read_only=True) as store:
-        assert store.get_run("r") is not None
+        codes.append((delay, proc.returncode, proc.stderr[-300:]))
+    assert all(code == 0 for _, code, _ in codes), codes
+    for i in range(EXITS):
+        with DuckDBStore(tmp_path / f"j{i}.duckdb", read_only=True) as store:
+            assert [r.run_id for r in store.list_runs(limit=10)] == [f"r{i}"], i

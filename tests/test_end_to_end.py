@@ -4,18 +4,17 @@ both stores, read back through the query API."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from model_ledger import Ledger, ledger  # noqa: F401 - the fixture
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_runjournal import semconv as sc
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.demo.model import ScriptedChatModel, ScriptedModelError
 from otel_runjournal.journal.exporter import RunJournalExporter
@@ -44,7 +43,7 @@ EXPECTED = [
 
 
 class Traced:
-    """A provider sending spans to an in-memory exporter (for the expected sums) and to the journal."""
+    """A provider sending spans to an in-memory exporter (to count them) and to the journal."""
 
     def __init__(self, store: RunStore, capture_content: bool = False) -> None:
         self.store = store
@@ -58,13 +57,6 @@ class Traced:
     def config(self, thread_id: str) -> dict[str, Any]:
         return {"callbacks": [self.handler], "configurable": {"thread_id": thread_id}}
 
-    def chat_spans(self) -> list[ReadableSpan]:
-        return [
-            s
-            for s in self.memory.get_finished_spans()
-            if (s.attributes or {}).get(sc.GEN_AI_OPERATION_NAME) == sc.OP_CHAT
-        ]
-
 
 @pytest.fixture(params=["duckdb", "jsonl"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
@@ -75,13 +67,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     s.close()
 
 
-def _tokens(span: ReadableSpan) -> int:
-    attrs = span.attributes or {}
-    return int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)) + int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
-
-
 @pytest.mark.parametrize("capture_content", [False, True])
-def test_agent_run_read_back_with_exact_tokens_and_events(store: RunStore, capture_content: bool) -> None:
+def test_agent_run_read_back_with_exact_tokens_and_events(
+    store: RunStore,
+    capture_content: bool,
+    ledger: Ledger,  # noqa: F811 - the fixture
+) -> None:
     """The demo agent lands in the journal: expected event sequence, messages, exact tokens by caller."""
     traced = Traced(store, capture_content)
     build_agent().invoke({"messages": [HumanMessage(QUESTION)]}, traced.config("thread-1"))
@@ -96,19 +87,18 @@ def test_agent_run_read_back_with_exact_tokens_and_events(store: RunStore, captu
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert [e.created_at for e in events] == sorted(e.created_at for e in events)
 
-    chat = traced.chat_spans()
-    expected_by_caller: Counter[str] = Counter()
-    for span in chat:
-        expected_by_caller[str((span.attributes or {})[sc.RJ_CALLER])] += _tokens(span)
+    reported = ledger.of("thread-1")  # what the scripted models answered, not what the handler made of it
+    expected_by_caller = ledger.by_caller(reported)
     assert set(expected_by_caller) == {"lead_agent", "subagent:researcher", "middleware:summarization"}
     usage = store.token_usage(run_id=run_id)
-    assert usage.by_caller == dict(expected_by_caller)
-    assert usage.total_tokens == sum(expected_by_caller.values())
+    assert usage.by_caller == expected_by_caller
+    assert usage.total_tokens == ledger.usage(reported)["total"]
     assert usage.lead_agent_tokens == expected_by_caller["lead_agent"]
     assert usage.subagent_tokens == expected_by_caller["subagent:researcher"]
     assert usage.middleware_tokens == expected_by_caller["middleware:summarization"]
-    assert usage.llm_call_count == len(chat) == 8
-    assert usage.input_tokens == sum(int((s.attributes or {})[sc.GEN_AI_USAGE_INPUT_TOKENS]) for s in chat)
+    assert usage.llm_call_count == len(reported) == 8
+    assert usage.input_tokens == ledger.usage(reported)["input"]
+    assert usage.output_tokens == ledger.usage(reported)["output"]
 
     run = store.get_run(run_id)
     assert run is not None
@@ -121,7 +111,7 @@ def test_agent_run_read_back_with_exact_tokens_and_events(store: RunStore, captu
     ]
     assert (run.message_count, run.first_human_message, run.last_ai_message) == (3, QUESTION, ANSWER)
     end = events[-1].metadata
-    assert end["total_tokens"] == usage.total_tokens and end["by_caller"] == dict(expected_by_caller)
+    assert end["total_tokens"] == usage.total_tokens and end["by_caller"] == expected_by_caller
     error = next(e for e in events if e.event_type == "tool_error")
     assert error.metadata["tool_name"] == "lookup_order" and "order service unavailable" in (
         error.content or ""
@@ -130,8 +120,12 @@ def test_agent_run_read_back_with_exact_tokens_and_events(store: RunStore, captu
     assert traced.exporter.dropped_spans == 0
 
 
-def test_concurrent_runs_on_threads_stay_apart(store: RunStore) -> None:
-    """Concurrent asyncio runs (two per thread) each land whole; a thread's messages follow its runs."""
+def test_concurrent_runs_on_threads_stay_apart(
+    store: RunStore,
+    ledger: Ledger,  # noqa: F811 - the fixture
+) -> None:
+    """Concurrent asyncio runs (two per thread) each land whole, with their thread's tokens; a thread's
+    messages follow its runs."""
     traced = Traced(store)
     agent = build_agent()
 
@@ -139,7 +133,8 @@ def test_concurrent_runs_on_threads_stay_apart(store: RunStore) -> None:
         async def one(thread: str, question: str) -> None:
             await agent.ainvoke({"messages": [HumanMessage(question)]}, traced.config(thread))
 
-        await asyncio.gather(*(one(f"t{i % 3}", f"question {i}") for i in range(6)))
+        # questions of different lengths, so every thread's runs use a different number of tokens
+        await asyncio.gather(*(one(f"t{i % 3}", f"question {i}" + " and more" * i) for i in range(6)))
 
     asyncio.run(main())
     traced.provider.shutdown()
@@ -148,8 +143,16 @@ def test_concurrent_runs_on_threads_stay_apart(store: RunStore) -> None:
     for run in runs:
         assert [e.event_type for e in store.list_events(run.run_id, limit=1000)] == EXPECTED
         assert run.status == "success" and run.llm_call_count == 8
-    total = sum(_tokens(s) for s in traced.chat_spans())
-    assert sum(store.token_usage(thread_id=t).total_tokens for t in ("t0", "t1", "t2")) == total
+    for thread in ("t0", "t1", "t2"):
+        usage = store.token_usage(thread_id=thread)
+        reported = ledger.of(thread)
+        assert (usage.total_tokens, usage.input_tokens, usage.llm_call_count) == (
+            ledger.usage(reported)["total"],
+            ledger.usage(reported)["input"],
+            16,
+        ), thread
+        assert usage.by_caller == ledger.by_caller(reported), thread
+    assert len({ledger.usage(ledger.of(t))["total"] for t in ("t0", "t1", "t2")}) == 3  # swaps would show
     for thread in ("t0", "t1", "t2"):
         messages = store.list_messages(thread, limit=100)
         assert [m.event_type for m in messages] == ["human_message", "ai_message", "summary"] * 2

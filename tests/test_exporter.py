@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from spanfactory import (
     HANDLER_RUN_EVENTS,
@@ -24,12 +25,14 @@ from spanfactory import (
 )
 
 from otel_runjournal import semconv as sc
+from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.journal.assembler import Assembler
 from otel_runjournal.journal.exporter import RunJournalExporter
 from otel_runjournal.records import RunWrite
 from otel_runjournal.stores.base import RunStore, StoreError
 from otel_runjournal.stores.duckdb.store import DuckDBStore
 from otel_runjournal.stores.location import open_store
+from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 STORE_KINDS = ["duckdb", "jsonl"]
 
@@ -350,9 +353,24 @@ def test_non_genai_trace_is_ignored(store: RunStore, f: SpanFactory) -> None:
     assert exporter.stats.written_runs == 0 and exporter.stats.exported_spans == 2
 
 
-def test_common_attrs_helper_matches_handler_contract() -> None:
-    """The test helper sets the four attributes the handler puts on every span."""
-    assert set(common("r")) == {sc.RJ_RUN_ID, sc.RJ_THREAD_ID, sc.RJ_CALLER, sc.RJ_RUN_TYPE}
+def test_common_attrs_helper_matches_handler_contract(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    """spanfactory.common's attributes are ones the real handler puts on every span of a real agent run."""
+    handler = RunJournalCallbackHandler(tracer_provider)
+    build_agent().invoke(
+        {"messages": [("user", "hi")]}, {"callbacks": [handler], "configurable": {"thread_id": "t"}}
+    )
+    spans = span_exporter.get_finished_spans()
+    assert len(spans) > 10
+    keys = set(common("r"))
+    for span in spans:
+        assert keys <= set(span.attributes or {}), (span.name, sorted(keys - set(span.attributes or {})))
+    [root] = [s for s in spans if s.parent is None]
+    run_id = root.attributes[sc.RJ_RUN_ID]
+    assert {(s.attributes or {})[sc.RJ_RUN_ID] for s in spans} == {run_id}
+    assert {(s.attributes or {})[sc.RJ_THREAD_ID] for s in spans} == {"t"}
+    assert root.attributes[sc.RJ_CALLER] == "lead_agent"
 
 
 def test_reused_run_id_is_held_until_its_next_root(store: RunStore, f: SpanFactory) -> None:

@@ -4,6 +4,7 @@ status, token roll-up, content on/off, streaming, errors, interrupts, TTL and me
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, TypedDict
 
 import pytest
@@ -217,6 +218,23 @@ def test_workflow_root_and_default_thread(
     assert rollup(root)["calls"] == 1
 
 
+FIRST_CHUNK_DELAY = 0.15
+
+
+class SlowStream(ScriptedChatModel):
+    """The scripted model, streaming: a known pause before its first chunk and another after it."""
+
+    first_chunk_delay: float = 0.0
+    then_delay: float = 0.0
+
+    def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        time.sleep(self.first_chunk_delay)
+        for i, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
+            if i == 1:
+                time.sleep(self.then_delay)
+            yield chunk
+
+
 def test_streaming_model(tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter) -> None:
     """A streamed call: gen_ai.request.stream, time to first chunk, usage from the final chunk, no
     per-token events; metrics include time to first chunk."""
@@ -224,7 +242,13 @@ def test_streaming_model(tracer_provider: TracerProvider, span_exporter: InMemor
     handler = RunJournalCallbackHandler(
         tracer_provider, meter_provider=MeterProvider(metric_readers=[reader])
     )
-    model = ScriptedChatModel(answer="one two three four five six", reasoning_tokens=5, cached_tokens=3)
+    model = SlowStream(
+        answer="one two three four five six",
+        reasoning_tokens=5,
+        cached_tokens=3,
+        first_chunk_delay=FIRST_CHUNK_DELAY,
+        then_delay=2 * FIRST_CHUNK_DELAY,
+    )
 
     def stream_all(question: str) -> str:
         return "".join(str(chunk.content) for chunk in model.stream([HumanMessage(question)]))
@@ -235,7 +259,10 @@ def test_streaming_model(tracer_provider: TracerProvider, span_exporter: InMemor
     chat = one(spans, "chat scripted-1")
     a = chat.attributes
     assert a[sc.GEN_AI_REQUEST_STREAM] is True
-    assert a[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
+    # the model slept FIRST_CHUNK_DELAY before its first chunk and twice that after it, before the rest
+    # (so the first chunk came at least that long before the end; half of it is slack for the clocks)
+    ttfc = a[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    assert FIRST_CHUNK_DELAY <= ttfc <= (chat.end_time - chat.start_time) / 1e9 - FIRST_CHUNK_DELAY
     # in = 8 + len("hello there") // 4 = 10; out = 4 + 27 // 4 + 5 reasoning = 15
     assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (10, 15)
     assert a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 3

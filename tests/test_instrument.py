@@ -13,8 +13,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
-
 from otel_runjournal.demo.agent import build_agent
 from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 from otel_runjournal.tracing.instrument import (

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from langchain.agents import create_agent
@@ -46,16 +47,29 @@ from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 
 class UsageRecorder(BaseCallbackHandler):
-    """Independent of our handler: the total tokens each scripted model (by name) reported."""
+    """Independent of our handler: the total tokens each scripted model (by name) reported, in all and
+    per LangGraph thread (the thread id LangGraph puts in each model call's metadata)."""
 
     def __init__(self) -> None:
         self.by_model: dict[str, int] = {}
+        self.by_thread: dict[str, dict[str, int]] = {}
+        self._thread_of: dict[UUID, str | None] = {}
 
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, metadata: Any = None, **kwargs: Any
+    ) -> None:
+        self._thread_of[run_id] = (metadata or {}).get("thread_id")
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         message = response.generations[0][0].message
         usage = message.usage_metadata
         name = message.response_metadata["model_name"]
-        self.by_model[name] = self.by_model.get(name, 0) + usage["input_tokens"] + usage["output_tokens"]
+        tokens = usage["input_tokens"] + usage["output_tokens"]
+        self.by_model[name] = self.by_model.get(name, 0) + tokens
+        thread = self._thread_of.pop(run_id, None)
+        if thread is not None:
+            per_model = self.by_thread.setdefault(thread, {})
+            per_model[name] = per_model.get(name, 0) + tokens
 
 
 @dataclass
@@ -78,9 +92,11 @@ class Journal:
                 out.setdefault(model, set()).add(str(span.attributes[sc.RJ_CALLER]))
         return out
 
-    def expected_by_caller(self, callers: dict[str, str]) -> dict[str, int]:
+    def expected_by_caller(self, callers: dict[str, str], thread: str | None = None) -> dict[str, int]:
+        """What the models reported (on ``thread``, or in all), summed per caller."""
         out: dict[str, int] = {}
-        for model, tokens in self.usage.by_model.items():
+        reported = self.usage.by_model if thread is None else self.usage.by_thread[thread]
+        for model, tokens in reported.items():
             out[callers[model]] = out.get(callers[model], 0) + tokens
         return out
 
@@ -323,6 +339,9 @@ def test_agents_called_as_tools_are_subagents(journal: Journal) -> None:
     assert journal.messages("t1") == [("human_message", "go"), ("ai_message", "All done: go")]
 
 
+QUESTIONS = [f"go {i}" + " and on" * i for i in range(20)]  # lengths, so token counts, differ per run
+
+
 def test_twenty_concurrent_supervisor_runs_keep_their_callers_apart(journal: Journal) -> None:
     """20 concurrent ainvokes of the multi-agent supervisor: each run's roll-up is its own."""
     agent = _supervisor()
@@ -330,23 +349,23 @@ def test_twenty_concurrent_supervisor_runs_keep_their_callers_apart(journal: Jou
     async def main() -> None:
         await asyncio.gather(
             *(
-                agent.ainvoke({"messages": [HumanMessage(f"go {i}")]}, journal.config(f"c{i}"))
+                agent.ainvoke({"messages": [HumanMessage(QUESTIONS[i])]}, journal.config(f"c{i}"))
                 for i in range(20)
             )
         )
 
     asyncio.run(main())
     runs = [journal.only_run(f"c{i}") for i in range(20)]
-    one_run = {
-        caller: tokens // 20 for caller, tokens in journal.expected_by_caller(SUPERVISOR_CALLERS).items()
-    }
-    # the scripted models answer alike for every run but for the echoed question ("go 0" ... "go 19")
-    assert all(set(r.usage_by_caller) == set(one_run) for r in runs)
-    assert sum(r.total_tokens for r in runs) == sum(journal.usage.by_model.values())
+    expected = [journal.expected_by_caller(SUPERVISOR_CALLERS, f"c{i}") for i in range(20)]
+    # every run's own roll-up, per caller, exactly: tokens moved between concurrent runs would show
+    assert [r.usage_by_caller for r in runs] == expected
+    assert [r.total_tokens for r in runs] == [sum(e.values()) for e in expected]
+    assert len({sum(e.values()) for e in expected}) > 1  # the runs differ (echoed questions), so swaps show
+    assert sum(sum(e.values()) for e in expected) == sum(journal.usage.by_model.values())  # nothing unkeyed
     for i, r in enumerate(runs):
         assert journal.messages(f"c{i}") == [
-            ("human_message", f"go {i}"),
-            ("ai_message", f"All done: go {i}"),
+            ("human_message", QUESTIONS[i]),
+            ("ai_message", f"All done: {QUESTIONS[i]}"),
         ]
         assert r.llm_call_count == 6  # boss 2, each subagent 1 model + 1 review
 

@@ -113,16 +113,32 @@ def test_same_batches_from_two_processes_at_once_are_written_once(schema: Schema
 
 
 def test_writer_killed_mid_write_leaves_whole_runs(schema: Schema) -> None:
-    """A writer killed with SIGKILL mid-write: its committed runs are whole, the other writer unaffected."""
+    """A writer SIGKILLed inside a write (a barrier in its write path, its threads' counters locked):
+    its committed runs are whole, nothing of the interrupted batch is kept, the other writer goes on."""
     looping = """
-        import itertools, os, sys
+        import os, time
         from store_batches import make_run
         from otel_runjournal.stores import open_store
+        import otel_runjournal.stores.postgres.write as write_path
         store = open_store(os.environ["URL"])
-        for b in itertools.count():
-            batch = [make_run(f"k-{b}-{j}", f"thread-{j % 4}", content="z" * 5000) for j in range(50)]
-            store.write(batch)
+
+        def batch(b):
+            return [make_run(f"k-{b}-{j}", f"thread-{j % 4}", content="z" * 5000) for j in range(50)]
+
+        for b in range(3):
+            store.write(batch(b))
             print("committed", b, flush=True)
+        copy = write_path._copy
+
+        def barrier(cur, table, columns, rows):  # spans and runs in, thread counters locked: events next
+            if table == "run_events":
+                print("inside write", flush=True)
+                time.sleep(600)
+            copy(cur, table, columns, rows)
+
+        write_path._copy = barrier
+        store.write(batch(3))
+        print("the write finished: the barrier was never reached", flush=True)
     """
     steady = """
         import os
@@ -136,22 +152,24 @@ def test_writer_killed_mid_write_leaves_whole_runs(schema: Schema) -> None:
     with PostgresStore(schema.url) as store:
         victim = _child(looping, URL=schema.url)
         assert victim.stdout is not None
-        committed = []
-        while len(committed) < 3:
-            line = victim.stdout.readline()
-            assert line, victim.stderr.read() if victim.stderr else ""
-            committed.append(int(line.split()[1]))
-        other = _child(steady, URL=schema.url)
-        time.sleep(0.05)  # the victim is in the middle of its next batch
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
+        try:
+            lines = [victim.stdout.readline().strip() for _ in range(4)]
+            assert lines == ["committed 0", "committed 1", "committed 2", "inside write"], (
+                lines,
+                victim.stderr.read() if victim.stderr and victim.poll() is not None else "",
+            )
+            other = _child(steady, URL=schema.url)  # same threads: waits on the victim's locks
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=30)
         out, err = other.communicate(timeout=120)
         assert other.returncode == 0 and "done" in out, err[-3000:]
         counts = _check_journal(store)
-        assert all(f"k-{b}-{j}" in counts for b in committed for j in range(50))
+        assert {run for run in counts if run.startswith("k-")} == {
+            f"k-{b}-{j}" for b in range(3) for j in range(50)
+        }
         assert sum(1 for run in counts if run.startswith("s-")) == 200
-        killed = {int(run.split("-")[1]) for run in counts if run.startswith("k-")}
-        assert all(len([r for r in counts if r.startswith(f"k-{b}-")]) == 50 for b in killed)  # none half
+        assert store.sql("SELECT count(*) FROM spans") == [((150 + 200) * 3,)]  # none of batch 3's spans
 
 
 def _server(command: str, directory: str, **env: str) -> str:

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -283,10 +282,8 @@ def test_refusal_raises_at_once_and_slow_statements_time_out(schema: Schema) -> 
         store.write([make_run("r1", "t1")])
         with psycopg.connect(schema.url) as holder:  # another writer holds thread t1's counter
             holder.execute("SELECT * FROM thread_seq WHERE thread_id = 't1' FOR UPDATE")
-            started = time.monotonic()
             with pytest.raises(StoreError, match="statement timeout"):
                 store.write([make_run("r2", "t1")])
-            assert time.monotonic() - started < 5
         later = make_run("r3", "t1")
         store.write([later])  # the lock is gone: writes go on, seq continues
         assert later.events[0].seq == 9 and store.get_run("r2") is None

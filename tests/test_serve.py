@@ -31,6 +31,14 @@ def spans() -> list[Any]:
     return agent_spans(3)
 
 
+def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition()`` until true; fail (saying ``what`` never happened) at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.02)
+
+
 def _events(location: str) -> Counter[tuple[str, str, str | None]]:
     """(run id, event type, span id) of every journal event, counted."""
     store = open_store(location)
@@ -222,15 +230,11 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
     with serving(location, tmp_path / "spool", settle=0) as server:  # runs written as their roots arrive
         port = server.http_port or 0
         assert post(port, request_of(agent_spans(1)).SerializeToString()).status == 200  # creates events/
-        deadline = time.monotonic() + 10
-        while health(port)[1]["written_runs"] < 1 and time.monotonic() < deadline:  # acknowledged first,
-            time.sleep(0.05)  # written right after
+        _wait_for(lambda: health(port)[1]["written_runs"] >= 1, "the first run written")  # acknowledged
         aside = _break(journal)
         # acknowledged: in the spool, and the store was healthy as far as serve knew; its write fails
         assert post(port, first.SerializeToString()).status == 200
-        deadline = time.monotonic() + 10
-        while health(port)[1]["status"] != "store_failing" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_for(lambda: health(port)[1]["status"] == "store_failing", "the failed write")
         assert health(port)[0] == 503 and health(port)[1]["status"] == "store_failing"
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:  # gRPC health: NOT_SERVING
             check = channel.unary_unary("/grpc.health.v1.Health/Check")
@@ -245,10 +249,7 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
         retry = error_details_pb2.RetryInfo()
         assert status.details[0].Unpack(retry) and retry.retry_delay.seconds >= 1
         _mend(journal, aside)
-        deadline = time.monotonic() + 30
-        while health(port)[1]["status"] != "ok" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert health(port)[1]["status"] == "ok"
+        _wait_for(lambda: health(port)[1]["status"] == "ok", "the retried write to succeed")
         assert post(port, second.SerializeToString()).status == 200  # the sender's retry
         assert post(port, first.SerializeToString()).status == 200  # a needless re-send: a duplicate
     local = tmp_path / "local"
@@ -271,14 +272,14 @@ def test_over_the_memory_bound_requests_get_429(spans: list[Any], tmp_path: Path
             replies: list[int] = []
             first = threading.Thread(target=lambda: replies.append(post(port, body).status))
             first.start()  # the writer takes it and waits for the lock
-            deadline = time.monotonic() + 10
-            while server.writer and server.writer.health()["requests"] < 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.2)
+            # the writer has taken the first request off the queue: it is in the store write, on the lock
+            _wait_for(
+                lambda: (h := health(port)[1])["requests"] == 1 and h["queued_spans"] == 0,
+                "the writer to take the first request",
+            )
             queued = threading.Thread(target=lambda: replies.append(post(port, body).status))
             queued.start()
-            while health(port)[1]["queued_spans"] == 0 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            _wait_for(lambda: health(port)[1]["queued_spans"] == len(spans), "the second request queued")
             reply = post(port, body)
             assert reply.status == 429 and reply.headers["retry-after"] == "1"
         finally:
@@ -336,10 +337,10 @@ def test_late_span_and_dead_sender_runs_are_written_after_the_idle_timeout(
             == 200
         )
         assert post(port, request_of([late]).SerializeToString()).status == 200
-        deadline = time.monotonic() + 20
-        while (server.writer is None or server.writer.health()["held_runs"]) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert server.writer is not None and server.writer.health()["held_runs"] == 0
+        _wait_for(
+            lambda: server.writer is not None and server.writer.health()["held_runs"] == 0,
+            "the held runs written after the idle timeout",
+        )
     expected = _in_process(first, str(tmp_path / "local.duckdb"))
     served = _events(location)
     assert {k: v for k, v in served.items() if k[0] == runs[0]} == expected

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.sdk.trace.export import SpanExportResult
-from serve_helpers import ROOT, agent_spans, request_of, serving
+from serve_helpers import ROOT, agent_spans, free_port, request_of, serving
 
 from otel_runjournal import RunJournalExporter, open_store
 from otel_runjournal.serve.auth import load_tls
@@ -140,3 +144,62 @@ def test_grpc_health_service(tmp_path: Path) -> None:
         with pytest.raises(grpc.RpcError) as info:
             _health(port, b"\xff\xff")
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_serve_takes_token_spool_and_tls_from_the_environment(
+    certificate: tuple[str, str, str], tmp_path: Path
+) -> None:
+    """`otel-runjournal serve` with no --token/--spool/--tls-* flags uses OTEL_RUNJOURNAL_SERVE_TOKEN,
+    _SPOOL, _TLS_CERT and _TLS_KEY: HTTPS with that certificate, the token required, that spool."""
+    cert, key, ca = certificate
+    location, spool = str(tmp_path / "served.duckdb"), tmp_path / "env-spool"
+    http_port, grpc_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(
+        OTEL_RUNJOURNAL_SERVE_TOKEN="s3cret-from-env",
+        OTEL_RUNJOURNAL_SERVE_SPOOL=str(spool),
+        OTEL_RUNJOURNAL_SERVE_TLS_CERT=cert,
+        OTEL_RUNJOURNAL_SERVE_TLS_KEY=key,
+    )
+    command = [sys.executable, "-m", "otel_runjournal", "serve", "--store", location, "--settle", "0"]
+    command += ["--http", f"127.0.0.1:{http_port}", "--grpc", f"127.0.0.1:{grpc_port}"]
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context(cafile=ca)
+    body = request_of(agent_spans(1)).SerializeToString()
+
+    def send(token: str | None) -> int:
+        headers = {"Content-Type": "application/x-protobuf"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(
+            f"https://127.0.0.1:{http_port}/v1/traces", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=context) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # up when /health answers over HTTPS, trusting our CA (so TLS came from the env)
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{http_port}/health", timeout=5, context=context
+                ) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        assert send(None) == 401
+        assert send("wrong") == 401
+        assert send("s3cret-from-env") == 200
+        assert (spool / "lock").exists() and list(spool.glob("*.seg")), sorted(spool.iterdir())
+        assert not Path(location + ".spool").exists()  # not the default spool
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()
+    assert [status for _, status, _ in _runs(location)] == ["success"]

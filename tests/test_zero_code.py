@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from otlp_receiver import ReceiverProcess
 
-pytest.importorskip("otel_runjournal.tracing.handler", reason="handler not built yet")
-pytest.importorskip("otel_runjournal.stores.location", reason="open_store not built yet")
 pytest.importorskip("opentelemetry.distro", reason="zero-code needs opentelemetry-distro")
 
 from otel_runjournal.stores.location import open_store
