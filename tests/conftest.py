@@ -49,6 +49,13 @@ def tracer_provider(span_exporter: InMemorySpanExporter) -> Iterator[TracerProvi
     provider.shutdown()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the throw-away PostgreSQL server the session started (see ``pg_server``), if any."""
+    import pg_server
+
+    pg_server.stop_throwaway()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under CI (``CI=true``) a skipped test is a failure: the servers it needs are CI's to start."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
