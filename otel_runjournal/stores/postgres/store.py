@@ -39,11 +39,12 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, check_page_args
+from . import migrate as _migrate
 from . import rows as _rows
 from . import sandbox as _sandbox
 from . import write as _write
 from .conninfo import mask, refused, scrub
-from .schema import LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE, STAGING
+from .schema import SCHEMA_TABLE, STAGING
 
 _logger = logging.getLogger(__name__)
 
@@ -209,53 +210,11 @@ class PostgresStore:
 
     # -- schema -----------------------------------------------------------------------------------
 
-    def _applied(self, conn: psycopg.Connection[Any]) -> set[int]:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (SCHEMA_TABLE,)).fetchone()
-        if not row or not row[0]:
-            return set()
-        return {int(v) for (v,) in conn.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchall()}
-
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
-        """Bring the schema up to date. Many processes may open a new database at once: each takes a
-        session advisory lock, then reads the applied versions in a new transaction (whose snapshot and
-        catalog caches see what the process before it committed) and applies what is missing."""
         try:
-            with conn.transaction():
-                applied = self._check_versions(conn)
-            if all(m[0] in applied for m in MIGRATIONS):
-                return
-            if self.read_only:
-                raise StoreError(f"run journal {self.location} needs migrating; open it once for writing")
-            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-            conn.commit()
-            try:
-                with conn.transaction():  # a new transaction: it sees the migrations of whoever held the lock
-                    applied = self._check_versions(conn)
-                    conn.execute(
-                        f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
-                        "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-                    )
-                    pending = [m for m in MIGRATIONS if m[0] not in applied]
-                    for version, name, statements in pending:
-                        for statement in statements:
-                            conn.execute(statement)
-                        conn.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (%s, %s, now())", (version, name))
-                    if pending:  # the sql() sandbox may read every journal table and view
-                        conn.execute(_sandbox.grant(_sandbox.journal_relations(MIGRATIONS)))
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-                conn.commit()
+            _migrate.migrate(conn, self.location, read_only=self.read_only)
         except psycopg.Error as exc:
             raise StoreError(f"cannot prepare run journal {self.location}: {self._scrub(exc)}") from None
-
-    def _check_versions(self, conn: psycopg.Connection[Any]) -> set[int]:
-        applied = self._applied(conn)
-        if applied and max(applied) > LATEST_VERSION:
-            raise StoreError(
-                f"run journal {self.location} has schema version {max(applied)}, newer than this "
-                f"otel-runjournal ({LATEST_VERSION}); upgrade otel-runjournal"
-            )
-        return applied
 
     def schema_versions(self) -> list[tuple[int, str]]:
         """The recorded migrations, oldest first."""
