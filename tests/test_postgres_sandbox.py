@@ -178,11 +178,12 @@ def test_reading_statements_keep_names_types_and_parameters(store: PostgresStore
     assert ("runs",) in tables and ("messages",) in tables
 
 
-def _plain_role(schema: Schema) -> Iterator[tuple[str, str]]:
-    """A login role without superuser or CREATEROLE owning a fresh schema: (its journal URL, its name)."""
+def _plain_role(schema: Schema, createrole: bool = False) -> Iterator[tuple[str, str]]:
+    """A login role without superuser (and CREATEROLE unless asked) owning a fresh schema: (its journal
+    URL, its name)."""
     name = f"rj_plain_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(schema.server, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEROLE")
+        admin.execute(f"CREATE ROLE {name} LOGIN NOSUPERUSER {'' if createrole else 'NO'}CREATEROLE")
         admin.execute(f"CREATE SCHEMA {name}_journal AUTHORIZATION {name}")
     parts = urlsplit(schema.server)
     as_plain = urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port}"))
@@ -221,6 +222,17 @@ def test_a_role_without_createrole_gets_a_clear_refusal(plain: tuple[str, str], 
     with PostgresStore(url) as store:
         assert store.sql("select count(*), current_user from runs") == [(1, ROLE)]
         assert "permission denied" in _refused(store, "select pg_ls_dir('.')")
+
+
+def test_a_createrole_role_sets_the_sandbox_up_itself(schema: Schema) -> None:
+    """A non-superuser with CREATEROLE opening its own journal gets the sandbox from migration 5."""
+    for url, name in _plain_role(schema, createrole=True):
+        with PostgresStore(url) as store:
+            store.write([make_run("r1", "t1")])
+            assert store.sql("select count(*), current_user from runs") == [(1, ROLE)]
+            assert "permission denied" in _refused(store, "select pg_read_file('/etc/passwd')")
+            _refused(store, "set role " + name)
+            assert store.sql("select current_user") == [(ROLE,)]
 
 
 def test_the_function_is_owned_by_the_reader_and_not_public(store: PostgresStore, schema: Schema) -> None:
