@@ -253,3 +253,22 @@ def test_the_function_is_owned_by_the_reader_and_not_public(store: PostgresStore
         assert conn.execute(
             "SELECT has_schema_privilege(%s, %s, 'CREATE')", [ROLE, schema.name]
         ).fetchone() == (False,)
+
+
+def test_the_cli_refuses_in_one_line(store: PostgresStore, schema: Schema) -> None:
+    """`otel-runjournal sql` on PostgreSQL: the README's holes exit 1 with one line; a read prints rows."""
+
+    def cli(query: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "otel_runjournal", "sql", "--store", schema.url, "--json", query],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    for query in ("select pg_read_file('/etc/passwd')", "copy runs to '/tmp/rj-x.csv'", "select 1; select 2"):
+        out = cli(query)
+        assert out.returncode == 1 and "root:" not in out.stdout, (query, out.stdout)
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    read = cli("select run_id from runs")
+    assert read.returncode == 0 and '"run_id": "r1"' in read.stdout, read.stderr
