@@ -93,8 +93,8 @@ $rj$"""
 def missing(conn: psycopg.Connection[Any]) -> str | None:
     """Why the sandbox cannot be used on ``conn`` (one line saying what the admin must run), or ``None``."""
     row = conn.execute(
-        f"SELECT to_regprocedure('{FUNCTION}(text)') IS NOT NULL "
-        f"AND has_function_privilege('{FUNCTION}(text)', 'EXECUTE'), current_user"
+        f"SELECT coalesce(has_function_privilege(to_regprocedure('{FUNCTION}(text)')::oid, 'EXECUTE'), "
+        "false), current_user"
     ).fetchone()
     if row and row[0]:
         return None
