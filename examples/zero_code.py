@@ -1,19 +1,16 @@
 """Zero-code: this app never imports otel_runjournal's API; ``opentelemetry-instrument`` wires it all.
 
     pip install 'otel-runjournal[demo,zero-code]'     # from a clone: pip install -e '.[demo,zero-code]'
-    OTEL_SERVICE_NAME=zero-code-app \
-    OTEL_TRACES_EXPORTER=otlp,runjournal \
-    OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none \
-    OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 \
-    OTEL_RUNJOURNAL_STORE=./runjournal.duckdb \
+    OTEL_SERVICE_NAME=zero-code-app OTEL_TRACES_EXPORTER=runjournal \
+    OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none OTEL_RUNJOURNAL_STORE=./runjournal.duckdb \
       opentelemetry-instrument python examples/zero_code.py
 
-``OTEL_TRACES_EXPORTER=otlp,runjournal`` loads the OTLP exporter and the ``runjournal`` exporter (an
-``opentelemetry_traces_exporter`` entry point) into the SDK provider; the ``langchain_runjournal``
-``opentelemetry_instrumentor`` entry point attaches the callback handler to every LangChain run.
-Then ``otel-runjournal runs`` lists the run, and the collector / Jaeger shows the same trace.
-Leave out ``otlp,`` (``OTEL_TRACES_EXPORTER=runjournal``) to journal only. Port 4318 is OTLP/HTTP, hence
-``http/protobuf``: the distro's default protocol is gRPC (port 4317).
+``OTEL_TRACES_EXPORTER=runjournal`` loads the ``runjournal`` exporter (an ``opentelemetry_traces_exporter``
+entry point) into the SDK provider; the ``langchain_runjournal`` ``opentelemetry_instrumentor`` entry
+point attaches the callback handler to every LangChain run. Then ``otel-runjournal runs`` lists the run.
+To also send the trace to a collector or Jaeger, say ``OTEL_TRACES_EXPORTER=otlp,runjournal`` and
+``OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318`` — only
+where something listens there (otherwise the OTLP exporter retries for seconds at exit and logs it).
 """
 
 from __future__ import annotations

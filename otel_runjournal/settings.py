@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 OTEL_RUNJOURNAL_STORE = "OTEL_RUNJOURNAL_STORE"
 """Where the journal is written: ``x.duckdb``, ``duckdb:///x.duckdb``, a directory, ``jsonl:///dir``
-or ``postgresql://user@host:port/db`` (the ``postgres`` extra). Default: ``./runjournal.duckdb``."""
+or ``postgresql://user@host:port/db`` (the ``postgres`` extra); ``none``: no local journal (``configure()``
+exports OTLP only). Default: ``./runjournal.duckdb``."""
 
 OTEL_RUNJOURNAL_CONTENT_MAX_LENGTH = "OTEL_RUNJOURNAL_CONTENT_MAX_LENGTH"
 """Largest content value (characters) recorded anywhere before truncation. Default: 65536."""

@@ -17,6 +17,10 @@ Rules (documented in the README):
 - **Called twice** with the same store location → the first wiring is returned unchanged (no second
   exporter, no double export). Passing a different provider for a location already wired raises
   ``ValueError``; call ``.shutdown()`` first to rewire.
+- **No journal** (``store=False``, ``store="none"`` or ``OTEL_RUNJOURNAL_STORE=none``) → an OTLP-only
+  application (e.g. sending to ``otel-runjournal serve``): the handler and OTLP are wired, no local
+  journal is opened; ``store`` and ``exporter`` are then ``None``. A new provider then needs an OTLP
+  endpoint (spans would go nowhere otherwise: ``ValueError``).
 - Process exit flushes: ``shutdown()`` is registered with :mod:`atexit` (and is idempotent).
 """
 
@@ -28,7 +32,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -59,9 +63,9 @@ class Configured:
     """What :func:`configure` wired. ``shutdown()`` flushes and closes what configure created."""
 
     handler: RunJournalCallbackHandler
-    store: RunStore
+    store: RunStore | None  # None: no local journal (OTLP only)
     tracer_provider: TracerProvider
-    exporter: RunJournalExporter
+    exporter: RunJournalExporter | None
     otlp_exporter: SpanExporter | None = None
     owns_provider: bool = False
     _owned_store: bool = False
@@ -92,7 +96,7 @@ class Configured:
             else:
                 for processor in self._processors:
                     processor.shutdown()
-            if self._owned_store:
+            if self._owned_store and self.store is not None:
                 self.store.close()
 
 
@@ -100,8 +104,12 @@ _registry: dict[str, Configured] = {}
 _registry_lock = threading.Lock()
 
 
+NO_STORE = "none"
+"""The store location meaning "no local journal" (argument or ``OTEL_RUNJOURNAL_STORE``)."""
+
+
 def configure(
-    store: RunStore | str | os.PathLike[str] | None = None,
+    store: RunStore | str | os.PathLike[str] | Literal[False] | None = None,
     *,
     tracer_provider: TracerProvider | None = None,
     service_name: str | None = None,
@@ -120,8 +128,9 @@ def configure(
     """Wire handler → provider → journal exporter (→ OTLP) and return the pieces; see the module doc.
 
     ``store``: a :class:`RunStore` or a location (``x.duckdb``, ``duckdb:///x.duckdb``, a directory,
-    ``jsonl:///dir``); default ``OTEL_RUNJOURNAL_STORE`` → ``./runjournal.duckdb``. The content
-    arguments and ``on_run_end`` are passed to :class:`RunJournalCallbackHandler`.
+    ``jsonl:///dir``); default ``OTEL_RUNJOURNAL_STORE`` → ``./runjournal.duckdb``; ``False`` or
+    ``"none"``: no local journal (OTLP only). The content arguments and ``on_run_end`` are passed to
+    :class:`RunJournalCallbackHandler`.
     """
     from .journal.exporter import RunJournalExporter
     from .tracing.handler import RunJournalCallbackHandler
@@ -131,7 +140,8 @@ def configure(
     location: Any = (
         store if store is not None else _env.resolve(None, _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE)
     )
-    key = store_key(location)
+    journal = not (location is False or (isinstance(location, str) and location.strip().lower() == NO_STORE))
+    key = store_key(location) if journal else f"no-journal:{id(tracer_provider)}"
     with _registry_lock:
         existing = _registry.get(key)
         if existing is not None:
@@ -146,10 +156,13 @@ def configure(
         owns_provider = tracer_provider is None
         provider = tracer_provider or TracerProvider(resource=_resource(service_name))
         processors: list[BatchSpanProcessor] = []
-        exporter = None if owns_provider else _existing_journal_exporter(provider)
+        exporter = None if owns_provider or not journal else _existing_journal_exporter(provider)
         owned_store = False
-        if exporter is not None and getattr(exporter, "store", None) is not None:
-            run_store: RunStore = exporter.store  # the provider already journals: reuse it
+        run_store: RunStore | None = None
+        if not journal:
+            pass  # OTLP only: no journal exporter, no store
+        elif exporter is not None and getattr(exporter, "store", None) is not None:
+            run_store = exporter.store  # the provider already journals: reuse it
         else:
             owned_store = isinstance(location, (str, os.PathLike))
             if owned_store:
@@ -161,6 +174,11 @@ def configure(
             exporter = RunJournalExporter(run_store)
             processors.append(journal_span_processor(exporter))
         otlp = _otlp_exporter(otlp_endpoint, otlp_protocol, from_env=owns_provider)
+        if not journal and owns_provider and otlp is None:
+            raise ValueError(
+                "configure() without a journal (store=False / 'none') needs somewhere to send spans: "
+                "otlp_endpoint=..., OTEL_EXPORTER_OTLP_ENDPOINT, or tracer_provider= of your own"
+            )
         if otlp is not None:
             processors.append(BatchSpanProcessor(otlp))
         for processor in processors:

@@ -49,6 +49,13 @@ def tracer_provider(span_exporter: InMemorySpanExporter) -> Iterator[TracerProvi
     provider.shutdown()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the throw-away PostgreSQL server the session started (see ``pg_server``), if any."""
+    import pg_server
+
+    pg_server.stop_throwaway()
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -278,3 +278,61 @@ def test_process_exit_flushes_and_global_rule(tmp_path: Path, set_global: bool |
         assert [r.status for r in runs] == ["success"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("how", ["argument", "env"])
+def test_otlp_only_to_serve_writes_no_local_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """configure(store=False, otlp_endpoint=serve) or OTEL_RUNJOURNAL_STORE=none: the app sends its runs
+    to `serve`, which journals them (content too with capture_content=True); no local journal appears."""
+    from serve_helpers import serving
+
+    monkeypatch.chdir(tmp_path)
+    served = str(tmp_path / "served" / "journal.duckdb")
+    (tmp_path / "served").mkdir()
+    with serving(served, tmp_path / "spool", settle=0.2) as server:
+        endpoint = f"http://127.0.0.1:{server.http_port}"
+        if how == "env":
+            monkeypatch.setenv("OTEL_RUNJOURNAL_STORE", "none")
+            wired = configure(otlp_endpoint=endpoint, capture_content=True, set_global=False)
+        else:
+            wired = configure(store=False, otlp_endpoint=endpoint, capture_content=True, set_global=False)
+        try:
+            assert wired.store is None and wired.exporter is None and wired.otlp_exporter is not None
+            _run(wired.handler, "otlp-only")
+            assert wired.force_flush()
+        finally:
+            wired.shutdown()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served", "spool"]  # nothing written locally
+    journal = open_store(served)
+    try:
+        runs = journal.list_runs(thread_id="otlp-only")
+        assert [(r.status, r.llm_call_count) for r in runs] == [("success", 3)]
+        messages = journal.list_messages("otlp-only")
+        assert messages[0].content == "weather in Paris?"
+    finally:
+        journal.close()
+
+
+def test_no_journal_and_nowhere_to_send_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """store=False with no OTLP endpoint and no provider of the app's own: a one-line ValueError, no file."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="otlp_endpoint"):
+        configure(store=False, set_global=False)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="no run journal"):
+        open_store("none")
+
+
+def test_no_journal_into_the_apps_provider(
+    span_exporter: InMemorySpanExporter, tracer_provider: TracerProvider
+) -> None:
+    """store=False with the app's own provider: only the handler is wired; its exporters get the spans."""
+    wired = configure(store=False, tracer_provider=tracer_provider)
+    try:
+        assert wired.store is None and wired.exporter is None
+        _run(wired.handler)
+        assert "invoke_agent research_assistant" in [s.name for s in span_exporter.get_finished_spans()]
+    finally:
+        wired.shutdown()

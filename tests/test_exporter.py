@@ -193,16 +193,37 @@ def test_failed_write_is_retried_with_the_next_export(
     exporter.shutdown()
 
 
-def test_spans_dropped_after_the_retries_are_counted(store: RunStore, f: SpanFactory) -> None:
-    """A store that keeps failing: each batch is retried max_retries times, then dropped and counted."""
+def test_spans_dropped_after_the_retries_are_counted(
+    store: RunStore, f: SpanFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that keeps failing: each batch is retried max_retries times, then dropped and counted;
+    shutdown says in one line how many spans are lost (not that they are kept for retries)."""
     exporter = RunJournalExporter(FlakyStore(store, failures=-1), max_retries=1)  # type: ignore[arg-type]
     assert exporter.export(handler_run(f, "run-a")) is SpanExportResult.FAILURE
     assert exporter.dropped_spans == 0
     assert exporter.export(handler_run(f, "run-b", t=200)) is SpanExportResult.FAILURE
     assert exporter.dropped_spans == 4  # run-a's second failure used up its retry
-    exporter.shutdown()  # run-b's retry fails too and nothing can retry it after shutdown
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="otel_runjournal"):
+        exporter.shutdown()  # run-b's retry fails too and nothing can retry it after shutdown
     assert exporter.dropped_spans == 8 and exporter.stats.retry_spans == 0
     assert store.get_run("run-a") is None
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "4 spans could not be written" in said[0] and "are lost" in said[0], said
+
+
+def test_a_clean_shutdown_says_nothing(
+    store: RunStore, f: SpanFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown after a failure that a later write recovered from: everything is written, nothing is said."""
+    flaky = FlakyStore(store, failures=1)
+    exporter = RunJournalExporter(flaky)  # type: ignore[arg-type]
+    assert exporter.export(handler_run(f, "run-a")) is SpanExportResult.FAILURE
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="otel_runjournal"):
+        exporter.shutdown()  # the final write retries run-a and succeeds
+    assert store.get_run("run-a") is not None and exporter.dropped_spans == 0
+    assert caplog.records == []
 
 
 def test_export_after_shutdown_and_double_shutdown(

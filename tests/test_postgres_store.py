@@ -67,8 +67,9 @@ def test_tables_and_views_match_duckdb(schema: Schema, tmp_path: Path) -> None:
         assert pg.sql("SELECT model, llm_calls, input_tokens, output_tokens FROM tokens_by_model") == [
             ("m", 2, 20, 10)
         ]
+        shared = [v for v in pg.schema_versions() if v[1] != "sql_sandbox_role"]  # PostgreSQL only
         assert (
-            pg.schema_versions()
+            shared
             == duck.schema_versions()
             == [
                 (1, "create_tables"),
@@ -106,7 +107,7 @@ def test_read_only_opens_no_migrations_and_refuses_writes(schema: Schema) -> Non
         assert reader.get_run("r1") is not None
         with pytest.raises(StoreError, match="read-only"):
             reader.write([make_run("r2", "t1")])
-        with pytest.raises(StoreError, match="read-only transaction"):
+        with pytest.raises(StoreError, match="read-only"):
             reader.sql("DELETE FROM runs")
         assert len(reader.list_events("r1")) == 8
 
@@ -121,7 +122,7 @@ def test_password_never_shown(schema: Schema) -> None:
         with pytest.raises(StoreError) as failed:
             store.sql(f"SELECT no_such_column, '{secret}' FROM runs")
         assert secret not in str(failed.value)
-        with pytest.raises(StoreError, match="read-only transaction"):  # sql() only reads, in any mode
+        with pytest.raises(StoreError, match="read-only"):  # sql() only reads, in any mode
             store.sql("DELETE FROM runs")
         assert store.get_run("r1") is not None
     missing_db = _with_password(server_url().rsplit("/", 1)[0] + "/no_such_database", secret)

@@ -61,3 +61,37 @@ def test_zero_code_journals_and_exports(tmp_path: Path, protocol: str) -> None:
         assert [m.event_type for m in messages][:1] == ["human_message"]
     finally:
         journal.close()
+
+
+@pytest.mark.skipif(INSTRUMENT is None, reason="opentelemetry-instrument not installed")
+def test_zero_code_exit_is_quiet_and_the_run_whole(tmp_path: Path) -> None:
+    """The README's journal-only command: the process exits without a word on stderr about the journal
+    (DuckDB refuses Python scans after its own atexit handler; the last flush must still succeed), and
+    the run is in the journal, complete."""
+    store = tmp_path / "zero.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(
+        OTEL_SERVICE_NAME="zero-code-quiet",
+        OTEL_TRACES_EXPORTER="runjournal",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_RUNJOURNAL_STORE=str(store),
+    )
+    assert INSTRUMENT is not None
+    out = subprocess.run(
+        [INSTRUMENT, sys.executable, str(EXAMPLE)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "RunJournalExporter" not in out.stderr and "failed" not in out.stderr.lower(), out.stderr
+    journal = open_store(str(store))
+    try:
+        runs = journal.list_runs(thread_id="zero-code")
+        assert [(r.status, r.llm_call_count) for r in runs] == [("success", 3)]
+        assert len(journal.list_spans(runs[0].run_id)) >= 6
+    finally:
+        journal.close()

@@ -11,7 +11,7 @@ Failures never reach the SDK: a failing store makes ``export`` return ``FAILURE`
 
 ``force_flush()`` writes every run held: unfinished runs are written as ``running`` (their later spans
 are appended when they arrive and the ``runs`` row is updated). ``shutdown()`` writes what is left and
-marks every unfinished run ``abandoned``.
+marks every unfinished run ``abandoned``; it logs one warning only when spans are really lost.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ class RunJournalExporter(SpanExporter):
         self._shutdown = False
         self._warned_after_shutdown = False
         self._last_failure_log: float | None = None
+        self._last_error = ""
         self._exported = self._written_runs = self._written_events = self._written_spans = 0
         self._failed_writes = self._dropped = 0
         if with_content:  # handlers with the default journal_content collect content while we exist
@@ -180,10 +181,18 @@ class RunJournalExporter(SpanExporter):
                 return
             self._shutdown = True
             _content.remove_reader(self)
+            dropped_before = self._dropped
             self._write(self._drain(final=True))
             for write, _ in self._retry:  # no later export will retry these
                 self._dropped += len(write.spans)
             self._retry.clear()
+            lost = self._dropped - dropped_before
+            if lost:  # the one line at exit, and only when something is really lost
+                _logger.warning(
+                    "RunJournalExporter: %d spans could not be written to the run journal and are lost (%s)",
+                    lost,
+                    self._last_error,
+                )
             if self._owns_store:
                 try:
                     self._store.close()
@@ -226,6 +235,9 @@ class RunJournalExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def _log_failure(self, exc: Exception) -> None:
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        if self._shutdown:  # the final write: shutdown() says what was lost, if anything
+            return
         now = self._clock()
         if self._last_failure_log is not None and now - self._last_failure_log < _LOG_INTERVAL_S:
             _logger.debug("RunJournalExporter: store write failed again: %r", exc)

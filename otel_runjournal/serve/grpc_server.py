@@ -50,6 +50,7 @@ class _Export:
         outcome = self._journal.submit_body(body, timeout=self._timeout)
         if outcome.reason == "malformed":
             _logger.warning("serve: malformed gRPC export from %s: %s", context.peer(), outcome.message)
+            self._journal.note_malformed()
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, outcome.message or "malformed request")
         if not outcome.ok:
             context.set_trailing_metadata(_retry_details(outcome))

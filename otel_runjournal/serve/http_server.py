@@ -160,6 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError
         except ValueError:
             self.close_connection = True
+            self.server.journal.note_malformed()
             self._error(400, "malformed Content-Length", as_json)
             return
         limit = self.server.max_request_bytes
@@ -191,16 +192,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except MalformedRequest as exc:
             _logger.warning("serve: malformed HTTP export from %s: %s", self.client_address[0], exc)
+            self.server.journal.note_malformed()
             self._error(400, str(exc), as_json)
             return
         except Exception as exc:  # anything else a hostile body can trigger: a 400, never a crash
             _logger.warning("serve: unreadable HTTP export from %s: %r", self.client_address[0], exc)
+            self.server.journal.note_malformed()
             self._error(400, f"unreadable request: {type(exc).__name__}", as_json)
             return
         outcome = self.server.journal.submit_body(body, timeout=self.server.request_timeout)
         if outcome.reason == "malformed":
             peer = self.client_address[0]
             _logger.warning("serve: malformed HTTP export from %s: %s", peer, outcome.message)
+            self.server.journal.note_malformed()
             self._error(400, outcome.message or "malformed request", as_json)
             return
         if not outcome.ok:

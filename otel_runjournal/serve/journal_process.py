@@ -10,8 +10,9 @@ over a socket pair (:mod:`.channel`); the answers come back the same way. Measur
 
 Messages, parent → child: first the options (JSON); then ``R`` + request id (8 bytes) + body size
 (8 bytes) + body (for the spool) + the pickled :class:`~.otlp_spans.Decoded` body; ``H`` + id
-(health); ``S`` (stop). Child → parent: ``pickle(("ready" | "error", message))`` once, then
-``pickle((id, Outcome | health dict))``.
+(health); ``M`` + id (a malformed request was refused: counted, not answered); ``S`` (stop).
+Child → parent: ``pickle(("ready" | "error", message))`` once, then ``pickle((id, Outcome | health
+dict))``.
 
 Lifecycle: the child ignores SIGINT / SIGTERM (the parent decides when to stop, so a Ctrl-C of the
 process group cannot cut the journal short); on ``S`` or when the parent is gone (the channel ends,
@@ -43,7 +44,7 @@ from .writer import JournalWriter, Outcome, build_spans, read_body
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
-_REQUEST, _HEALTH, _STOP = b"R", b"H", b"S"
+_REQUEST, _HEALTH, _STOP, _MALFORMED = b"R", b"H", b"S", b"M"
 SPOOL_LOCK_WAIT_S = 30.0
 """How long a starting journal waits for the spool of a previous serve still finishing (restart)."""
 
@@ -52,6 +53,8 @@ class Journal(Protocol):
     """What the receivers call: in this process (:class:`~.writer.JournalWriter`) or in a child."""
 
     def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome: ...
+
+    def note_malformed(self) -> None: ...
 
     def health(self) -> dict[str, Any]: ...
 
@@ -160,6 +163,8 @@ def _child_main(channel: Channel) -> None:
                 )
             elif kind == _HEALTH:
                 reply(request_id, writer.health())
+            elif kind == _MALFORMED:
+                writer.note_malformed()
             elif kind == _STOP:
                 break
     finally:
@@ -291,6 +296,16 @@ class JournalProcess:
         if self._alive:  # still queued in the child: journaled there; a re-send is a duplicate
             return Outcome(False, reason="timeout", message="the journal is busy", retry_after=1)
         return Outcome(False, reason="shutdown", message="the journal is not running", retry_after=5)
+
+    def note_malformed(self) -> None:
+        """Count a refused malformed request in the child (its counters and log are the journal's)."""
+        if not self._alive or self._channel is None:
+            return
+        try:
+            with self._send_lock:
+                self._channel.send(_MALFORMED, bytes(8), b"")
+        except (OSError, ValueError):
+            pass
 
     def health(self) -> dict[str, Any]:
         """The child's status and counters (``status: down`` when it does not answer)."""

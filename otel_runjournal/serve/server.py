@@ -155,7 +155,7 @@ class Serve:
             where.append(
                 f"OTLP/HTTP on {scheme}://{config.http[0]}:{self.http_port}/v1/traces (health: /health)"
             )
-        _logger.warning(
+        _logger.info(
             "otel-runjournal serve: %s → journal %s (spool %s%s)",
             ", ".join(where),
             config.store,
@@ -200,4 +200,4 @@ class Serve:
                     grpc_done.wait(grace)
                 self.writer.stop()
             self._stopped.set()
-            _logger.warning("otel-runjournal serve: stopped")
+            _logger.info("otel-runjournal serve: stopped")

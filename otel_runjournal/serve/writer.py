@@ -177,12 +177,14 @@ class JournalWriter:
         self._next_retry = 0.0
         self._last_failure_log: float | None = None
         self._last_summary = clock()
+        self._summary_base: dict[str, int] = {}  # the counters at the last summary line
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "requests",
                 "received_spans",
                 "duplicate_spans",
                 "rejected_spans",
+                "malformed_requests",
                 "written_runs",
                 "written_events",
                 "written_spans",
@@ -237,6 +239,11 @@ class JournalWriter:
             }
 
     # --- receivers' side ---------------------------------------------------------------------------
+    def note_malformed(self) -> None:
+        """Count a request the receivers answered 400 / INVALID_ARGUMENT (a body that is not OTLP)."""
+        with self._cond:
+            self.counters["malformed_requests"] += 1
+
     def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
         """Read an OTLP/protobuf body, queue its spans and wait for the answer (a malformed body is
         answered at once with reason ``malformed``)."""
@@ -596,17 +603,28 @@ class JournalWriter:
     def _maybe_log_summary(self) -> None:
         now = self._clock()
         if now - self._last_summary >= _LOG_INTERVAL_S:
+            self._log_summary(now - self._last_summary)
             self._last_summary = now
-            self._log_summary()
 
-    def _log_summary(self) -> None:
-        c = self.counters
+    def _log_summary(self, interval: float | None = None) -> None:
+        """What happened since the last line (``interval`` seconds; nothing logged when nothing did),
+        or, at stop (``None``), since start."""
+        with self._cond:
+            now = dict(self.counters)
+        base = self._summary_base if interval is not None else {}
+        c = {k: v - base.get(k, 0) for k, v in now.items()}
+        self._summary_base = now
+        if interval is not None and not any(c.values()):
+            return
         refused = {k[8:]: v for k, v in c.items() if k.startswith("refused_") and v}
         _logger.info(
-            "serve: received %d spans in %d requests; wrote %d runs (%d events, %d spans); "
-            "%d duplicates ignored, %d malformed rejected; refused %s; holding %d runs",
+            "serve: %s: received %d spans in %d requests (%d malformed requests refused); wrote %d runs "
+            "(%d events, %d spans); %d duplicates ignored, %d malformed spans rejected; refused %s; "
+            "holding %d runs",
+            "since start" if interval is None else f"last {interval:.0f} s",
             c["received_spans"],
             c["requests"],
+            c["malformed_requests"],
             c["written_runs"],
             c["written_events"],
             c["written_spans"],

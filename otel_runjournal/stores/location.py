@@ -71,6 +71,11 @@ def open_store(
     )
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(f"store location must be a non-empty path or URL, got {location!r}")
+    if raw.strip().lower() == "none":
+        raise ValueError(
+            "store location 'none' means no run journal (configure() then exports OTLP only); "
+            "a journal needs a path or URL here"
+        )
     scheme, path = split_location(raw)
     if not scheme:
         if os.path.isdir(path) or path.endswith(("/", os.sep)):

@@ -69,6 +69,8 @@ _RUN_SELECT = ", ".join(
 )
 
 SEQ_CACHE_THREADS = 50_000
+_INTERPRETER_EXIT = "interpreter is shutting down"
+"""DuckDB's refusal to scan Python objects (the arrow batch) once its atexit handler ran."""
 """Threads whose last seq a process remembers between writes (least recently written dropped first)."""
 
 
@@ -376,6 +378,7 @@ class DuckDBStore:
         if not batch:
             return
         _insert = _insert_module()
+        given, retry = batch, False
         with self._write_lock, self._session() as con:
             try:
                 con.execute("BEGIN")
@@ -396,8 +399,16 @@ class DuckDBStore:
                     self._state.last_seq.clear()
                     raise
             except (duckdb.Error, TypeError, ValueError, OverflowError) as exc:  # incl. pyarrow's
-                raise StoreError(f"cannot write to run journal {self.path}: {exc}") from exc
-            self._state.remember(new_last)
+                if not (self._mode == "arrow" and _INTERPRETER_EXIT in str(exc)):
+                    raise StoreError(f"cannot write to run journal {self.path}: {exc}") from exc
+                # at exit (atexit handlers after DuckDB's own) DuckDB scans no Python objects any
+                # more: the last flush goes through the json path, which DuckDB reads from a file
+                self._mode, retry = "json", True
+            else:
+                self._state.remember(new_last)
+        if retry:
+            self.write(given)
+            return
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
 

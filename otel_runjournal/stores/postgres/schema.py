@@ -17,6 +17,7 @@ the end; never edit a released one.
 from __future__ import annotations
 
 from ..views import Dialect, count_failed_model_calls, count_model_calls_once, create_views
+from .sandbox import SETUP as _SANDBOX_SETUP
 
 SCHEMA_TABLE = "schema_migrations"
 MIGRATION_LOCK = 0x52554E4A  # pg_advisory_xact_lock key ("RUNJ")
@@ -93,6 +94,13 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         4,
         "views_count_model_calls_once",
         count_model_calls_once(_DIALECT),
+    ),
+    (
+        7,  # PostgreSQL only (DuckDB's sql() is sandboxed by DuckDB itself): 5 and 6 are both stores'
+        "sql_sandbox_role",
+        # the read-only role and function sql() runs statements in (see .sandbox), where the migrating
+        # role may create them; the store grants the role SELECT on the journal after each migration
+        (_SANDBOX_SETUP,),
     ),
 )
 

@@ -39,10 +39,12 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, check_page_args
+from . import migrate as _migrate
 from . import rows as _rows
+from . import sandbox as _sandbox
 from . import write as _write
 from .conninfo import mask, refused, scrub
-from .schema import LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA_TABLE, STAGING
+from .schema import SCHEMA_TABLE, STAGING
 
 _logger = logging.getLogger(__name__)
 
@@ -208,43 +210,17 @@ class PostgresStore:
 
     # -- schema -----------------------------------------------------------------------------------
 
-    def _applied(self, conn: psycopg.Connection[Any]) -> set[int]:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (SCHEMA_TABLE,)).fetchone()
-        if not row or not row[0]:
-            return set()
-        return {int(v) for (v,) in conn.execute(f"SELECT version FROM {SCHEMA_TABLE}").fetchall()}
-
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         try:
-            with conn.transaction():
-                applied = self._applied(conn)
-                if applied and max(applied) > LATEST_VERSION:
-                    raise StoreError(
-                        f"run journal {self.location} has schema version {max(applied)}, newer than this "
-                        f"otel-runjournal ({LATEST_VERSION}); upgrade otel-runjournal"
-                    )
-                if all(m[0] in applied for m in MIGRATIONS):
-                    return
-                if self.read_only:
-                    raise StoreError(f"run journal {self.location} needs migrating; open it once for writing")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                applied = self._applied(conn)  # another process may have migrated while we waited
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
-                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-                )
-                for version, name, statements in MIGRATIONS:
-                    if version in applied:
-                        continue
-                    for statement in statements:
-                        conn.execute(statement)
-                    conn.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (%s, %s, now())", (version, name))
+            _migrate.migrate(conn, self.location, read_only=self.read_only)
         except psycopg.Error as exc:
             raise StoreError(f"cannot prepare run journal {self.location}: {self._scrub(exc)}") from None
 
     def schema_versions(self) -> list[tuple[int, str]]:
         """The recorded migrations, oldest first."""
-        return [(int(v), str(n)) for v, n in self.sql(f"SELECT version, name FROM {SCHEMA_TABLE} ORDER BY 1")]
+        return [
+            (int(v), str(n)) for v, n in self._read(f"SELECT version, name FROM {SCHEMA_TABLE} ORDER BY 1")
+        ]
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -266,29 +242,47 @@ class PostgresStore:
     # -- reading ----------------------------------------------------------------------------------
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Run one SQL statement (``%s`` placeholders) and return its rows."""
+        """Run one reading SQL statement (``%s`` placeholders) in the sandbox and return its rows."""
         return self.query(query, params)[1]
 
     def query(
         self, query: str, params: Sequence[Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one SQL statement (``%s`` placeholders) in a read-only transaction and return its
-        column names and rows: the journal changes only through :meth:`write` (and migrations)."""
+        """Run one reading SQL statement (``%s`` placeholders) and return its column names and rows.
+
+        The statement runs in a read-only transaction as the role that can only read the journal's
+        tables and views (:mod:`.sandbox`): no server files, programs or other roles, whatever the
+        connecting role may do. Refused, with what to run, where that role is missing."""
         with self._connection("query") as conn:
             conn.read_only = True  # BEGIN READ ONLY, whatever the store's mode
             try:
-                with conn.cursor() as cur:
-                    cur.execute(query, params)  # the caller's SQL, as DuckDB's sql()
-                    columns = [d.name for d in cur.description or ()]
-                    rows = cur.fetchall() if cur.description else []
+                why = _sandbox.missing(conn)
+                if why is not None:
+                    raise StoreError(why)
+                return _sandbox.run(conn, query, params)
+            except _sandbox.Refused as exc:
+                raise StoreError(
+                    f"cannot query run journal {self.location}: {self._scrub(str(exc))}"
+                ) from None
             finally:
                 conn.rollback()  # ends the read-only transaction (it changed nothing)
                 conn.read_only = None
-            return columns, rows
+
+    def _read(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """The store's own reads (fixed SQL, values as parameters): no sandbox needed."""
+        with self._connection("query") as conn:
+            conn.read_only = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(query, params)
+                    return cur.fetchall() if cur.description else []
+            finally:
+                conn.rollback()
+                conn.read_only = None
 
     def list_spans(self, run_id: str) -> list[SpanRecord]:
         """The run's span rows, by start time (the run's trace tree, as the ``spans`` table holds it)."""
-        rows = self.sql(
+        rows = self._read(
             f"SELECT {_rows.SPAN_SELECT} FROM spans WHERE run_id = %s ORDER BY start_time, span_id",
             [_write.text(run_id)],
         )
@@ -305,7 +299,7 @@ class PostgresStore:
             params.append(before)
         backwards = before is not None and after is None
         order = "DESC" if backwards else "ASC"
-        rows = self.sql(
+        rows = self._read(
             f"SELECT {_rows.EVENT_SELECT} FROM run_events WHERE {where} ORDER BY seq {order} LIMIT {limit:d}",
             params,
         )
@@ -350,7 +344,7 @@ class PostgresStore:
         )
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRecord]:
-        rows = self.sql(f"SELECT {_rows.RUN_SELECT} FROM runs {where} {tail}", params)
+        rows = self._read(f"SELECT {_rows.RUN_SELECT} FROM runs {where} {tail}", params)
         return [_rows.run_from_row(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -370,11 +364,11 @@ class PostgresStore:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         where, params = _rows.run_filter(run_id=run_id, thread_id=thread_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
-        totals = self.sql(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
+        totals = self._read(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
         usage = TokenUsage(run_count=int(totals[0]))
         for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
             setattr(usage, name, int(value))
-        split = self.sql(
+        split = self._read(
             "SELECT e.key, sum(CASE WHEN e.value ~ '^-?[0-9]{1,18}$' THEN e.value::BIGINT ELSE 0 END) "
             f"FROM runs, json_each_text(runs.usage_by_caller) AS e {where} GROUP BY e.key ORDER BY e.key",
             params,
