@@ -6,6 +6,7 @@ import click
 from rich.markup import escape
 
 from ..stores.base import StoreError
+from . import events as event_view
 from . import render, values
 from .options import json_option, store_location, store_option
 from .reading import all_events, id_shortener, journal_run_ids, open_for_reading
@@ -79,7 +80,7 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
             for line in draw(roots, out.width):
                 out.print(line, no_wrap=True, overflow="ellipsis", crop=True)
         else:
-            out.print(render.events_table(shown, events, "Events", width=out.width))
+            out.print(event_view.events_table(shown, events, "Events", width=out.width))
     out.print()
     out.print(render.tokens_table(by_caller, "caller", "Tokens by caller (this demo)", width=out.width))
     flag = "" if store is None else f" --store {location}"

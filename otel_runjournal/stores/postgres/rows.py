@@ -6,6 +6,7 @@ from typing import Any
 
 from ...records import RunRecord, SpanRecord
 from .. import codec as _codec
+from ..base import RunFilter
 from . import write as _write
 
 EVENT_SELECT = (
@@ -19,12 +20,23 @@ SPAN_SELECT = (
 RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
 
 
-def run_filter(**equal: str | None) -> tuple[str, list[Any]]:
+def equal_filter(**equal: str | None) -> tuple[list[str], list[Any]]:
+    """``runs.column = %s`` terms and their parameters for the values that are set."""
     terms, params = [], []
     for column, value in equal.items():
         if value is not None:
             params.append(_write.text(value))
             terms.append(f"runs.{column} = %s")
+    return terms, params
+
+
+def run_filter(wanted: RunFilter, run_id: str | None = None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (``%s`` parameters) of ``list_runs`` / ``count_runs`` / ``token_usage``."""
+    terms, params = equal_filter(run_id=run_id, **wanted.equal())
+    for op, moment in ((">=", wanted.started_after), ("<", wanted.started_before)):
+        if moment is not None:
+            params.append(moment)
+            terms.append(f"runs.started_at {op} %s")
     return ("WHERE " + " AND ".join(terms) if terms else ""), params
 
 

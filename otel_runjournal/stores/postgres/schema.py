@@ -89,6 +89,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "views_count_failed_model_calls",
         count_failed_model_calls(_DIALECT),
     ),
+    (
+        5,
+        "runs_service_name",
+        ("ALTER TABLE runs ADD COLUMN service_name TEXT",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -105,6 +110,6 @@ STAGING = (
         ended_at TIMESTAMPTZ, duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT,
         total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
         lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
-        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON)
-        ON COMMIT DELETE ROWS""",
+        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON,
+        service_name TEXT) ON COMMIT DELETE ROWS""",
 )
