@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ...records import RunRecord, SpanRecord
@@ -38,6 +39,19 @@ def run_filter(wanted: RunFilter, run_id: str | None = None) -> tuple[str, list[
             params.append(moment)
             terms.append(f"runs.started_at {op} %s")
     return ("WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def plain_values(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with whole-number ``Decimal`` values as ``int``: PostgreSQL's ``sum(bigint)`` is ``numeric``
+    where DuckDB's is an integer, and the views (``tokens_by_model`` ...) should read the same."""
+    if not any(isinstance(v, Decimal) for row in rows[:1] for v in row):
+        return rows
+    return [tuple(_whole(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
+
+
+def _whole(value: Decimal) -> Decimal | int:
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else value
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunRecord:

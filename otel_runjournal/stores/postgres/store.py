@@ -281,7 +281,7 @@ class PostgresStore:
                 with conn.cursor() as cur:
                     cur.execute(query, params)  # the caller's SQL, as DuckDB's sql()
                     columns = [d.name for d in cur.description or ()]
-                    rows = cur.fetchall() if cur.description else []
+                    rows = _rows.plain_values(cur.fetchall()) if cur.description else []
             finally:
                 conn.rollback()  # ends the read-only transaction (it changed nothing)
                 conn.read_only = None
