@@ -167,6 +167,8 @@ class DuckDBStore:
         linger: float = DEFAULT_LINGER,
         arrow: bool | None = None,
     ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"DuckDBStore needs a str or os.PathLike, got {type(path).__name__}")
         raw = os.fspath(path)
         if not isinstance(raw, str) or not raw or raw == ":memory:":
             raise ValueError(f"DuckDBStore needs a file path, got {path!r}")

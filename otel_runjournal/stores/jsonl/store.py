@@ -103,6 +103,8 @@ class JsonlStore:
         timeout: float = DEFAULT_TIMEOUT,
         read_only: bool = False,
     ) -> None:
+        if not isinstance(directory, (str, os.PathLike)):
+            raise ValueError(f"JsonlStore needs a str or os.PathLike, got {type(directory).__name__}")
         raw = os.fspath(directory)
         if not isinstance(raw, str) or not raw:
             raise ValueError(f"JsonlStore needs a directory, got {directory!r}")
