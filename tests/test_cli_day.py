@@ -304,3 +304,34 @@ def test_a_journal_from_before_migration_5_is_read(tmp_path: Path) -> None:
     con.close()
     assert _ids(_cli("runs", "--store", location, "--json")) == ["old-run"]
     assert _ids(_cli("runs", "--store", location, "--json", "--service", "x")) == []
+
+
+def test_demo_prints_commands_that_work_as_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo names itself as the user can type it: the name when PATH finds this very command, else
+    the path it was started by (`.venv/bin/otel-runjournal`), or `<python> -m otel_runjournal`."""
+    from otel_runjournal.cli.demo import program
+
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "otel-runjournal"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert program(str(script)) == ".venv/bin/otel-runjournal"
+    assert program(".venv/bin/otel-runjournal") == ".venv/bin/otel-runjournal"
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert program(str(script)) == "otel-runjournal"
+    python = str(bin_dir / "python")
+    assert program("/x/otel_runjournal/__main__.py", python) == ".venv/bin/python -m otel_runjournal"
+
+
+def test_demo_shows_progress_on_long_work(tmp_path: Path) -> None:
+    """`demo --runs 20` says on stderr how far it is (not a terminal: a line per quarter)."""
+    result = CliRunner().invoke(cli, ["demo", "--runs", "20", "--store", str(tmp_path / "d.duckdb")])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stderr.splitlines()]
+    assert lines[0] == "running the demo agent 21 times…"
+    assert lines[1:] == ["5/21 runs", "10/21 runs", "15/21 runs", "20/21 runs"]
+    quiet = CliRunner().invoke(cli, ["demo", "--runs", "2", "--store", str(tmp_path / "q.duckdb")])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
