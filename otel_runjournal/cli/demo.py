@@ -24,7 +24,7 @@ def program(argv0: str | None = None, python: str | None = None) -> str:
     otel_runjournal`` with the interpreter's path when started that way."""
     argv0 = sys.argv[0] if argv0 is None else argv0
     name = os.path.basename(argv0)
-    if name == "__main__.py":
+    if name == "__main__.py" and os.path.basename(os.path.dirname(argv0)) == "otel_runjournal":
         interpreter = python or sys.executable
         found = shutil.which("python")
         same = found is not None and os.path.realpath(found) == os.path.realpath(interpreter)
