@@ -260,14 +260,16 @@ def test_show_prints_the_trace_link_and_service(demo_journal: tuple[str, Any]) -
     assert "http://" not in plain and run.trace_id in plain
 
 
-def test_sql_into_a_closed_pipe_exits_quietly(demo_journal: tuple[str, Any]) -> None:
-    """`sql ... | head -1` ends with status 0 and no traceback when head stops reading."""
+@pytest.mark.parametrize("json_flag", ["", "--json"])
+def test_sql_into_a_closed_pipe_exits_quietly(demo_journal: tuple[str, Any], json_flag: str) -> None:
+    """`sql ... | head -1` ends with status 0 and nothing on stderr when head stops reading (wide
+    results print record after record: the later ones meet the closed pipe)."""
     location, _ = demo_journal
     script = (
-        f"set -o pipefail; {sys.executable} -m otel_runjournal sql "
-        f"'select * from range(200000)' --store {location} | head -1"
+        f"set -o pipefail; {sys.executable} -m otel_runjournal sql {json_flag} "
+        f"\"select range, repeat('x', 200) as pad from range(2000)\" --store {location} | head -1"
     )
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=os.environ)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300, env=os.environ)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
 

@@ -35,7 +35,7 @@ def _event_subject(event: RunEvent) -> str:
 _EVENT_COLS = (
     Col("seq", "right", key=True),
     Col("+time", "right", drop=2),
-    Col("event", cap=26),
+    Col("event", cap=22),
     Col("caller", cap=26),
     Col("took", "right", drop=1),
     Col("tokens", "right", drop=3),

@@ -13,8 +13,6 @@ so they start about as fast as ``import duckdb, click, rich`` (``bench/bench_cli
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 
 import click
 
@@ -55,15 +53,10 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            _silence_stdout()
+            from .values import silence_stdout
+
+            silence_stdout()
             ctx.exit(0)
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush does not fail again (the Python
-    docs' recipe for SIGPIPE)."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -159,7 +159,7 @@ def show(
         if not as_events:
             out.print("(no spans recorded for this run: showing its events)", style="dim")
         if category is not None:
-            title += f"  · {category} events"
+            title += f"  ({category})"
         out.print(event_view.events_table(run, events, title, width=out.width, wide=wide))
         if events and not wide:
             out.print(

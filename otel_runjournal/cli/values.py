@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -76,9 +78,25 @@ def number(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+class _Console(Console):
+    """rich's console, ending quietly (status 0) when the reader of a pipe went away (``| head``):
+    rich's default is status 1, as if the command had failed."""
+
+    def on_broken_pipe(self) -> None:
+        silence_stdout()
+        raise SystemExit(0)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again (the Python
+    docs' recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def console() -> Console:
     """The output console: the terminal's width, ``COLUMNS``, or 80 when piped."""
-    return Console(soft_wrap=False)
+    return _Console(soft_wrap=False)
 
 
 def echo_json(value: Any) -> None:
