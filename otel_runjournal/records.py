@@ -68,6 +68,8 @@ class RunRecord:
     error: str | None = None
     # extension beyond DESIGN.md: total tokens per caller ("lead_agent", "subagent:NAME", ...)
     usage_by_caller: dict[str, int] = field(default_factory=dict)
+    # the resource's ``service.name`` of the run's root span (a served journal mixes applications)
+    service_name: str | None = None
 
 
 @dataclass(slots=True)

@@ -52,6 +52,10 @@ OTEL_RUNJOURNAL_SERVE_TLS_CERT = "OTEL_RUNJOURNAL_SERVE_TLS_CERT"
 OTEL_RUNJOURNAL_SERVE_TLS_KEY = "OTEL_RUNJOURNAL_SERVE_TLS_KEY"
 """``otel-runjournal serve``: PEM private key of ``OTEL_RUNJOURNAL_SERVE_TLS_CERT``."""
 
+OTEL_RUNJOURNAL_TRACE_URL = "OTEL_RUNJOURNAL_TRACE_URL"
+"""``otel-runjournal show``: a link template for a run's trace in your trace viewer, ``{trace_id}`` replaced
+(Jaeger: ``http://localhost:16686/trace/{trace_id}``). Default: none (only the trace id is printed)."""
+
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """Standard OTel GenAI switch: put content attributes on spans (so every exporter sees them).
 Default: false."""

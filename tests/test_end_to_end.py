@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_runjournal.demo.agent import build_agent
+from otel_runjournal.demo.agent import build_agent, get_weather
 from otel_runjournal.demo.model import ScriptedChatModel, ScriptedModelError
 from otel_runjournal.journal.exporter import RunJournalExporter
 from otel_runjournal.stores.base import RunStore
@@ -24,7 +24,9 @@ from otel_runjournal.stores.jsonl.store import JsonlStore
 from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
 QUESTION = "What is the weather in Paris?"
-ANSWER = f"Paris is sunny and 6*7+1 is 43. You asked: {QUESTION}"
+ANSWER = get_weather.invoke(
+    {"city": "Paris"}
+)  # the demo model answers a weather question with the tool's result
 
 # build_agent(): weather → calculator → failing lookup_order → ask_researcher (a subagent with one
 # tool call) → answer, then a summarizer model call (middleware) and a `summarization` custom event.

@@ -76,8 +76,23 @@ def test_tables_and_views_match_duckdb(schema: Schema, tmp_path: Path) -> None:
                 (2, "create_views"),
                 (3, "views_count_failed_model_calls"),
                 (4, "views_count_model_calls_once"),
+                (5, "runs_service_name"),
             ]
         )
+
+
+def test_views_give_the_python_types_duckdb_gives(schema: Schema, tmp_path: Path) -> None:
+    """Token sums are ``int`` from PostgreSQL as from DuckDB (not ``Decimal``): same views, same values."""
+    runs = [make_run("r1", "t1"), make_run("r2", "t1", tokens=(7, 3))]
+    with PostgresStore(schema.url) as pg, DuckDBStore(tmp_path / "j.duckdb") as duck:
+        pg.write(runs)
+        duck.write(runs)
+        for view in ("tokens_by_model", "tokens_by_caller", "tokens_per_day"):
+            pg_rows, duck_rows = pg.sql(f"SELECT * FROM {view}"), duck.sql(f"SELECT * FROM {view}")
+            assert pg_rows == duck_rows, view
+            assert [[type(v) for v in r] for r in pg_rows] == [[type(v) for v in r] for r in duck_rows], view
+        assert pg.sql("SELECT sum(total_tokens) FROM runs") == [(25,)]
+        assert type(pg.sql("SELECT sum(total_tokens) FROM runs")[0][0]) is int
 
 
 def test_views_are_queryable_from_psql(schema: Schema) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,9 +51,12 @@ class DemoResult:
         return total
 
 
-def run_demo(location: str, *, runs: int = 6, threads: int = 2) -> DemoResult:
+def run_demo(
+    location: str, *, runs: int = 6, threads: int = 2, progress: Callable[[], None] | None = None
+) -> DemoResult:
     """Run ``runs`` successful agent runs over ``threads`` conversation threads (concurrently), then
-    one run whose model fails, journaling into ``location`` (and OTLP when the environment says so)."""
+    one run whose model fails, journaling into ``location`` (and OTLP when the environment says so).
+    ``progress()`` is called after each run (from the worker threads)."""
     from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.messages import HumanMessage
 
@@ -86,6 +90,8 @@ def run_demo(location: str, *, runs: int = 6, threads: int = 2) -> DemoResult:
         config = {"callbacks": [wired.handler, root], "configurable": {"thread_id": thread_id}}
         with contextlib.suppress(ScriptedModelError):  # the failing run's point: an error run in the journal
             agent.invoke({"messages": [HumanMessage(question)]}, config)
+        if progress is not None:
+            progress()
         return root.run_id
 
     try:

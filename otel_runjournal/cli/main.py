@@ -48,6 +48,16 @@ class LazyGroup(click.Group):
             raise TypeError(f"{target} is not a click command")
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a reader that went away (``... | head``) ends it quietly, status 0."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            from .values import silence_stdout
+
+            silence_stdout()
+            ctx.exit(0)
+
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="otel-runjournal")

@@ -59,9 +59,14 @@ def open_for_reading(location: str) -> Iterator[RunStore]:
         store.close()
 
 
+def journal_runs(store: RunStore) -> list[RunRecord]:
+    """The journal's latest :data:`MAX_LIMIT` runs (what run and thread ids are made unique among)."""
+    return store.list_runs(limit=MAX_LIMIT)
+
+
 def journal_run_ids(store: RunStore) -> list[str]:
     """The ids of the journal's latest :data:`MAX_LIMIT` runs (what ids are made unique among)."""
-    return [r.run_id for r in store.list_runs(limit=MAX_LIMIT)]
+    return [r.run_id for r in journal_runs(store)]
 
 
 def _unique_lengths(ids: Sequence[str]) -> dict[str, int]:

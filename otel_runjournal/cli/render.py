@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..records import RunEvent, RunRecord, TokenUsage
-from .values import count, duration, preview, when
+from .values import count, duration, number, preview, when
 
 STATUS_STYLE = {
     "success": "green",
@@ -26,7 +26,6 @@ STATUS_STYLE = {
     "interrupted": "magenta",
     "abandoned": "dim",
 }
-_EVENT_STYLE = {"lifecycle": "bold", "message": "cyan", "trace": ""}
 GAP = 2
 WIDE = 100
 """From this width on, callers are written out (``middleware:X``); below it ``mw:X`` / ``sub:X``."""
@@ -112,21 +111,30 @@ def fitted_table(title: str, cols: Sequence[Col], rows: Sequence[Sequence[Cell]]
 
 _RUN_COLS = (
     Col("run", key=True),
-    Col("started", drop=3),
-    Col("status"),
+    Col("started", key=True),
+    Col("status", key=True),
     Col("duration", "right"),
     Col("tokens", "right"),
-    Col("thread", cap=36, drop=2),
-    Col("agent", cap=24, drop=1),
-    Col("calls", "right", drop=4),
+    Col("thread", cap=36, drop=1),
+    Col("agent", cap=24, drop=2),
+    Col("calls", "right", drop=3),
     Col("first message", flex=True, min=14, cap=80),
 )
 
 
-def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", width: int = 80) -> Table:
-    """The runs list: one row per run, most recent first, ids as ``short`` shows them."""
+def runs_table(
+    runs: Sequence[RunRecord],
+    short: Shorten,
+    title: str = "Runs",
+    width: int = 80,
+    short_thread: Shorten | None = None,
+) -> Table:
+    """The runs list: one row per run, most recent first, ids as ``short`` (threads as
+    ``short_thread``) shows them. The first message is the run's first human message, also for a
+    failed run (the status column says it failed; a run with no message shows its error)."""
     same_day = all(len(when(r.started_at)) <= 8 for r in runs)
     agents = {r.name or "" for r in runs}
+    thread = short_thread or str
     cols: tuple[Col, ...] = _RUN_COLS
     if len(agents) == 1 and runs:  # one agent: named once in the title, its column's width goes to others
         title = f"{title} · agent {agents.pop() or '(unnamed)'}"
@@ -138,10 +146,10 @@ def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", w
             Text(run.status, style=STATUS_STYLE.get(run.status, "")),
             duration(run.duration_ms),
             count(run.total_tokens),
-            run.thread_id,
+            thread(run.thread_id),
             run.name or "",
             str(run.llm_call_count),
-            preview(run.error if run.status == "error" else run.first_human_message, 200),
+            _first_message(run),
         ]
         for run in runs
     ]
@@ -150,72 +158,17 @@ def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", w
     return fitted_table(title, cols, rows, width)
 
 
-def _event_tokens(event: RunEvent) -> str:
-    usage = event.metadata.get("usage")
-    if not isinstance(usage, dict):
-        return ""
-    return f"{usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)}"
-
-
-def _event_subject(event: RunEvent) -> str:
-    meta = event.metadata
-    for key in ("tool_name", "model", "model_name", "retriever_name", "name"):
-        value = meta.get(key)
-        if value:
-            return str(value)
+def _first_message(run: RunRecord) -> Cell:
+    if run.first_human_message:
+        return preview(run.first_human_message, 200)
+    if run.error:
+        return Text(preview(run.error, 200), style="red")
     return ""
 
 
-_EVENT_COLS = (
-    Col("seq", "right", key=True),
-    Col("+time", "right", drop=2),
-    Col("event", key=True),
-    Col("caller", cap=26, drop=1),
-    Col("took", "right"),
-    Col("tokens", "right"),
-    Col("content", flex=True, min=16, cap=100),
-)
-
-
-def events_table(run: RunRecord, events: Sequence[RunEvent], title: str, width: int = 80) -> Table:
-    """A run's events in ``seq`` order: offset from the run's start, caller, duration, tokens in→out."""
-    start = run.started_at or (events[0].created_at if events else None)
-    name_caller = short_caller if width < WIDE else str
-    caller_of_span: dict[str, str] = {}
-    rows: list[list[Cell]] = []
-    for ev in events:
-        caller = ev.metadata.get("caller")
-        if caller and ev.span_id:
-            caller_of_span[ev.span_id] = str(caller)
-        elif ev.span_id and ev.category == "trace":  # *_end rows: the caller of their *_start
-            caller = caller_of_span.get(ev.span_id)
-        offset = (ev.created_at - start).total_seconds() * 1000 if start else None
-        latency = ev.metadata.get("latency_ms", ev.metadata.get("duration_ms"))
-        style = (
-            _EVENT_STYLE.get(ev.category, "") + (" red" if ev.event_type.endswith("_error") else "")
-        ).strip()
-        subject = _event_subject(ev)
-        rows.append(
-            [
-                str(ev.seq),
-                duration(offset),
-                Text.assemble((ev.event_type, style), " " + subject if subject else ""),
-                "" if caller in (None, "lead_agent") else name_caller(str(caller)),
-                duration(latency) if isinstance(latency, (int, float)) else "",
-                _event_tokens(ev),
-                preview(ev.content, 100),
-            ]
-        )
-    return fitted_table(title, _EVENT_COLS, rows, width)
-
-
-def short_caller(caller: str) -> str:
-    """``middleware:X`` → ``mw:X``, ``subagent:X`` → ``sub:X`` (narrow columns; the names stay whole)."""
-    return caller.replace("middleware:", "mw:", 1).replace("subagent:", "sub:", 1)
-
-
-def run_summary(run: RunRecord) -> Table:
-    """Key facts about one run, as a two-column grid."""
+def run_summary(run: RunRecord, trace_url: str | None = None) -> Table:
+    """Key facts about one run, as a two-column grid (with a link to the trace when ``trace_url``, a
+    template with ``{trace_id}``, is given)."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -223,6 +176,8 @@ def run_summary(run: RunRecord) -> Table:
         ("run", run.run_id),
         ("thread", run.thread_id),
         ("trace id", run.trace_id or ""),
+        *((("trace", trace_url.replace("{trace_id}", run.trace_id)),) if trace_url and run.trace_id else ()),
+        *((("service", run.service_name),) if run.service_name else ()),
         ("status", run.status),
         ("duration", duration(run.duration_ms)),
         ("llm calls", str(run.llm_call_count)),
@@ -310,7 +265,9 @@ def tokens_table(
 
 
 def _sql_cell(value: Any) -> Text:
-    return Text("NULL", style="dim") if value is None else Text(str(value))
+    if value is None:
+        return Text("NULL", style="dim")
+    return Text(number(value) if isinstance(value, float) else str(value))
 
 
 def sql_output(columns: Sequence[str], rows: Sequence[Sequence[Any]], width: int = 80) -> list[Any]:

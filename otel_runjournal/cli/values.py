@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+import os
+import sys
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import click
@@ -65,11 +67,58 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def number(value: float) -> str:
+    """A float for a table: at most 4 decimals, trailing zeros dropped (``34.9589``, ``0.5``, ``12``);
+    very large or small magnitudes in exponent form."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value != 0 and not 1e-4 <= abs(value) < 1e15:
+        return f"{value:.4g}"
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+class _Console(Console):
+    """rich's console, ending quietly (status 0) when the reader of a pipe went away (``| head``):
+    rich's default is status 1, as if the command had failed."""
+
+    def on_broken_pipe(self) -> None:
+        silence_stdout()
+        raise SystemExit(0)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again (the Python
+    docs' recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def console() -> Console:
     """The output console: the terminal's width, ``COLUMNS``, or 80 when piped."""
-    return Console(soft_wrap=False)
+    return _Console(soft_wrap=False)
 
 
 def echo_json(value: Any) -> None:
     """Print ``value`` as indented JSON on stdout."""
     click.echo(dumps(value))
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def moment(text: str, now: datetime | None = None) -> datetime:
+    """``30m``, ``2h``, ``1d``, ``1w`` (that long before ``now``) or an ISO time (local when it names
+    no zone) → an aware datetime; ``ValueError`` with a one-line reason otherwise."""
+    value = text.strip()
+    number, unit = value[:-1], value[-1:].lower()
+    if unit in _UNITS and number.isdigit():
+        current = now or datetime.now(timezone.utc)
+        return current - timedelta(seconds=int(number) * _UNITS[unit])
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a duration (30m, 2h, 1d, 1w) nor an ISO time (2026-12-06T09:30)"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.astimezone()

@@ -19,6 +19,22 @@ from langchain_core.tools import BaseTool, tool
 from .model import ScriptedChatModel
 
 AGENT_NAME = "research_assistant"
+
+ANSWERS = {
+    "6*7+1": "{tool:get_weather} And 6*7+1 = {tool:calculator}.",
+    "order": "I could not look up order A-1001: the order service is unavailable right now. "
+    "Please try again in a few minutes.",
+    "rainy": "A rainy day in Lisbon: the Gulbenkian Museum in the morning, the Oceanário after lunch, "
+    "fado in Alfama at night.",
+    "compare": "Both are mild, Lisbon warmer and sunnier all year. {tool:ask_researcher}",
+    "forecast": "Paris: {tool:get_weather}",
+    "pack": "For Lisbon: light layers, comfortable shoes for the hills and a light rain jacket.",
+    "weather": "{tool:get_weather}",
+}
+"""The demo agent's final answers, by a word of the question (``ScriptedChatModel.answers``)."""
+DEFAULT_ANSWER = (
+    "I can help with the weather, sums, orders and trips to Paris or Lisbon; I have nothing on: {question}"
+)
 SUBAGENT_NAME = "researcher"
 
 
@@ -74,7 +90,7 @@ def build_subagent(model: ScriptedChatModel | None = None) -> Any:
     model = model or ScriptedChatModel(
         model_name="scripted-mini",
         plan=[[("get_weather", {"city": "Lisbon"})]],
-        answer="Research notes: {question}",
+        answer="Research notes on {question}: {tool:get_weather}",
     )
     return _react_graph(model, [get_weather], SUBAGENT_NAME, handle_tool_errors=True)
 
@@ -109,9 +125,7 @@ def build_agent(
 
         tools.append(ask_researcher)
         plan.append([("ask_researcher", {"question": "climate of Lisbon"})])
-    model = model or ScriptedChatModel(
-        plan=plan, answer="Paris is sunny and 6*7+1 is 43. You asked: {question}"
-    )
+    model = model or ScriptedChatModel(plan=plan, answer=DEFAULT_ANSWER, answers=ANSWERS)
     if not model.plan:
         model = model.model_copy(update={"plan": plan})
     agent = _react_graph(model, tools, AGENT_NAME, handle_tool_errors=True)
@@ -124,7 +138,7 @@ def _with_summarizer(agent: Any, model: ScriptedChatModel) -> Any:
     """Wrap the agent so a ``middleware:summarization`` model call summarises the conversation."""
     from langgraph.graph import END, START, MessagesState, StateGraph
 
-    summarizer = model.model_copy(update={"plan": [], "answer": "Summary: {question}"})
+    summarizer = model.model_copy(update={"plan": [], "answer": "Summary: {question}", "answers": {}})
 
     def summarize(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         msgs = state["messages"]

@@ -7,6 +7,7 @@ on call order, so one instance is safe under threads, asyncio and many concurren
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -18,6 +19,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
+
+_TOOL_RESULT = re.compile(r"\{tool:(\w+)\}")
 
 
 class ScriptedModelError(RuntimeError):
@@ -35,7 +38,9 @@ class ScriptedChatModel(BaseChatModel):
     """Chat model following a fixed plan of tool calls, then answering.
 
     ``plan[i]`` lists the ``(tool_name, args)`` calls of the conversation's i-th AI turn; once the
-    plan is used up it answers ``answer`` (``{question}`` is replaced by the first human message).
+    plan is used up it answers: ``answers[key]`` for the first key found in the first human message
+    (case-insensitive), else ``answer``. ``{question}`` in an answer is replaced by that message,
+    ``{tool:NAME}`` by what the tool ``NAME`` last returned in the conversation.
     Token usage is derived from message lengths, so it is deterministic and exact in tests.
     """
 
@@ -43,6 +48,7 @@ class ScriptedChatModel(BaseChatModel):
     provider: str = "scripted"
     plan: list[list[tuple[str, dict[str, Any]]]] = []
     answer: str = "Here is what I found about {question}."
+    answers: dict[str, str] = {}
     fail_on: str | None = None
     cached_tokens: int = 0
     reasoning_tokens: int = 0
@@ -87,7 +93,7 @@ class ScriptedChatModel(BaseChatModel):
             ]
             text, finish = "", "tool_calls"
         else:
-            calls, text, finish = [], self.answer.replace("{question}", question[:200]), "stop"
+            calls, text, finish = [], self._answer(question, messages), "stop"
         output_tokens = 4 + len(text) // 4 + 6 * len(calls) + self.reasoning_tokens
         usage = UsageMetadata(
             input_tokens=prompt_tokens,
@@ -108,6 +114,13 @@ class ScriptedChatModel(BaseChatModel):
                 "id": f"resp-{turn}-{prompt_tokens}",
             },
         )
+
+    def _answer(self, question: str, messages: list[BaseMessage]) -> str:
+        lowered = question.lower()
+        template = next((a for k, a in self.answers.items() if k.lower() in lowered), self.answer)
+        results = {getattr(m, "name", None): _text_of(m) for m in messages if m.type == "tool"}
+        text = _TOOL_RESULT.sub(lambda match: results.get(match.group(1)) or "", template)
+        return text.replace("{question}", question[:200])
 
     # -- BaseChatModel ---------------------------------------------------------------------------
     def _generate(

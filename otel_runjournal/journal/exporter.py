@@ -17,6 +17,7 @@ marks every unfinished run ``abandoned``; it logs one warning only when spans ar
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -72,7 +73,7 @@ class RunJournalExporter(SpanExporter):
 
     def __init__(
         self,
-        store: RunStore | str | None = None,
+        store: RunStore | str | os.PathLike[str] | None = None,
         *,
         max_pending_spans: int | None = None,
         journal_content: bool | None = None,
@@ -92,6 +93,13 @@ class RunJournalExporter(SpanExporter):
         with_content = _env.resolve(
             journal_content, _env.OTEL_RUNJOURNAL_JOURNAL_CONTENT, True, _env.parse_bool
         )
+        if isinstance(store, os.PathLike):
+            store = os.fspath(store)
+        if store is not None and not isinstance(store, str) and not _is_store(store):
+            raise ValueError(
+                "RunJournalExporter needs a RunStore or a location (str or os.PathLike), "
+                f"got {type(store).__name__}"
+            )
         if store is None or isinstance(store, str):
             from ..stores.location import open_store  # lazy: the stores import DuckDB
 
@@ -250,3 +258,9 @@ class RunJournalExporter(SpanExporter):
             exc,
             self._max_retries,
         )
+
+
+def _is_store(value: object) -> bool:
+    """Whether ``value`` can be written to and closed like a :class:`RunStore` (a user's own store
+    need not implement the whole query API)."""
+    return callable(getattr(value, "write", None)) and callable(getattr(value, "close", None))

@@ -106,6 +106,17 @@ def _start_ns(span: MappedSpan) -> int:
     return span.start_ns
 
 
+def _service_name(spans: Sequence[MappedSpan], root: RootInfo | None) -> str | None:
+    """The resource's ``service.name`` of the root span (else of the run's first span)."""
+    if not spans:
+        return None
+    chosen = spans[0]
+    if root is not None and root.span_id is not None:
+        chosen = next((s for s in spans if s.record.span_id == root.span_id), chosen)
+    name = chosen.record.resource.get("service.name")
+    return str(name) if name else None
+
+
 def build_write(
     run_id: str,
     thread_id: str,
@@ -142,6 +153,7 @@ def build_write(
         run.error = root.error_message if root.status == "error" else None
         run.first_human_message = run.first_human_message or root.human_text
         keyed.extend(_lifecycle(run, root, start_at, end_at))
+    run.service_name = run.service_name or _service_name(spans, root)
     keyed.sort(key=_sort_key)
     events = [event for _, event in keyed]
     for event in events:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ..records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
@@ -56,9 +58,31 @@ class RunStore(Protocol):
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     def list_runs(
-        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        thread_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        name: str | None = None,
+        service_name: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
     ) -> list[RunRecord]:
-        """Most recent first (by ``started_at``)."""
+        """Most recent first (by ``started_at``); ``started_after`` is inclusive, ``started_before``
+        exclusive (a page's oldest ``started_at`` is the next page's ``started_before``)."""
+        ...
+
+    def count_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        status: str | None = None,
+        name: str | None = None,
+        service_name: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+    ) -> int:
+        """How many runs :meth:`list_runs` would list with these filters and no limit."""
         ...
 
     def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage: ...
@@ -68,6 +92,40 @@ class RunStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """The filters of ``list_runs`` / ``count_runs`` (equality on columns, a ``started_at`` range)."""
+
+    thread_id: str | None = None
+    status: str | None = None
+    name: str | None = None
+    service_name: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+
+    def equal(self) -> dict[str, str]:
+        """Column → value for the equality filters that are set."""
+        pairs = (
+            ("thread_id", self.thread_id),
+            ("status", self.status),
+            ("name", self.name),
+            ("service_name", self.service_name),
+        )
+        return {k: v for k, v in pairs if v is not None}
+
+    def matches(self, run: RunRecord) -> bool:
+        """Whether ``run`` passes every filter (the in-memory stores' test)."""
+        if any(getattr(run, k) != v for k, v in self.equal().items()):
+            return False
+        if self.started_after is None and self.started_before is None:
+            return True
+        if run.started_at is None:
+            return False
+        if self.started_after is not None and run.started_at < self.started_after:
+            return False
+        return self.started_before is None or run.started_at < self.started_before
 
 
 def check_page_args(

@@ -28,6 +28,7 @@ RUN_FIELDS: tuple[str, ...] = (
     "last_ai_message",
     "error",
     "usage_by_caller",
+    "service_name",
 )
 
 

@@ -66,6 +66,8 @@ def open_store(
     ``hold=True`` keeps a DuckDB file open until ``close()`` instead of letting go after ``linger``
     idle seconds (no timer thread): for short-lived readers such as a CLI command.
     """
+    if location is not None and not isinstance(location, (str, os.PathLike)):
+        raise ValueError(f"store location must be a str or os.PathLike, got {type(location).__name__}")
     raw = _env.resolve(
         None if location is None else os.fspath(location), _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE
     )

@@ -126,6 +126,8 @@ class ModelCallbacks(RunSpans):
         attributes: dict[str, Any] = {}
         if info.model is not None:
             attributes[sc.GEN_AI_RESPONSE_MODEL] = info.model
+            if getattr(state.span, "name", None) in _UNNAMED:  # no request model: name it by the response's
+                state.span.update_name(f"{state.span.name} {info.model}")
         if info.response_id is not None:
             attributes[sc.GEN_AI_RESPONSE_ID] = info.response_id
         if info.finish_reasons:
@@ -158,6 +160,10 @@ class ModelCallbacks(RunSpans):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End a model span with an error."""
         self._error(run_id, error)
+
+
+_UNNAMED = (sc.OP_CHAT, sc.OP_TEXT_COMPLETION)
+"""Model span names without a model (the request did not say which)."""
 
 
 def _usage_attributes(attributes: dict[str, Any], usage: Usage) -> None:

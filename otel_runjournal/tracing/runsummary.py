@@ -64,6 +64,7 @@ def summary(root: RootState, span: Any) -> RunRecord:
         last_ai_message=root.last_ai,
         error=span.status.description if status == "error" else None,
         usage_by_caller=dict(root.by_caller),
+        service_name=_service_name(span),
     )
     for caller, tokens in root.by_caller.items():
         if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
@@ -73,6 +74,13 @@ def summary(root: RootState, span: Any) -> RunRecord:
         else:
             record.lead_agent_tokens += tokens
     return record
+
+
+def _service_name(span: Any) -> str | None:
+    """The ``service.name`` of the span's resource, as the journal records it."""
+    resource = getattr(span, "resource", None)
+    name = resource.attributes.get("service.name") if resource is not None else None
+    return str(name) if name else None
 
 
 def deliver(callback: OnRunEnd, root: RootState, span: Any) -> None:

@@ -10,6 +10,8 @@ one clear line instead of DuckDB's varied messages.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from ..base import StoreError
@@ -78,9 +80,18 @@ def check_read_query(con: duckdb.DuckDBPyConnection, query: str) -> None:
     kind = str(statements[0].type).rsplit(".", 1)[-1]
     if kind not in READING_STATEMENTS:
         raise StoreError(
-            f"the run journal is read-only here: {kind} statements are refused "
+            f"the run journal is read-only here: {_named(statements[0].query, kind)} statements are refused "
             "(use SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN)"
         )
+
+
+def _named(text: str, kind: str) -> str:
+    """What the user wrote (``INSTALL``, ``CHECKPOINT``, ``USE``), not DuckDB's statement type for it
+    (``LOAD``, ``CALL``, ``SET``)."""
+    words = re.findall(r"[A-Za-z_]+", re.sub(r"--[^\n]*|/\*.*?\*/", " ", text, flags=re.S))[:2]
+    if words and words[0].upper() == "FORCE" and len(words) > 1:
+        words = words[1:]
+    return words[0].upper() if words else kind
 
 
 def first_line(exc: BaseException) -> str:

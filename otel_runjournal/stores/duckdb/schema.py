@@ -87,4 +87,12 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    (
+        5,
+        "runs_service_name",
+        ("ALTER TABLE runs ADD COLUMN service_name VARCHAR",),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

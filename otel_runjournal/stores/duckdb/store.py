@@ -30,6 +30,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ import duckdb
 
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
-from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
+from ..base import DEFAULT_LIMIT, RunFilter, StoreError, StoreLockedError, check_page_args
 from .readonly import READ_ONLY_CONFIG, check_journal, check_read_query, first_line, lock_down
 from .schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
 
@@ -168,6 +169,8 @@ class DuckDBStore:
         linger: float = DEFAULT_LINGER,
         arrow: bool | None = None,
     ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"DuckDBStore needs a str or os.PathLike, got {type(path).__name__}")
         raw = os.fspath(path)
         if not isinstance(raw, str) or not raw or raw == ":memory:":
             raise ValueError(f"DuckDBStore needs a file path, got {path!r}")
@@ -203,9 +206,12 @@ class DuckDBStore:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
+        self._run_select = _RUN_SELECT
         if read_only:
             with self._session() as con:
                 check_journal(con, self.path, LATEST_VERSION)
+                if not _has_column(con, "runs", "service_name"):  # a journal from before migration 5
+                    self._run_select = _RUN_SELECT.replace("service_name", "NULL AS service_name")
         else:
             with self._write_lock, self._session() as con:
                 self._migrate(con)
@@ -544,7 +550,9 @@ class DuckDBStore:
         )
 
     def _runs(self, where: str, params: list[Any], tail: str = "") -> list[RunRecord]:
-        rows = self._rows(f"SELECT {_RUN_SELECT} FROM runs {where} {tail}", params)
+        if "service_name" in where and self._run_select is not _RUN_SELECT:
+            return []  # no run of a journal from before migration 5 has a service name
+        rows = self._rows(f"SELECT {self._run_select} FROM runs {where} {tail}", params)
         return [_run_from_row(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -553,12 +561,32 @@ class DuckDBStore:
         return runs[0] if runs else None
 
     def list_runs(
-        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        thread_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        name: str | None = None,
+        service_name: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
     ) -> list[RunRecord]:
-        """Runs, most recent first (by ``started_at``)."""
+        """Runs, most recent first (by ``started_at``); the filters as in ``stores.base.RunStore``."""
         check_page_args(limit=limit, status=status)
-        where, params = _run_filter(thread_id=thread_id, status=status)
+        wanted = RunFilter(thread_id, status, name, service_name, started_after, started_before)
+        where, params = _run_filter(**wanted.equal())
+        where, params = _time_range(where, params, wanted)
         return self._runs(where, params, f"ORDER BY started_at DESC NULLS LAST, run_id LIMIT {limit:d}")
+
+    def count_runs(self, **filters: Any) -> int:
+        """How many runs ``list_runs`` would list with these filters (``RunFilter``'s) and no limit."""
+        wanted = RunFilter(**filters)
+        check_page_args(limit=1, status=wanted.status)
+        where, params = _run_filter(**wanted.equal())
+        where, params = _time_range(where, params, wanted)
+        if wanted.service_name is not None and self._run_select is not _RUN_SELECT:
+            return 0
+        return int(self._rows(f"SELECT count(*) FROM runs {where}", params)[0][0])
 
     def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
@@ -625,6 +653,24 @@ def _run_filter(**equal: str | None) -> tuple[str, list[Any]]:
         if value is not None:
             params.append(value)
             terms.append(f"runs.{column} = ${len(params)}")
+    return ("WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = $1 AND column_name = $2",
+        [table, column],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _time_range(where: str, params: list[Any], wanted: RunFilter) -> tuple[str, list[Any]]:
+    """``where`` extended by the filter's ``started_at`` range."""
+    terms = [where[len("WHERE ") :]] if where else []
+    for op, value in ((">=", wanted.started_after), ("<", wanted.started_before)):
+        if value is not None:
+            params = [*params, value]
+            terms.append(f"runs.started_at {op} ${len(params)}")
     return ("WHERE " + " AND ".join(terms) if terms else ""), params
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from ... import settings as _env
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
-from ..base import DEFAULT_LIMIT, StoreError, StoreLockedError, check_page_args
+from ..base import DEFAULT_LIMIT, RunFilter, StoreError, StoreLockedError, check_page_args
 from .names import safe_file_name
 from .snapshot import CommittedReader, check_journal_directory, read_from
 
@@ -103,6 +103,8 @@ class JsonlStore:
         timeout: float = DEFAULT_TIMEOUT,
         read_only: bool = False,
     ) -> None:
+        if not isinstance(directory, (str, os.PathLike)):
+            raise ValueError(f"JsonlStore needs a str or os.PathLike, got {type(directory).__name__}")
         raw = os.fspath(directory)
         if not isinstance(raw, str) or not raw:
             raise ValueError(f"JsonlStore needs a directory, got {directory!r}")
@@ -535,20 +537,38 @@ class JsonlStore:
             return self._runs.get(run_id)
 
     def list_runs(
-        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        thread_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        name: str | None = None,
+        service_name: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
     ) -> list[RunRecord]:
-        """Runs, most recent first (by ``started_at``)."""
+        """Runs, most recent first (by ``started_at``); the filters as in ``stores.base.RunStore``."""
         check_page_args(limit=limit, status=status)
-        with self._reading():
-            runs = (
-                [self._runs[r] for r in self._thread_runs.get(thread_id, ())]
-                if thread_id is not None
-                else list(self._runs.values())
-            )
-        runs = [r for r in runs if status is None or r.status == status]
+        wanted = RunFilter(thread_id, status, name, service_name, started_after, started_before)
+        runs = self._matching(wanted)
         runs.sort(key=lambda r: r.run_id)
         runs.sort(key=lambda r: _codec.to_us(r.started_at) or -1, reverse=True)
         return runs[:limit]
+
+    def count_runs(self, **filters: Any) -> int:
+        """How many runs ``list_runs`` would list with these filters (``RunFilter``'s) and no limit."""
+        wanted = RunFilter(**filters)
+        check_page_args(limit=1, status=wanted.status)
+        return len(self._matching(wanted))
+
+    def _matching(self, wanted: RunFilter) -> list[RunRecord]:
+        with self._reading():
+            runs = (
+                [self._runs[r] for r in self._thread_runs.get(wanted.thread_id, ())]
+                if wanted.thread_id is not None
+                else list(self._runs.values())
+            )
+        return [r for r in runs if wanted.matches(r)]
 
     def list_spans(self, run_id: str) -> list[SpanRecord]:
         """The run's span rows, by start time (read from ``spans.jsonl``)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ...records import RunRecord, SpanRecord
 from .. import codec as _codec
+from ..base import RunFilter
 from . import write as _write
 
 EVENT_SELECT = (
@@ -19,13 +21,37 @@ SPAN_SELECT = (
 RUN_SELECT = ", ".join(f"{name}::TEXT" if name == "usage_by_caller" else name for name in _codec.RUN_FIELDS)
 
 
-def run_filter(**equal: str | None) -> tuple[str, list[Any]]:
+def equal_filter(**equal: str | None) -> tuple[list[str], list[Any]]:
+    """``runs.column = %s`` terms and their parameters for the values that are set."""
     terms, params = [], []
     for column, value in equal.items():
         if value is not None:
             params.append(_write.text(value))
             terms.append(f"runs.{column} = %s")
+    return terms, params
+
+
+def run_filter(wanted: RunFilter, run_id: str | None = None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (``%s`` parameters) of ``list_runs`` / ``count_runs`` / ``token_usage``."""
+    terms, params = equal_filter(run_id=run_id, **wanted.equal())
+    for op, moment in ((">=", wanted.started_after), ("<", wanted.started_before)):
+        if moment is not None:
+            params.append(moment)
+            terms.append(f"runs.started_at {op} %s")
     return ("WHERE " + " AND ".join(terms) if terms else ""), params
+
+
+def plain_values(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows with whole-number ``Decimal`` values as ``int``: PostgreSQL's ``sum(bigint)`` is ``numeric``
+    where DuckDB's is an integer, and the views (``tokens_by_model`` ...) should read the same."""
+    if not any(isinstance(v, Decimal) for row in rows[:1] for v in row):
+        return rows
+    return [tuple(_whole(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
+
+
+def _whole(value: Decimal) -> Decimal | int:
+    exponent = value.as_tuple().exponent
+    return int(value) if isinstance(exponent, int) and exponent >= 0 else value
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunRecord:

@@ -96,6 +96,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         count_model_calls_once(_DIALECT),
     ),
     (
+        5,
+        "runs_service_name",
+        ("ALTER TABLE runs ADD COLUMN service_name TEXT",),
+    ),
+    (
         7,  # PostgreSQL only (DuckDB's sql() is sandboxed by DuckDB itself): 5 and 6 are both stores'
         "sql_sandbox_role",
         # the read-only role and function sql() runs statements in (see .sandbox), where the migrating
@@ -118,6 +123,6 @@ STAGING = (
         ended_at TIMESTAMPTZ, duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT,
         total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
         lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
-        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON)
-        ON COMMIT DELETE ROWS""",
+        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON,
+        service_name TEXT) ON COMMIT DELETE ROWS""",
 )

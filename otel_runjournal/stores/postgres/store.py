@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -38,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
-from ..base import DEFAULT_LIMIT, StoreError, check_page_args
+from ..base import DEFAULT_LIMIT, RunFilter, StoreError, check_page_args
 from . import migrate as _migrate
 from . import rows as _rows
 from . import sandbox as _sandbox
@@ -259,7 +260,8 @@ class PostgresStore:
                 why = _sandbox.missing(conn)
                 if why is not None:
                     raise StoreError(why)
-                return _sandbox.run(conn, query, params)
+                columns, rows = _sandbox.run(conn, query, params)
+                return columns, _rows.plain_values(rows)  # int where DuckDB gives int
             except _sandbox.Refused as exc:
                 raise StoreError(
                     f"cannot query run journal {self.location}: {self._scrub(str(exc))}"
@@ -353,16 +355,32 @@ class PostgresStore:
         return runs[0] if runs else None
 
     def list_runs(
-        self, *, thread_id: str | None = None, status: str | None = None, limit: int = DEFAULT_LIMIT
+        self,
+        *,
+        thread_id: str | None = None,
+        status: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        name: str | None = None,
+        service_name: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
     ) -> list[RunRecord]:
-        """Runs, most recent first (by ``started_at``)."""
+        """Runs, most recent first (by ``started_at``); the filters as in ``stores.base.RunStore``."""
         check_page_args(limit=limit, status=status)
-        where, params = _rows.run_filter(thread_id=thread_id, status=status)
+        wanted = RunFilter(thread_id, status, name, service_name, started_after, started_before)
+        where, params = _rows.run_filter(wanted)
         return self._runs(where, params, f"ORDER BY started_at DESC NULLS LAST, run_id LIMIT {limit:d}")
+
+    def count_runs(self, **filters: Any) -> int:
+        """How many runs ``list_runs`` would list with these filters (``RunFilter``'s) and no limit."""
+        wanted = RunFilter(**filters)
+        check_page_args(limit=1, status=wanted.status)
+        where, params = _rows.run_filter(wanted)
+        return int(self._read(f"SELECT count(*) FROM runs {where}", params)[0][0])
 
     def token_usage(self, *, run_id: str | None = None, thread_id: str | None = None) -> TokenUsage:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
-        where, params = _rows.run_filter(run_id=run_id, thread_id=thread_id)
+        where, params = _rows.run_filter(RunFilter(thread_id=thread_id), run_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
         totals = self._read(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
         usage = TokenUsage(run_count=int(totals[0]))
