@@ -122,6 +122,7 @@ class ChainCallbacks(RunSpans):
             span_name = f"{sc.OP_INVOKE_AGENT} {agent}"
         else:
             attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_WORKFLOW
+            attributes[sc.GEN_AI_WORKFLOW_NAME] = name
             span_name = f"{sc.OP_INVOKE_WORKFLOW} {name}"
         resumed, resume = cl.resume_value(inputs)
         if resumed:
