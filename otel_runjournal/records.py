@@ -68,6 +68,8 @@ class RunRecord:
     error: str | None = None
     # extension beyond DESIGN.md: total tokens per caller ("lead_agent", "subagent:NAME", ...)
     usage_by_caller: dict[str, int] = field(default_factory=dict)
+    cost_usd: float | None = None  # the priced calls' cost; None when no call could be priced (never 0)
+    unpriced_call_count: int = 0  # model calls no price table or user price knew
 
 
 @dataclass(slots=True)
@@ -116,6 +118,8 @@ class TokenUsage:
     subagent_tokens: int = 0
     middleware_tokens: int = 0
     by_caller: dict[str, int] = field(default_factory=dict)
+    cost_usd: float | None = None  # None when no selected run has a priced call
+    unpriced_call_count: int = 0
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -75,6 +75,7 @@ def test_tables_and_views_match_duckdb(schema: Schema, tmp_path: Path) -> None:
                 (1, "create_tables"),
                 (2, "create_views"),
                 (3, "views_count_failed_model_calls"),
+                (6, "cost"),
             ]
         )
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..records import RunEvent, RunRecord, TokenUsage
-from .values import count, duration, preview, when
+from .values import count, duration, preview, usd, when
 
 STATUS_STYLE = {
     "success": "green",
@@ -116,6 +116,7 @@ _RUN_COLS = (
     Col("status"),
     Col("duration", "right"),
     Col("tokens", "right"),
+    Col("cost", "right", drop=4),
     Col("thread", cap=36, drop=2),
     Col("agent", cap=24, drop=1),
     Col("calls", "right", drop=4),
@@ -138,6 +139,7 @@ def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", w
             Text(run.status, style=STATUS_STYLE.get(run.status, "")),
             duration(run.duration_ms),
             count(run.total_tokens),
+            usd(run.cost_usd, run.unpriced_call_count),
             run.thread_id,
             run.name or "",
             str(run.llm_call_count),
@@ -146,7 +148,7 @@ def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", w
         for run in runs
     ]
     if cols is not _RUN_COLS:
-        rows = [row[:6] + row[7:] for row in rows]
+        rows = [row[:7] + row[8:] for row in rows]
     return fitted_table(title, cols, rows, width)
 
 
@@ -232,6 +234,10 @@ def run_summary(run: RunRecord) -> Table:
             f"cached {run.cached_input_tokens:,}, reasoning {run.reasoning_tokens:,})",
         ),
     ]
+    cost = usd(run.cost_usd, run.unpriced_call_count)
+    if run.unpriced_call_count:
+        cost += f" ({run.unpriced_call_count} of {run.llm_call_count} calls unpriced)"
+    rows.append(("cost", cost))
     if run.error:
         rows.append(("error", preview(run.error, 200)))
     for key, value in rows:
@@ -285,27 +291,38 @@ def tokens_table(
     numeric = [(c, label) for c, label in _TOKEN_NUMBERS if any(c in r for r in rows)]
     cols = [Col(key, key=True), *(Col(label, "right", key=True) for _, label in numeric)]
     cols += [Col("total", "right", key=True), Col("share", "right", key=True)]
+    costed = any("cost_usd" in r for r in rows)
+    priced = [float(r["cost_usd"]) for r in rows if r.get("cost_usd") is not None]
+    cost_total = sum(priced) if priced else None
+    if costed:
+        cols += [Col("cost", "right", key=True), Col("cost %", "right", drop=1)]
     cells: list[list[Cell]] = []
     for row in rows:
         value = int(row.get("total_tokens") or 0)
         name = str(row[key])
-        cells.append(
-            [
-                short(name) if short else name,
-                *(count(int(row.get(c) or 0)) for c, _ in numeric),
-                count(value),
-                f"{100 * value / total:.0f}%" if total else "",
+        line: list[Cell] = [
+            short(name) if short else name,
+            *(count(int(row.get(c) or 0)) for c, _ in numeric),
+            count(value),
+            f"{100 * value / total:.0f}%" if total else "",
+        ]
+        if costed:
+            cost = row.get("cost_usd")
+            line += [
+                usd(cost, int(row.get("unpriced_calls") or 0)),
+                f"{100 * cost / cost_total:.0f}%" if cost is not None and cost_total else "",
             ]
-        )
+        cells.append(line)
     if len(rows) > 1:
-        cells.append(
-            [
-                Text("total", style="bold"),
-                *(count(sum(int(r.get(c) or 0) for r in rows)) for c, _ in numeric),
-                count(total),
-                "",
-            ]
-        )
+        line = [
+            Text("total", style="bold"),
+            *(count(sum(int(r.get(c) or 0) for r in rows)) for c, _ in numeric),
+            count(total),
+            "",
+        ]
+        if costed:
+            line += [usd(cost_total, sum(int(r.get("unpriced_calls") or 0) for r in rows)), ""]
+        cells.append(line)
     return fitted_table(title, cols, cells, width)
 
 

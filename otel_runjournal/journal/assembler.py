@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv as sc
 from ..guard import report_internal_error
+from ..pricing import Pricer
 from ..records import RunRecord, RunWrite
 from . import mapping as m
 from . import runwrite as _runwrite
@@ -63,7 +64,9 @@ class Assembler:
         run_idle_timeout: float | None = None,
         max_written_runs: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        pricer: Pricer | None = None,
     ) -> None:
+        self._pricer = pricer  # prices model calls as they are mapped (None: calls stay unpriced)
         self._max_pending = max_pending_spans
         self._with_content = with_content
         self._idle_timeout = foreign_idle_timeout
@@ -122,7 +125,13 @@ class Assembler:
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
             mapped = m.map_span(
-                span, run_id, thread_id, with_content=self._with_content, trace_id=trace_id, attrs=attrs
+                span,
+                run_id,
+                thread_id,
+                with_content=self._with_content,
+                trace_id=trace_id,
+                attrs=attrs,
+                pricer=self._pricer,
             )
             pending = self._pending.get(run_id)
             if pending is not None:  # the common case, inline: another span of a run being held
@@ -147,6 +156,7 @@ class Assembler:
                     candidate=True,
                     trace_id=trace_id,
                     attrs=attrs,
+                    pricer=self._pricer,
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
         if trace_id in self._pending and self._pending[trace_id].foreign and is_local_root(span):

@@ -26,6 +26,7 @@ from opentelemetry.trace import StatusCode
 from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
+from ..pricing import Pricer
 from ..records import SpanRecord, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
@@ -139,12 +140,14 @@ def map_span(
     candidate: bool = False,
     trace_id: str | None = None,
     attrs: dict[str, Any] | None = None,
+    pricer: Pricer | None = None,
 ) -> MappedSpan:
     """Map one finished span to its rows: the span row and its trace / message events.
 
     ``candidate``: also compute :class:`RootInfo` (for foreign spans, any of which may turn out to be
     the top of its group); handler roots always get one. ``trace_id`` / ``attrs``: the span's trace
-    id as hex / :func:`attributes_of` the span, when the caller already has them.
+    id as hex / :func:`attributes_of` the span, when the caller already has them. ``pricer``: prices
+    model calls (``cost_usd`` / ``price_source`` in ``llm_end``); without one, calls are not priced.
     """
     if attrs is None:
         attrs = attributes_of(span)  # read-only
@@ -170,7 +173,7 @@ def map_span(
         return mapped  # e.g. an agent / workflow span: its root facts are its events (made per run)
     out = Emitter(span, mapped, run_id, thread_id, attrs, events)
     if op in LLM_OPS:
-        llm_events(out, attrs, content)
+        llm_events(out, attrs, content, pricer)
     elif op == sc.OP_EXECUTE_TOOL:
         tool_events(out, span, attrs, content)
     elif op == sc.OP_RETRIEVAL:

@@ -32,6 +32,8 @@ def rollup(run: RunRecord) -> dict[str, Any]:
     """The token roll-up of a run as recorded in ``run_end`` metadata."""
     out: dict[str, Any] = {key: getattr(run, key) for key in _ROLLUP_KEYS}
     out["by_caller"] = dict(run.usage_by_caller)
+    out["cost_usd"] = run.cost_usd
+    out["unpriced_call_count"] = run.unpriced_call_count
     return out
 
 
@@ -94,6 +96,11 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
         run.cached_input_tokens += usage.cached_input_tokens
         run.reasoning_tokens += usage.reasoning_tokens
         run.llm_call_count += 1
+        cost = span.cost_usd
+        if cost is None:
+            run.unpriced_call_count += 1
+        else:
+            run.cost_usd = cost if run.cost_usd is None else run.cost_usd + cost
         bucket = caller_bucket(span.caller)
         setattr(run, bucket, getattr(run, bucket) + total)
         run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + total

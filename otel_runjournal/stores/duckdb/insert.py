@@ -126,8 +126,8 @@ RUNS = Table(
             name,
             _TS if name in ("started_at", "ended_at")
             else _JSON if name == "usage_by_caller"
-            else _FLOAT if name == "duration_ms"
-            else _INT if name in (*_codec.RUN_TOKEN_FIELDS, "message_count")
+            else _FLOAT if name in ("duration_ms", "cost_usd")
+            else _INT if name in (*_codec.RUN_TOKEN_FIELDS, "message_count", "unpriced_call_count")
             else _STR,
             _attr(name),
         )

@@ -553,9 +553,14 @@ class DuckDBStore:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         where, params = _run_filter(run_id=run_id, thread_id=thread_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
-        totals = self._rows(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
-        usage = TokenUsage(run_count=int(totals[0]))
-        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
+        totals = self._rows(
+            "SELECT count(*), sum(cost_usd), coalesce(sum(unpriced_call_count), 0), "
+            f"{sums} FROM runs {where}",
+            params,
+        )[0]
+        usage = TokenUsage(run_count=int(totals[0]), unpriced_call_count=int(totals[2]))
+        usage.cost_usd = None if totals[1] is None else float(totals[1])
+        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[3:], strict=True):
             setattr(usage, name, int(value))
         split = self._rows(
             f"SELECT key, sum(TRY_CAST(value AS BIGINT)) FROM runs, json_each(usage_by_caller) {where} "

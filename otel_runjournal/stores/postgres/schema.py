@@ -16,7 +16,7 @@ the end; never edit a released one.
 
 from __future__ import annotations
 
-from ..views import Dialect, count_failed_model_calls, create_views
+from ..views import Dialect, cost_views, count_failed_model_calls, create_views
 
 SCHEMA_TABLE = "schema_migrations"
 MIGRATION_LOCK = 0x52554E4A  # pg_advisory_xact_lock key ("RUNJ")
@@ -38,6 +38,8 @@ _DIALECT = Dialect(
     _int_attr,
     day="(start_time AT TIME ZONE 'UTC')::DATE",
     p95="percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)",
+    meta=lambda key: f"(metadata ->> '{key}')",
+    event_day="(created_at AT TIME ZONE 'UTC')::DATE",
 )
 
 ID = 'TEXT COLLATE "C"'
@@ -89,6 +91,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "views_count_failed_model_calls",
         count_failed_model_calls(_DIALECT),
     ),
+    (
+        6,
+        "cost",
+        cost_views(_DIALECT),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
@@ -105,6 +112,7 @@ STAGING = (
         ended_at TIMESTAMPTZ, duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT,
         total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
         lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
-        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON)
+        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON,
+        cost_usd DOUBLE PRECISION, unpriced_call_count BIGINT)
         ON COMMIT DELETE ROWS""",
 )

@@ -370,9 +370,14 @@ class PostgresStore:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         where, params = _rows.run_filter(run_id=run_id, thread_id=thread_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
-        totals = self.sql(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
-        usage = TokenUsage(run_count=int(totals[0]))
-        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
+        totals = self.sql(
+            "SELECT count(*), sum(cost_usd), coalesce(sum(unpriced_call_count), 0), "
+            f"{sums} FROM runs {where}",
+            params,
+        )[0]
+        usage = TokenUsage(run_count=int(totals[0]), unpriced_call_count=int(totals[2]))
+        usage.cost_usd = None if totals[1] is None else float(totals[1])
+        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[3:], strict=True):
             setattr(usage, name, int(value))
         split = self.sql(
             "SELECT e.key, sum(CASE WHEN e.value ~ '^-?[0-9]{1,18}$' THEN e.value::BIGINT ELSE 0 END) "
