@@ -163,6 +163,10 @@ class Pricer:
     def has_user_prices(self) -> bool:
         return bool(self._user)
 
+    def warm(self) -> None:
+        """Import the price table now (~0.3 s), e.g. at construction, not on a run's thread later."""
+        self._table()
+
     def _table(self) -> tuple[Any, Any]:
         if not self._loaded:
             with self._lock:
@@ -224,6 +228,41 @@ class Pricer:
             return None
         source = f"{self._version}: {result.provider.id}/{result.model.id}"
         return Price(float(result.total_price), source)
+
+
+def priced_model(attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(provider, model) a call is priced by: ``gen_ai.provider.name`` (else the older ``gen_ai.system``)
+    and the response model, else the request model. The journal and ``on_run_end`` both use this."""
+    provider = attrs.get("gen_ai.provider.name")
+    if provider is None:
+        provider = attrs.get("gen_ai.system")
+    model = attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
+    return (
+        provider if isinstance(provider, str) and provider else None,
+        model if isinstance(model, str) and model else None,
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def span_cost(pricer: Pricer, span: Any) -> float | None:
+    """The cost of one of the handler's own (finished) model-call spans, priced exactly as the journal
+    prices its ``llm_end``: same attributes, same usage, same time (the span's start)."""
+    from .records import utc
+
+    attrs = span.attributes or {}
+    provider, model = priced_model(attrs)
+    usage = CallUsage(
+        _int(attrs.get("gen_ai.usage.input_tokens")),
+        _int(attrs.get("gen_ai.usage.output_tokens")),
+        _int(attrs.get("gen_ai.usage.cache_read.input_tokens")),
+        _int(attrs.get("gen_ai.usage.cache_creation.input_tokens")),
+        _int(attrs.get("gen_ai.usage.reasoning.output_tokens")),
+    )
+    price = pricer.price(provider, model, usage, utc(span.start_time or 0))
+    return None if price is None else price.cost_usd
 
 
 def _user_cost(spec: _UserPrice, usage: CallUsage) -> float:

@@ -178,6 +178,7 @@ def configure(
             run_ttl=run_ttl,
             meter_provider=meter_provider,
             on_run_end=on_run_end,
+            prices=prices,
         )
         wired = Configured(
             handler=handler,

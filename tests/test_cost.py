@@ -241,3 +241,80 @@ def test_jsonl_query_api_carries_cost(tmp_path: Path) -> None:
         usage = again.token_usage(thread_id="thread-cost")
         assert usage.cost_usd == pytest.approx(expected(OPENAI), rel=1e-12)
         assert usage.unpriced_call_count == 1
+
+
+def _chat_costs(store: DuckDBStore, run_id: str, as_model: dict[str, str]) -> tuple[float, int]:
+    """(cost, calls) of a run's chat spans priced here with genai-prices, each model as ``as_model``
+    says (provider:model), at the span's start."""
+    total, calls = 0.0, 0
+    for span in store.list_spans(run_id):
+        attrs = span.attributes
+        if attrs.get(sc.GEN_AI_OPERATION_NAME) != sc.OP_CHAT:
+            continue
+        provider, model = as_model[attrs[sc.GEN_AI_RESPONSE_MODEL]].split(":")
+        usage = genai_prices.Usage(
+            input_tokens=int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0)),
+            output_tokens=int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0)),
+        )
+        at = span.start_time
+        total += float(
+            genai_prices.calc_price(
+                usage, model, provider_id=provider, genai_request_timestamp=at
+            ).total_price
+        )
+        calls += 1
+    return total, calls
+
+
+def test_demo_agent_cost_on_run_end_equals_the_runs_row(tmp_path: Path) -> None:
+    """A real LangGraph agent (subagent, middleware) priced via user aliases: on_run_end's cost equals
+    the runs row, which equals the chat spans priced independently."""
+    pytest.importorskip("langgraph")
+    from langchain_core.messages import HumanMessage
+
+    from otel_runjournal import configure
+    from otel_runjournal.cli.demo_run import DEMO_PRICES
+    from otel_runjournal.demo.agent import build_agent
+
+    ended: list[Any] = []
+    wired = configure(tmp_path / "d.duckdb", set_global=False, prices=DEMO_PRICES, on_run_end=ended.append)
+    try:
+        build_agent().invoke(
+            {"messages": [HumanMessage("What's the weather in Paris, and what is 6*7+1?")]},
+            {"callbacks": [wired.handler], "configurable": {"thread_id": "t-demo"}},
+        )
+    finally:
+        wired.shutdown()
+    (summary,) = ended
+    with DuckDBStore(tmp_path / "d.duckdb") as store:
+        run = store.get_run(summary.run_id)
+        assert run is not None
+        independent, calls = _chat_costs(store, run.run_id, DEMO_PRICES)
+    assert calls == run.llm_call_count > 1 and run.unpriced_call_count == 0 == summary.unpriced_call_count
+    assert summary.cost_usd == pytest.approx(run.cost_usd, rel=1e-12)
+    assert run.cost_usd == pytest.approx(independent, rel=1e-12)
+
+
+def test_scripted_models_without_prices_are_unpriced(tmp_path: Path) -> None:
+    """Without user prices the scripted models (provider 'scripted') are unpriced in the row and in
+    on_run_end alike: cost null, every call counted."""
+    pytest.importorskip("langgraph")
+    from langchain_core.messages import HumanMessage
+
+    from otel_runjournal import configure
+    from otel_runjournal.demo.agent import build_agent
+
+    ended: list[Any] = []
+    wired = configure(tmp_path / "d.duckdb", set_global=False, on_run_end=ended.append)
+    try:
+        build_agent(subagent=False, failing_tool=False, middleware=False).invoke(
+            {"messages": [HumanMessage("Give me a one-line forecast for Paris.")]},
+            {"callbacks": [wired.handler]},
+        )
+    finally:
+        wired.shutdown()
+    (summary,) = ended
+    with DuckDBStore(tmp_path / "d.duckdb") as store:
+        run = store.get_run(summary.run_id)
+    assert run is not None and run.cost_usd is None and summary.cost_usd is None
+    assert run.unpriced_call_count == run.llm_call_count == summary.unpriced_call_count > 0

@@ -14,16 +14,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
-from ..pricing import CallUsage, Pricer
+from ..pricing import CallUsage, Pricer, priced_model
 from .emitter import G_BODY, R_POINT, Emitter, SortKey, SpanContent
 from .spanfacts import run_name, usage_of
-
-
-def _provider(attrs: Mapping[str, Any]) -> str | None:
-    provider = attrs.get(sc.GEN_AI_PROVIDER_NAME)
-    if provider is None:
-        provider = next((attrs[a] for a in sc.LEGACY_PROVIDER_ATTRIBUTES if a in attrs), None)
-    return provider if isinstance(provider, str) and provider else None
 
 
 def llm_events(
@@ -34,7 +27,7 @@ def llm_events(
     usage = out.mapped.usage = usage_of(attrs)
     price = None
     if pricer is not None:
-        priced_model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or model
+        provider, priced = priced_model(attrs)
         call = CallUsage(
             usage.input_tokens,
             usage.output_tokens,
@@ -42,7 +35,7 @@ def llm_events(
             usage.cache_write_input_tokens,
             usage.reasoning_tokens,
         )
-        price = pricer.price(_provider(attrs), priced_model, call, out.start_at)
+        price = pricer.price(provider, priced, call, out.start_at)
         out.mapped.cost_usd = None if price is None else price.cost_usd
     out.emit(out.start_key, "llm_start", "trace", None, {"model_name": model, "caller": caller})
     if out.failed:

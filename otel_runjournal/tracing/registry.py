@@ -33,6 +33,7 @@ class RootState:
         "last_seen",
         "leftovers",
         "llm_calls",
+        "model_spans",
         "name",
         "open",
         "output_tokens",
@@ -54,6 +55,7 @@ class RootState:
         self.input_tokens = self.output_tokens = self.total_tokens = 0
         self.cache_read_tokens = self.reasoning_tokens = self.llm_calls = 0
         self.by_caller: dict[str, int] = {}
+        self.model_spans: list[Any] = []  # the run's model-call spans (on_run_end prices them)
         self.interrupted = False
         self.interrupt_value: Any = None
         self.span: Any = None  # the root's span
@@ -183,6 +185,7 @@ class RunRegistry:
             root.cache_read_tokens += usage.cache_read_tokens or 0
             root.reasoning_tokens += usage.reasoning_tokens or 0
             root.by_caller[state.caller] = root.by_caller.get(state.caller, 0) + total
+            root.model_spans.append(state.span)
 
     def add_failed_call(self, state: RunState) -> None:
         """A model call that failed still counts as a call (as in the journal's ``runs`` row)."""
@@ -190,6 +193,7 @@ class RunRegistry:
             root = state.root
             root.llm_calls += 1
             root.by_caller.setdefault(state.caller, 0)
+            root.model_spans.append(state.span)
 
     def expired(self) -> list[RunState]:
         """Roots idle longer than the TTL (each with ``root.leftovers`` filled), checked at most every

@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import content as _content
 from .. import semconv as sc
+from ..pricing import Pricer
 from . import classify as cl
 from .callcontext import calling_middleware, thread_of_current_config
 from .metrics import GenAIMetrics
@@ -40,6 +41,7 @@ class RunSpans:
     _keep_all: bool
     _metrics: GenAIMetrics | None
     _on_run_end: OnRunEnd | None
+    _pricer: Pricer | None
 
     def _open(
         self,
@@ -203,7 +205,7 @@ class RunSpans:
     def _root_done(self, state: RunState) -> None:
         """After a root's span ended: hand the application the run's summary (``on_run_end``)."""
         if self._on_run_end is not None:
-            deliver(self._on_run_end, state.root, state.span)
+            deliver(self._on_run_end, state.root, state.span, self._pricer)
 
     def _end_leftovers(self, root: RootState) -> None:
         leftovers, root.leftovers = root.leftovers, []
