@@ -318,3 +318,66 @@ def test_scripted_models_without_prices_are_unpriced(tmp_path: Path) -> None:
         run = store.get_run(summary.run_id)
     assert run is not None and run.cost_usd is None and summary.cost_usd is None
     assert run.unpriced_call_count == run.llm_call_count == summary.unpriced_call_count > 0
+
+
+def _check_reprice(store: Any, tmp_path: Path) -> None:
+    from otel_runjournal.cli.reprice import reprice_runs
+
+    journal(store, "old", [(OPENAI, "lead_agent"), (UNKNOWN, "lead_agent")])
+    result = reprice_runs(store, Pricer({"no-such-model-xyz": {"input_mtok": 10, "output_mtok": 20}}))
+    run = store.get_run("old")
+    new_cost = (50 * 10 + 5 * 20) / 1e6
+    assert result["runs"] == 1 and result["calls"] == 2 and result["unpriced_calls"] == 0
+    assert run.unpriced_call_count == 0
+    assert run.cost_usd == pytest.approx(expected(OPENAI) + new_cost, rel=1e-12)
+    ends = {e.metadata["model"]: e.metadata for e in store.list_events("old") if e.event_type == "llm_end"}
+    assert ends["no-such-model-xyz"]["cost_usd"] == pytest.approx(new_cost, rel=1e-12)
+    assert ends["no-such-model-xyz"]["price_source"] == "user: no-such-model-xyz"
+    assert ends["o3-mini"]["cost_usd"] == pytest.approx(expected(OPENAI), rel=1e-12)
+    # back to the table alone: the unknown model is unpriced again; a time range outside selects nothing
+    assert reprice_runs(store, Pricer(), since=datetime(2100, 1, 1, tzinfo=timezone.utc))["runs"] == 0
+    reprice_runs(store, Pricer(), until=datetime(2100, 1, 1, tzinfo=timezone.utc))
+    run = store.get_run("old")
+    assert run.unpriced_call_count == 1
+    assert run.cost_usd == pytest.approx(expected(OPENAI), rel=1e-12)
+    by_model = _view_rows(store, "cost_by_model", "model")
+    assert by_model["no-such-model-xyz"] == (1, 1, None)
+
+
+def test_reprice_duckdb(duck: DuckDBStore, tmp_path: Path) -> None:
+    """reprice rewrites llm_end costs and the runs row with the given prices, within a time range."""
+    _check_reprice(duck, tmp_path)
+
+
+def test_reprice_postgresql(tmp_path: Path) -> None:
+    """reprice works the same on PostgreSQL."""
+    pytest.importorskip("psycopg", reason="the PostgreSQL store needs the postgres extra")
+    from pg_server import Schema
+
+    from otel_runjournal.stores.postgres.store import PostgresStore
+
+    schema = Schema()
+    try:
+        with PostgresStore(schema.url) as store:
+            _check_reprice(store, tmp_path)
+    finally:
+        schema.drop()
+
+
+def test_reprice_command(tmp_path: Path) -> None:
+    """`otel-runjournal reprice --prices FILE` re-prices the journal and says what it did."""
+    from click.testing import CliRunner
+
+    from otel_runjournal.cli.main import cli
+
+    location = tmp_path / "c.duckdb"
+    with DuckDBStore(location) as store:
+        journal(store, "c", [(UNKNOWN, "lead_agent")])
+    prices = tmp_path / "p.json"
+    prices.write_text('{"no-such-model-xyz": {"input_mtok": 1, "output_mtok": 1}}')
+    out = CliRunner().invoke(cli, ["reprice", "--store", str(location), "--prices", str(prices), "--json"])
+    assert out.exit_code == 0, out.output
+    assert '"calls": 1' in out.output and '"unpriced_calls": 0' in out.output
+    with DuckDBStore(location) as store:
+        run = store.get_run("c")
+    assert run is not None and run.cost_usd == pytest.approx(55 / 1e6, rel=1e-12)

@@ -74,7 +74,7 @@ def usd(value: float | None, unpriced: int = 0) -> str:
     return text + ("*" if unpriced else "")
 
 
-UNPRICED_NOTE = "* {n} model call{s} could not be priced (unknown model or provider): not counted, never $0"
+UNPRICED_NOTE = "* {n} model call{s} unpriced (unknown model or provider): left out, never $0"
 
 
 def unpriced_note(n: int) -> str:

@@ -25,7 +25,7 @@ def llm_events(
     model = attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
     caller = out.mapped.caller
     usage = out.mapped.usage = usage_of(attrs)
-    price = None
+    price = provider = None
     if pricer is not None:
         provider, priced = priced_model(attrs)
         call = CallUsage(
@@ -44,6 +44,7 @@ def llm_events(
         if pricer is not None:
             failure["cost_usd"] = None if price is None else price.cost_usd
             failure["price_source"] = None if price is None else price.source
+            failure["provider"] = provider
         out.emit(out.end_key, "llm_error", "trace", out.error_message, failure)
         return
     text, calls = gj.output(content.get(sc.GEN_AI_OUTPUT_MESSAGES))
@@ -61,6 +62,7 @@ def llm_events(
     if pricer is not None:
         meta["cost_usd"] = None if price is None else price.cost_usd
         meta["price_source"] = None if price is None else price.source
+        meta["provider"] = provider  # what reprice prices by
     if sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs:
         meta["time_to_first_chunk"] = attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
     out.emit(out.end_key, "llm_end", "trace", text or None, meta)

@@ -423,6 +423,34 @@ class DuckDBStore:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    def update_costs(self, events: Sequence[RunEvent], runs: Sequence[RunRecord]) -> None:
+        """``reprice``: replace the metadata of model-call events (by ``run_id`` + ``seq``) and the
+        cost columns of their runs, in one transaction. Nothing else of the journal changes (not a
+        ``seq``, not an event's content)."""
+        if self.read_only:
+            raise StoreError(f"run journal {self.path} was opened read-only")
+        with self._write_lock, self._session() as con:
+            try:
+                con.execute("BEGIN")
+                try:
+                    if events:
+                        con.executemany(
+                            "UPDATE run_events SET metadata = CAST($1 AS JSON) "
+                            "WHERE run_id = $2 AND seq = $3",
+                            [[_codec.dumps(e.metadata), e.run_id, e.seq] for e in events],
+                        )
+                    if runs:
+                        con.executemany(
+                            "UPDATE runs SET cost_usd = $1, unpriced_call_count = $2 WHERE run_id = $3",
+                            [[r.cost_usd, r.unpriced_call_count, r.run_id] for r in runs],
+                        )
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback(con)
+                    raise
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot write to run journal {self.path}: {exc}") from exc
+
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one reading statement (e.g. ``SELECT * FROM tokens_by_model``) and return its rows.
 

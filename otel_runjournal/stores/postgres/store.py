@@ -263,6 +263,14 @@ class PostgresStore:
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
 
+    def update_costs(self, events: Sequence[RunEvent], runs: Sequence[RunRecord]) -> None:
+        """``reprice``: new event metadata and run cost columns, in one transaction (see
+        :meth:`DuckDBStore.update_costs`)."""
+        if self.read_only:
+            raise StoreError(f"run journal {self.location} was opened read-only")
+        with self._connection("reprice") as conn, conn.transaction():
+            _write.update_costs(conn, events, runs)
+
     # -- reading ----------------------------------------------------------------------------------
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
