@@ -70,6 +70,9 @@ class RunRecord:
     usage_by_caller: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None  # the priced calls' cost; None when no call could be priced (never 0)
     unpriced_call_count: int = 0  # model calls no price table or user price knew
+    # False: spans of the run never arrived (dropped by a full queue, a sampler, a crash) or its root
+    # never did; None: unknown (no span count announced, e.g. other instrumentations' runs)
+    complete: bool | None = None
 
 
 @dataclass(slots=True)

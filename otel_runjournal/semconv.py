@@ -104,6 +104,7 @@ RJ_RESUMED = "runjournal.resumed"  # the root resumes an interrupted run (LangGr
 RJ_ABANDONED = "runjournal.abandoned"
 RJ_RETRIEVER_DOCUMENT_COUNT = "runjournal.retriever.document_count"
 RJ_LLM_CALL_COUNT = "runjournal.llm_call_count"
+RJ_SPAN_COUNT = "runjournal.span_count"  # on the root: spans the run made (the journal checks all arrived)
 RJ_USAGE_INPUT_TOKENS = "runjournal.usage.input_tokens"
 RJ_USAGE_OUTPUT_TOKENS = "runjournal.usage.output_tokens"
 RJ_USAGE_TOTAL_TOKENS = "runjournal.usage.total_tokens"

@@ -18,7 +18,7 @@ EXPECTED_COLUMNS = {
     "output_tokens total_tokens cached_input_tokens reasoning_tokens llm_call_count lead_agent_tokens "
     "subagent_tokens "
     "middleware_tokens message_count first_human_message last_ai_message error usage_by_caller "
-    "cost_usd unpriced_call_count",
+    "cost_usd unpriced_call_count complete",
     "spans": "trace_id span_id parent_span_id run_id name kind start_time end_time duration_ms status_code "
     "status_message attributes events resource",
     "thread_seq": "thread_id last_seq",

@@ -136,7 +136,7 @@ def runs_table(runs: Sequence[RunRecord], short: Shorten, title: str = "Runs", w
         [
             short(run.run_id),
             when(run.started_at, same_day),
-            Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+            Text(run.status + ("!" if run.complete is False else ""), style=STATUS_STYLE.get(run.status, "")),
             duration(run.duration_ms),
             count(run.total_tokens),
             usd(run.cost_usd, run.unpriced_call_count),
@@ -238,6 +238,8 @@ def run_summary(run: RunRecord) -> Table:
     if run.unpriced_call_count:
         cost += f" ({run.unpriced_call_count} of {run.llm_call_count} calls unpriced)"
     rows.append(("cost", cost))
+    if run.complete is False:
+        rows.append(("complete", "no: some of its spans never reached the journal (totals may be short)"))
     if run.error:
         rows.append(("error", preview(run.error, 200)))
     for key, value in rows:

@@ -28,6 +28,8 @@ def runs(store: str | None, as_json: bool, limit: int, thread_id: str | None, st
     out = values.console()
     short = id_shortener(universe, [r.run_id for r in rows])
     out.print(render.runs_table(rows, short, width=out.width))
+    if any(r.complete is False for r in rows):
+        out.print(values.INCOMPLETE_NOTE, style="dim")
 
 
 @click.command(short_help="One run as a timeline of its spans (or its events).")

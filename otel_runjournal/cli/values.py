@@ -77,6 +77,9 @@ def usd(value: float | None, unpriced: int = 0) -> str:
 UNPRICED_NOTE = "* {n} model call{s} unpriced (unknown model or provider): left out, never $0"
 
 
+INCOMPLETE_NOTE = "! incomplete: some of the run's spans never reached the journal; totals may be short"
+
+
 def unpriced_note(n: int) -> str:
     return UNPRICED_NOTE.format(n=n, s="" if n == 1 else "s")
 

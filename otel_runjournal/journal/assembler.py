@@ -75,6 +75,7 @@ class Assembler:
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
+        self._spans_written: dict[str, int] = {}  # run id (in ``_written``) → its spans handed out
         self._handler_traces: OrderedDict[str, None] = OrderedDict()  # LRU of traces with our spans
         self._last_handler_trace: str | None = None  # the newest entry of that LRU
         self.pending_spans = 0
@@ -200,7 +201,11 @@ class Assembler:
                 spans = []
             elif complete and not self._finished(run_id):
                 root = self._foreign_root(spans)
-        write = _runwrite.build_write(run_id, thread_id, spans, root=root, status=status, prior=prior)
+        before = self._spans_written.get(run_id, 0) if prior is not None else 0
+        write = _runwrite.build_write(
+            run_id, thread_id, spans, root=root, status=status, prior=prior, spans_before=before
+        )
+        self._spans_written[run_id] = before + len(spans)
         for event in write.events:
             if event.thread_id != thread_id:  # the run's thread was settled by an earlier part
                 event.thread_id = thread_id
@@ -220,7 +225,8 @@ class Assembler:
         self._written[write.run.run_id] = write.run
         self._written.move_to_end(write.run.run_id)
         while len(self._written) > self._max_written:
-            self._written.popitem(last=False)
+            old, _ = self._written.popitem(last=False)
+            self._spans_written.pop(old, None)
         return write
 
     def _expire_idle(self, now: float) -> list[RunWrite]:

@@ -113,6 +113,7 @@ def _root_info(
     resumed = bool(attrs.get(sc.RJ_RESUMED))
     input_text = content.get(_content.KEY_RESUME_VALUE if resumed else sc.GEN_AI_INPUT_MESSAGES)
     record = mapped.record
+    announced = attrs.get(sc.RJ_SPAN_COUNT)
     return RootInfo(
         name=run_name(span, attrs),
         trace_id=record.trace_id,
@@ -128,6 +129,7 @@ def _root_info(
         resumed=resumed,
         start_at=record.start_time,
         end_at=end_at(mapped),
+        span_count=announced if isinstance(announced, int) and not isinstance(announced, bool) else None,
     )
 
 

@@ -121,17 +121,25 @@ def build_write(
     root: RootInfo | None,
     status: str,
     prior: RunRecord | None = None,
+    spans_before: int = 0,
 ) -> RunWrite:
     """The :class:`RunWrite` for a run's mapped spans.
 
     ``prior`` is the summary already written for this run (a run written in parts): its totals are
     carried forward and the new row replaces it. ``status`` applies when there is no ``root``.
+    ``spans_before``: spans of the run written in earlier parts (``complete`` compares all that
+    arrived with the count the root announces).
     """
     if prior is not None:
         run = replace(prior, usage_by_caller=dict(prior.usage_by_caller))
     else:
         run = RunRecord(run_id, thread_id)
     _add_usage(run, spans)
+    arrived = spans_before + len(spans)
+    if root is None:
+        run.complete = False  # its root has not arrived (yet): the totals may be short
+    else:
+        run.complete = None if root.span_count is None else arrived >= root.span_count
     if spans and root is None:
         run.trace_id = run.trace_id or spans[0].record.trace_id
         earliest = min(spans, key=_start_ns)

@@ -85,6 +85,7 @@ class RootInfo:
     resumed: bool = False  # the run resumes an interrupted one: ``input_text`` is the resume value
     start_at: datetime | None = None  # utc(start_ns) / utc(end_ns), when already made
     end_at: datetime | None = None
+    span_count: int | None = None  # spans the run made, as the root announces (runjournal.span_count)
 
 
 def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:

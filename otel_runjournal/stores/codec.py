@@ -30,6 +30,7 @@ RUN_FIELDS: tuple[str, ...] = (
     "usage_by_caller",
     "cost_usd",
     "unpriced_call_count",
+    "complete",
 )
 
 

@@ -125,13 +125,15 @@ _COST_SUMS = """count(*) AS llm_calls, count(cost_usd) AS priced_calls,
 
 
 def cost_views(d: Dialect) -> tuple[str, ...]:
-    """Migration 6: ``runs`` gains ``cost_usd`` (NULL when no call was priced, never 0 for unknown)
-    and ``unpriced_call_count``; views ``cost_by_model``, ``cost_by_caller``, ``cost_per_day`` (share:
-    of the priced cost in the view; unpriced calls counted, never priced at 0)."""
+    """Migration 6: ``runs`` gains ``cost_usd`` (NULL when no call was priced, never 0 for unknown),
+    ``unpriced_call_count`` and ``complete`` (false: some of the run's spans never arrived; NULL:
+    unknown, e.g. other instrumentations' runs); views ``cost_by_model``, ``cost_by_caller``,
+    ``cost_per_day`` (share: of the priced cost in the view; unpriced calls counted, never at 0)."""
     source = _model_call_costs(d)
     return (
         "ALTER TABLE runs ADD COLUMN cost_usd DOUBLE PRECISION",
         "ALTER TABLE runs ADD COLUMN unpriced_call_count BIGINT DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN complete BOOLEAN",
         f"""CREATE VIEW cost_by_model AS
                SELECT model, {_COST_SUMS} FROM ({source}) AS llm GROUP BY model
                ORDER BY cost_usd DESC NULLS LAST, model""",

@@ -40,6 +40,7 @@ class RootState:
         "reasoning_tokens",
         "run_key",
         "span",
+        "span_count",
         "summaries",
         "thread_from_config",
         "thread_id",
@@ -56,6 +57,7 @@ class RootState:
         self.cache_read_tokens = self.reasoning_tokens = self.llm_calls = 0
         self.by_caller: dict[str, int] = {}
         self.model_spans: list[Any] = []  # the run's model-call spans (on_run_end prices them)
+        self.span_count = 0  # spans made for the run (the root's runjournal.span_count)
         self.interrupted = False
         self.interrupt_value: Any = None
         self.span: Any = None  # the root's span
@@ -151,6 +153,8 @@ class RunRegistry:
                 return False
             self._runs[run_id] = state
             root = state.root
+            if state.span is not None:
+                root.span_count += 1
             if state.is_root:
                 self._roots[run_id] = root
             else:

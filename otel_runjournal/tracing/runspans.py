@@ -241,6 +241,7 @@ class RunSpans:
                 sc.RJ_USAGE_CACHED_INPUT_TOKENS: root.cache_read_tokens,
                 sc.RJ_USAGE_REASONING_TOKENS: root.reasoning_tokens,
                 sc.RJ_LLM_CALL_COUNT: root.llm_calls,
+                sc.RJ_SPAN_COUNT: root.span_count,
                 sc.RJ_USAGE_LEAD_AGENT_TOKENS: lead,
                 sc.RJ_USAGE_SUBAGENT_TOKENS: sub,
                 sc.RJ_USAGE_MIDDLEWARE_TOKENS: middleware,

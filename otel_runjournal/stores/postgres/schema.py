@@ -113,6 +113,6 @@ STAGING = (
         total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
         lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
         first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON,
-        cost_usd DOUBLE PRECISION, unpriced_call_count BIGINT)
+        cost_usd DOUBLE PRECISION, unpriced_call_count BIGINT, complete BOOLEAN)
         ON COMMIT DELETE ROWS""",
 )
