@@ -381,3 +381,27 @@ def test_reprice_command(tmp_path: Path) -> None:
     with DuckDBStore(location) as store:
         run = store.get_run("c")
     assert run is not None and run.cost_usd == pytest.approx(55 / 1e6, rel=1e-12)
+
+
+def test_show_and_tokens_carry_cost(tmp_path: Path) -> None:
+    """`show --json` has each model call's cost on its span node; `tokens --by model --json` sums cost
+    per model and counts the unpriced calls."""
+    import json
+
+    from click.testing import CliRunner
+
+    from otel_runjournal.cli.main import cli
+
+    location = tmp_path / "s.duckdb"
+    with DuckDBStore(location) as store:
+        journal(store, "s", [(OPENAI, "lead_agent"), (UNKNOWN, "lead_agent")])
+    shown = CliRunner().invoke(cli, ["show", "s", "--store", str(location), "--json"])
+    assert shown.exit_code == 0, shown.output
+    (root,) = json.loads(shown.output)["spans"]
+    costs = {c["model"]: c["cost_usd"] for c in root["children"]}
+    assert costs["o3-mini"] == pytest.approx(expected(OPENAI), rel=1e-12)
+    assert costs["no-such-model-xyz"] is None
+    tokens = CliRunner().invoke(cli, ["tokens", "--by", "model", "--store", str(location), "--json"])
+    rows = {r["model"]: r for r in json.loads(tokens.output)}
+    assert rows["o3-mini"]["cost_usd"] == pytest.approx(expected(OPENAI), rel=1e-12)
+    assert rows["no-such-model-xyz"]["cost_usd"] is None and rows["no-such-model-xyz"]["unpriced_calls"] == 1

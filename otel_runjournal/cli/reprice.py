@@ -20,6 +20,7 @@ from ..records import RunEvent, RunRecord
 from ..stores.base import MAX_LIMIT, RunStore, StoreError
 from . import values
 from .options import json_option, store_location, store_option
+from .reading import open_for_reading
 
 _MODEL_CALL_EVENTS = ("llm_end", "llm_error")
 
@@ -144,11 +145,17 @@ def reprice(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     pricer.warm()
-    st: RunStore = open_store(store_location(store))
+    location = store_location(store)
+    with open_for_reading(location):  # a journal that is not there is an error, not a new journal
+        pass
     try:
-        result = reprice_runs(st, pricer, since=start, until=end)
-    finally:
-        st.close()
+        st: RunStore = open_store(location)
+        try:
+            result = reprice_runs(st, pricer, since=start, until=end)
+        finally:
+            st.close()
+    except StoreError as exc:  # one line, as every command reports a journal problem
+        raise click.ClickException(str(exc)) from None
     if as_json:
         values.echo_json(result)
         return
