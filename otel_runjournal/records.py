@@ -70,6 +70,11 @@ class RunRecord:
     usage_by_caller: dict[str, int] = field(default_factory=dict)
     # the resource's ``service.name`` of the run's root span (a served journal mixes applications)
     service_name: str | None = None
+    cost_usd: float | None = None  # the priced calls' cost; None when no call could be priced (never 0)
+    unpriced_call_count: int = 0  # model calls no price table or user price knew
+    # False: spans of the run never arrived (dropped by a full queue, a sampler, a crash) or its root
+    # never did; None: unknown (no span count announced, e.g. other instrumentations' runs)
+    complete: bool | None = None
 
 
 @dataclass(slots=True)
@@ -118,6 +123,8 @@ class TokenUsage:
     subagent_tokens: int = 0
     middleware_tokens: int = 0
     by_caller: dict[str, int] = field(default_factory=dict)
+    cost_usd: float | None = None  # None when no selected run has a priced call
+    unpriced_call_count: int = 0
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

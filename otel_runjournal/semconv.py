@@ -1,14 +1,18 @@
 """Attribute, span and metric names: the one place they are spelled.
 
-Implements the OpenTelemetry GenAI semantic conventions as of semconv **v1.44.0**
-(``opentelemetry-semantic-conventions`` 0.66b2) plus the rename on semconv main of
-``gen_ai.usage.cache_creation.input_tokens`` → ``gen_ai.usage.cache_write.input_tokens``:
-we emit the current name and read both. ``runjournal.*`` names are this library's own.
+Implements the OpenTelemetry GenAI semantic conventions as they stand in their own repository
+(``open-telemetry/semantic-conventions-genai``, which has no release yet; checked at commit
+``002c8a6``), on top of core semconv **v1.44.0** (``opentelemetry-semantic-conventions`` 0.66b2).
+Cache writes are ``gen_ai.usage.cache_creation.input_tokens`` (the short-lived ``cache_write``
+spelling of semconv main, and older names other instrumentations use, are still read from foreign
+spans). In-process agents are ``invoke_agent`` INTERNAL spans, workflows ``invoke_workflow
+{gen_ai.workflow.name}`` INTERNAL spans. ``runjournal.*`` names are this library's own.
 """
 
 from __future__ import annotations
 
 SEMCONV_VERSION = "1.44.0"
+GENAI_CONVENTIONS_REVISION = "open-telemetry/semantic-conventions-genai@002c8a6"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.44.0"
 INSTRUMENTATION_NAME = "otel_runjournal"
 
@@ -16,6 +20,7 @@ INSTRUMENTATION_NAME = "otel_runjournal"
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_WORKFLOW_NAME = "gen_ai.workflow.name"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
@@ -34,7 +39,7 @@ GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_TOOL_NAME = "gen_ai.tool.name"
 GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
@@ -54,7 +59,7 @@ CONTENT_ATTRIBUTES = (
 )
 # names of earlier revisions / other instrumentations that the exporter also reads
 LEGACY_CACHE_WRITE_ATTRIBUTES = (
-    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_write.input_tokens",  # semconv main for a while before the GenAI repository
     "gen_ai.usage.cache_creation_input_tokens",
 )
 LEGACY_CACHE_READ_ATTRIBUTES = ("gen_ai.usage.cache_read_input_tokens",)
@@ -102,6 +107,7 @@ RJ_ABANDONED = "runjournal.abandoned"
 RJ_DUPLICATE = "runjournal.duplicate"
 RJ_RETRIEVER_DOCUMENT_COUNT = "runjournal.retriever.document_count"
 RJ_LLM_CALL_COUNT = "runjournal.llm_call_count"
+RJ_SPAN_COUNT = "runjournal.span_count"  # on the root: spans the run made (the journal checks all arrived)
 RJ_USAGE_INPUT_TOKENS = "runjournal.usage.input_tokens"
 RJ_USAGE_OUTPUT_TOKENS = "runjournal.usage.output_tokens"
 RJ_USAGE_TOTAL_TOKENS = "runjournal.usage.total_tokens"

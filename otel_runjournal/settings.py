@@ -36,6 +36,10 @@ OTEL_RUNJOURNAL_RUN_TTL = "OTEL_RUNJOURNAL_RUN_TTL"
 OTEL_RUNJOURNAL_MAX_PENDING_SPANS = "OTEL_RUNJOURNAL_MAX_PENDING_SPANS"
 """Spans the exporter holds for runs whose root has not ended yet. Default: 100000."""
 
+OTEL_RUNJOURNAL_PRICES = "OTEL_RUNJOURNAL_PRICES"
+"""A JSON file of the user's model prices, which override genai-prices' table (see
+:mod:`otel_runjournal.pricing`). Default: none (the table alone)."""
+
 OTEL_RUNJOURNAL_FSYNC = "OTEL_RUNJOURNAL_FSYNC"
 """JSONL store fsync policy: ``never``, ``batch`` (after every write) . Default: ``never``."""
 

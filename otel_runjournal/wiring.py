@@ -30,7 +30,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -124,13 +124,15 @@ def configure(
     meter_provider: Any = None,
     set_global: bool | None = None,
     on_run_end: Callable[[RunRecord], Any] | None = None,
+    prices: Mapping[str, Any] | None = None,
 ) -> Configured:
     """Wire handler → provider → journal exporter (→ OTLP) and return the pieces; see the module doc.
 
     ``store``: a :class:`RunStore` or a location (``x.duckdb``, ``duckdb:///x.duckdb``, a directory,
     ``jsonl:///dir``); default ``OTEL_RUNJOURNAL_STORE`` → ``./runjournal.duckdb``; ``False`` or
     ``"none"``: no local journal (OTLP only). The content arguments and ``on_run_end`` are passed to
-    :class:`RunJournalCallbackHandler`.
+    :class:`RunJournalCallbackHandler`. ``prices``: the user's model prices, overriding genai-prices'
+    table (else ``OTEL_RUNJOURNAL_PRICES``; see :mod:`otel_runjournal.pricing`).
     """
     from .journal.exporter import RunJournalExporter
     from .tracing.handler import RunJournalCallbackHandler
@@ -171,7 +173,7 @@ def configure(
                 run_store = open_store(os.fspath(location))
             else:
                 run_store = location
-            exporter = RunJournalExporter(run_store)
+            exporter = RunJournalExporter(run_store, prices=prices)
             processors.append(journal_span_processor(exporter))
         otlp = _otlp_exporter(otlp_endpoint, otlp_protocol, from_env=owns_provider)
         if not journal and owns_provider and otlp is None:
@@ -193,6 +195,7 @@ def configure(
             run_ttl=run_ttl,
             meter_provider=meter_provider,
             on_run_end=on_run_end,
+            prices=prices,
         )
         wired = Configured(
             handler=handler,

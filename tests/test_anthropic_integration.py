@@ -60,8 +60,8 @@ def _check_usage(chat: ReadableSpan) -> None:
     assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == INPUT
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == OUTPUT
     assert a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == CACHE_READ
-    assert a[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == CACHE_WRITE == 203
-    uncached = a[sc.GEN_AI_USAGE_INPUT_TOKENS] - CACHE_READ - a[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS]
+    assert a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == CACHE_WRITE == 203
+    uncached = a[sc.GEN_AI_USAGE_INPUT_TOKENS] - CACHE_READ - a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]
     assert uncached == UNCACHED_INPUT  # total input = uncached + cache read + cache write
     assert rollup(chat) == {"input": INPUT, "output": OUTPUT, "total": INPUT + OUTPUT, "calls": 1}
     assert a[sc.RJ_USAGE_CACHED_INPUT_TOKENS] == CACHE_READ

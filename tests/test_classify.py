@@ -195,7 +195,9 @@ AGENT_MD = {"ls_integration": "langchain_create_agent"}
     ("name", "tags", "metadata", "parent_agent", "parent_tool", "nested"),
     [
         ("researcher", [], {**AGENT_MD, "lc_agent_name": "researcher"}, "boss", "research", "researcher"),
-        ("researcher", [], {**AGENT_MD, "lc_agent_name": "researcher"}, None, None, "researcher"),
+        ("researcher", [], {**AGENT_MD, "lc_agent_name": "researcher"}, None, "research", "researcher"),
+        # the first agent of a plain workflow: no enclosing agent, no tool: the lead agent
+        ("researcher", [], {**AGENT_MD, "lc_agent_name": "researcher"}, None, None, None),
         ("model", ["graph:step:1"], {**AGENT_MD, "lc_agent_name": "researcher"}, "boss", None, None),
         ("boss", [], {**AGENT_MD, "lc_agent_name": "boss"}, "boss", None, None),  # its own graph
         (
@@ -220,8 +222,8 @@ def test_nested_agent(
     parent_tool: str | None,
     nested: str | None,
 ) -> None:
-    """An agent graph inside another run: a named one by its changed lc_agent_name, an unnamed
-    create_agent run straight from a tool's body by the tool's name."""
+    """An agent graph inside another agent or a tool: a named one by its changed lc_agent_name, an
+    unnamed create_agent run straight from a tool's body by the tool's name; never without either."""
     assert cl.nested_agent(name, tags, metadata, parent_agent, parent_tool) == nested
 
 

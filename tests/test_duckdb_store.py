@@ -17,7 +17,8 @@ EXPECTED_COLUMNS = {
     "runs": "run_id thread_id trace_id name status started_at ended_at duration_ms input_tokens "
     "output_tokens total_tokens cached_input_tokens reasoning_tokens llm_call_count lead_agent_tokens "
     "subagent_tokens "
-    "middleware_tokens message_count first_human_message last_ai_message error usage_by_caller service_name",
+    "middleware_tokens message_count first_human_message last_ai_message error usage_by_caller "
+    "service_name cost_usd unpriced_call_count complete",
     "spans": "trace_id span_id parent_span_id run_id name kind start_time end_time duration_ms status_code "
     "status_message attributes events resource",
     "thread_seq": "thread_id last_seq",
@@ -40,9 +41,10 @@ def test_schema_has_the_contract_columns_and_recorded_migrations(tmp_path: Path)
             (3, "views_count_failed_model_calls"),
             (4, "views_count_model_calls_once"),
             (5, "runs_service_name"),
+            (6, "cost"),
         ]
     with DuckDBStore(tmp_path / "j.duckdb") as again:  # reopening applies nothing twice
-        assert len(again.schema_versions()) == 5
+        assert len(again.schema_versions()) == 6
 
 
 def test_views_answer_common_questions(tmp_path: Path) -> None:

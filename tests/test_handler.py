@@ -214,6 +214,7 @@ def test_workflow_root_and_default_thread(
     spans = span_exporter.get_finished_spans()
     root = one(spans, "invoke_workflow answer_chain")
     assert root.attributes[sc.GEN_AI_OPERATION_NAME] == sc.OP_INVOKE_WORKFLOW
+    assert root.attributes["gen_ai.workflow.name"] == "answer_chain"
     assert root.attributes[sc.RJ_THREAD_ID] == root.attributes[sc.RJ_RUN_ID]
     assert parent_of(spans, one(spans, "chat scripted-1")) is root
     assert rollup(root)["calls"] == 1

@@ -370,17 +370,49 @@ def test_twenty_concurrent_supervisor_runs_keep_their_callers_apart(journal: Jou
         assert r.llm_call_count == 6  # boss 2, each subagent 1 model + 1 review
 
 
-def test_a_graph_running_an_agent_as_a_node_makes_it_a_subagent(journal: Journal) -> None:
-    """Supervisor style: a StateGraph whose node is a named create_agent."""
-    helper = create_agent(ScriptedChatModel(model_name="helper-m", answer="helped"), tools=[], name="helper")
+def test_a_plain_workflow_running_an_agent_as_a_node_makes_it_the_lead(journal: Journal) -> None:
+    """prep → lead → END: the named create_agent of a plain workflow is the lead agent (no agent above
+    it); its answer, the run's final one, is what the thread shows."""
+    prep_model = ScriptedChatModel(model_name="prep-m", answer="prepared")
+
+    def prep(state: MessagesState) -> dict[str, Any]:
+        prep_model.invoke(state["messages"])  # a model call of the workflow itself, not an answer
+        return {}
+
+    lead = create_agent(ScriptedChatModel(model_name="lead-m", answer="the answer"), tools=[], name="lead")
     graph = StateGraph(MessagesState)
-    graph.add_node("helper", helper)
-    graph.add_edge(START, "helper")
-    graph.add_edge("helper", END)
-    graph.compile(name="supervisor").invoke({"messages": [HumanMessage("q")]}, journal.config("t1"))
-    assert journal.chat_callers() == {"helper-m": {"subagent:helper"}}
-    assert _agent_spans(journal.spans.get_finished_spans()) == ["invoke_agent helper"]
-    assert journal.messages("t1") == [("human_message", "q")]
+    graph.add_node("prep", prep)
+    graph.add_node("lead", lead)
+    graph.add_edge(START, "prep")
+    graph.add_edge("prep", "lead")
+    graph.add_edge("lead", END)
+    graph.compile(name="pipeline").invoke({"messages": [HumanMessage("q")]}, journal.config("t1"))
+    assert journal.chat_callers() == {"prep-m": {"lead_agent"}, "lead-m": {"lead_agent"}}
+    assert _agent_spans(journal.spans.get_finished_spans()) == []
+    (run,) = journal.store.list_runs(thread_id="t1")
+    assert run.last_ai_message == "the answer"
+    assert run.subagent_tokens == 0 and run.lead_agent_tokens == run.total_tokens > 0
+    assert journal.messages("t1")[-1] == ("ai_message", "the answer")
+
+
+def test_an_agent_as_a_node_of_an_agent_graph_is_a_subagent(journal: Journal) -> None:
+    """Supervisor style: a named create_agent inside another agent's run (a tool the boss agent
+    calls) is a subagent; its answer stays out of the thread."""
+    helper = create_agent(ScriptedChatModel(model_name="helper-m", answer="helped"), tools=[], name="helper")
+
+    @tool
+    def ask_helper(question: str) -> str:
+        """Ask the helper agent."""
+        return str(helper.invoke({"messages": [HumanMessage(question)]})["messages"][-1].content)
+
+    boss = create_agent(
+        ScriptedChatModel(model_name="boss-m", plan=[[("ask_helper", {"question": "q"})]], answer="done"),
+        tools=[ask_helper],
+        name="boss",
+    )
+    boss.invoke({"messages": [HumanMessage("q")]}, journal.config("t1"))
+    assert journal.chat_callers() == {"boss-m": {"lead_agent"}, "helper-m": {"subagent:helper"}}
+    assert journal.messages("t1") == [("human_message", "q"), ("ai_message", "done")]
 
 
 def test_interrupt_and_resume_on_one_thread(journal: Journal) -> None:

@@ -201,13 +201,21 @@ def test_span_events_table(
     assert all(ev.span_id == mapped.record.span_id for _, ev in mapped.events)
 
 
-def test_chat_metadata_usage_and_tool_calls(f: SpanFactory) -> None:
+@pytest.mark.parametrize(
+    "cache_write_name",
+    [
+        "gen_ai.usage.cache_creation.input_tokens",  # the current name
+        "gen_ai.usage.cache_write.input_tokens",  # semconv main's short-lived spelling
+        "gen_ai.usage.cache_creation_input_tokens",  # OpenLLMetry's
+    ],
+)
+def test_chat_metadata_usage_and_tool_calls(f: SpanFactory, cache_write_name: str) -> None:
     """llm_end carries model, caller, full usage (cache/reasoning), latency, finish reasons and tool calls."""
     attrs = {
         **common("r", caller="subagent:researcher"),
         **chat_attrs("gpt-x", 100, 20),
         sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 30,
-        "gen_ai.usage.cache_creation.input_tokens": 5,  # the pre-rename name is still read
+        cache_write_name: 5,
         sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 8,
         sc.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_calls",),
     }

@@ -77,6 +77,7 @@ def test_tables_and_views_match_duckdb(schema: Schema, tmp_path: Path) -> None:
                 (3, "views_count_failed_model_calls"),
                 (4, "views_count_model_calls_once"),
                 (5, "runs_service_name"),
+                (6, "cost"),
             ]
         )
 

@@ -15,6 +15,9 @@ from ..records import TOKEN_FIELDS, TokenUsage
 from ..stores.base import RunStore
 
 DEMO_SERVICE_NAME = "otel-runjournal-demo"
+DEMO_PRICES = {"scripted-1": "openai:gpt-4o", "scripted-mini": "openai:gpt-4o-mini"}
+"""The demo's scripted models are priced as the real models they stand in for (user prices, as an
+application would price a fine-tuned copy), so the first journal a user sees has costs in it."""
 FAIL_MARKER = "[crash]"
 QUESTIONS = (
     "What's the weather in Paris, and what is 6*7+1?",
@@ -65,7 +68,10 @@ def run_demo(
     from ..wiring import configure
 
     wired = configure(
-        location, service_name=_env.resolve(None, _env.OTEL_SERVICE_NAME, DEMO_SERVICE_NAME), set_global=False
+        location,
+        service_name=_env.resolve(None, _env.OTEL_SERVICE_NAME, DEMO_SERVICE_NAME),
+        set_global=False,
+        prices=DEMO_PRICES,
     )
     tag = uuid.uuid4().hex[:6]
     result = DemoResult(

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..records import RunEvent, RunRecord, TokenUsage
-from .values import count, duration, number, preview, when
+from .values import count, duration, number, preview, usd, when
 
 STATUS_STYLE = {
     "success": "green",
@@ -115,9 +115,10 @@ _RUN_COLS = (
     Col("status", key=True),
     Col("duration", "right"),
     Col("tokens", "right"),
-    Col("thread", cap=36, drop=1),
-    Col("agent", cap=24, drop=2),
-    Col("calls", "right", drop=3),
+    Col("cost", "right", drop=1),
+    Col("thread", cap=36, drop=2),
+    Col("agent", cap=24, drop=3),
+    Col("calls", "right", drop=4),
     Col("first message", flex=True, min=14, cap=80),
 )
 
@@ -143,9 +144,10 @@ def runs_table(
         [
             short(run.run_id),
             when(run.started_at, same_day),
-            Text(run.status, style=STATUS_STYLE.get(run.status, "")),
+            Text(run.status + ("!" if run.complete is False else ""), style=STATUS_STYLE.get(run.status, "")),
             duration(run.duration_ms),
             count(run.total_tokens),
+            usd(run.cost_usd, run.unpriced_call_count),
             thread(run.thread_id),
             run.name or "",
             str(run.llm_call_count),
@@ -154,7 +156,7 @@ def runs_table(
         for run in runs
     ]
     if cols is not _RUN_COLS:
-        rows = [row[:6] + row[7:] for row in rows]
+        rows = [row[:7] + row[8:] for row in rows]
     return fitted_table(title, cols, rows, width)
 
 
@@ -187,6 +189,12 @@ def run_summary(run: RunRecord, trace_url: str | None = None) -> Table:
             f"cached {run.cached_input_tokens:,}, reasoning {run.reasoning_tokens:,})",
         ),
     ]
+    cost = usd(run.cost_usd, run.unpriced_call_count)
+    if run.unpriced_call_count:
+        cost += f" ({run.unpriced_call_count} of {run.llm_call_count} calls unpriced)"
+    rows.append(("cost", cost))
+    if run.complete is False:
+        rows.append(("complete", "no: some of its spans never reached the journal (totals may be short)"))
     if run.error:
         rows.append(("error", preview(run.error, 200)))
     for key, value in rows:
@@ -240,27 +248,38 @@ def tokens_table(
     numeric = [(c, label) for c, label in _TOKEN_NUMBERS if any(c in r for r in rows)]
     cols = [Col(key, key=True), *(Col(label, "right", key=True) for _, label in numeric)]
     cols += [Col("total", "right", key=True), Col("share", "right", key=True)]
+    costed = any("cost_usd" in r for r in rows)
+    priced = [float(r["cost_usd"]) for r in rows if r.get("cost_usd") is not None]
+    cost_total = sum(priced) if priced else None
+    if costed:
+        cols += [Col("cost", "right", key=True), Col("cost %", "right", drop=1)]
     cells: list[list[Cell]] = []
     for row in rows:
         value = int(row.get("total_tokens") or 0)
         name = str(row[key])
-        cells.append(
-            [
-                short(name) if short else name,
-                *(count(int(row.get(c) or 0)) for c, _ in numeric),
-                count(value),
-                f"{100 * value / total:.0f}%" if total else "",
+        line: list[Cell] = [
+            short(name) if short else name,
+            *(count(int(row.get(c) or 0)) for c, _ in numeric),
+            count(value),
+            f"{100 * value / total:.0f}%" if total else "",
+        ]
+        if costed:
+            cost = row.get("cost_usd")
+            line += [
+                usd(cost, int(row.get("unpriced_calls") or 0)),
+                f"{100 * cost / cost_total:.0f}%" if cost is not None and cost_total else "",
             ]
-        )
+        cells.append(line)
     if len(rows) > 1:
-        cells.append(
-            [
-                Text("total", style="bold"),
-                *(count(sum(int(r.get(c) or 0) for r in rows)) for c, _ in numeric),
-                count(total),
-                "",
-            ]
-        )
+        line = [
+            Text("total", style="bold"),
+            *(count(sum(int(r.get(c) or 0) for r in rows)) for c, _ in numeric),
+            count(total),
+            "",
+        ]
+        if costed:
+            line += [usd(cost_total, sum(int(r.get("unpriced_calls") or 0) for r in rows)), ""]
+        cells.append(line)
     return fitted_table(title, cols, cells, width)
 
 

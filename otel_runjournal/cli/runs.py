@@ -88,6 +88,8 @@ def runs(
             style="dim",
             soft_wrap=True,
         )
+    if any(r.complete is False for r in rows):
+        out.print(values.INCOMPLETE_NOTE, style="dim")
 
 
 @click.command(short_help="One run as a timeline of its spans (or its events).")
@@ -140,7 +142,12 @@ def show(
         list_spans = getattr(st, "list_spans", None)
         spans = list_spans(run.run_id) if list_spans is not None and not as_events else []
         events = all_events(st, run.run_id, category=category) if as_events or not spans else []
-    roots = build_tree(spans)
+        costs = {
+            e.span_id: e.metadata.get("cost_usd")
+            for e in (all_events(st, run.run_id, category="trace") if spans and not as_events else [])
+            if e.event_type in ("llm_end", "llm_error") and e.span_id
+        }
+    roots = build_tree(spans, costs)
     if as_json:
         payload: dict[str, object] = {"run": run}
         if as_events or not roots:

@@ -10,7 +10,7 @@ every span below it belongs to it too); errors (``✗``) and interrupts (``⏸``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from rich.text import Text
 
 from .. import semconv as sc
 from ..records import SpanRecord
-from .values import duration
+from .values import duration, usd
 
 LEAD = sc.CALLER_LEAD_AGENT
 _LLM_OPS = ("chat", "text_completion", "generate_content")
@@ -45,6 +45,7 @@ class Node:
     model: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cost_usd: float | None = None  # a model call's cost as journaled (its llm_end), None: unpriced
     error: str | None = None
     interrupted: bool = False
     children: list[Node] = field(default_factory=list)
@@ -65,6 +66,7 @@ class Node:
                 "model": self.model,
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
+                "cost_usd": self.cost_usd,
             }
         if self.error is not None:
             out["error"] = self.error
@@ -103,13 +105,18 @@ def _node(span: SpanRecord, t0: float) -> Node:
     return node
 
 
-def build_tree(spans: Sequence[SpanRecord]) -> list[Node]:
+def build_tree(spans: Sequence[SpanRecord], costs: Mapping[str, float | None] | None = None) -> list[Node]:
     """The roots (normally one) of the run's span tree; a span whose parent is not in the run is a root.
-    Children are ordered by start time (then span id, so equal starts keep one order)."""
+    Children are ordered by start time (then span id, so equal starts keep one order). ``costs``: model
+    calls' cost by span id (from their ``llm_end`` events)."""
     if not spans:
         return []
     t0 = min(s.start_time.timestamp() for s in spans) * 1000
     nodes = {s.span_id: _node(s, t0) for s in spans}
+    for span_id, cost in (costs or {}).items():
+        node = nodes.get(span_id)
+        if node is not None and node.model is not None:
+            node.cost_usd = cost
     roots: list[Node] = []
     for span in spans:
         parent = nodes.get(span.parent_span_id or "")
@@ -159,6 +166,8 @@ def _extras(node: Node, parent_caller: str) -> str:
     parts = []
     if node.model is not None and (node.input_tokens is not None or node.output_tokens is not None):
         parts.append(f"{node.input_tokens or 0:,}→{node.output_tokens or 0:,}")
+    if node.cost_usd is not None and node.error is None:  # a failed call's $0 would crowd its error out
+        parts.append(usd(node.cost_usd))
     if node.caller != LEAD and node.caller != parent_caller:
         parts.append(node.caller)
     if node.error is not None:  # the message where the error arose; its ancestors just carry the mark

@@ -94,6 +94,25 @@ def silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+def usd(value: float | None, unpriced: int = 0) -> str:
+    """A cost: ``$0.0123`` (four decimals under a dollar), ``-`` when nothing was priced; ``*`` marks
+    a figure that leaves unpriced calls out (the footnote says how many)."""
+    if value is None:
+        return "-" if not unpriced else "-*"
+    text = f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+    return text + ("*" if unpriced else "")
+
+
+UNPRICED_NOTE = "* {n} model call{s} unpriced (unknown model or provider): left out, never $0"
+
+
+INCOMPLETE_NOTE = "! incomplete: some of the run's spans never reached the journal; totals may be short"
+
+
+def unpriced_note(n: int) -> str:
+    return UNPRICED_NOTE.format(n=n, s="" if n == 1 else "s")
+
+
 def console() -> Console:
     """The output console: the terminal's width, ``COLUMNS``, or 80 when piped."""
     return _Console(soft_wrap=False)

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv as sc
 from ..guard import report_internal_error
+from ..pricing import Pricer
 from ..records import RunRecord, RunWrite
 from . import mapping as m
 from . import runwrite as _runwrite
@@ -68,7 +69,9 @@ class Assembler:
         run_idle_timeout: float | None = None,
         max_written_runs: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        pricer: Pricer | None = None,
     ) -> None:
+        self._pricer = pricer  # prices model calls as they are mapped (None: calls stay unpriced)
         self._max_pending = max_pending_spans
         self._with_content = with_content
         self._idle_timeout = foreign_idle_timeout
@@ -77,6 +80,7 @@ class Assembler:
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
+        self._spans_written: dict[str, int] = {}  # run id (in ``_written``) → its spans handed out
         # LRU of traces with our spans → the run of ours last seen in each
         self._handler_traces: OrderedDict[str, str] = OrderedDict()
         self._last_handler_trace: str | None = None  # the newest entry of that LRU, and its run
@@ -128,7 +132,13 @@ class Assembler:
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
             mapped = m.map_span(
-                span, run_id, thread_id, with_content=self._with_content, trace_id=trace_id, attrs=attrs
+                span,
+                run_id,
+                thread_id,
+                with_content=self._with_content,
+                trace_id=trace_id,
+                attrs=attrs,
+                pricer=self._pricer,
             )
             pending = self._pending.get(run_id)
             if pending is not None:  # the common case, inline: another span of a run being held
@@ -160,6 +170,7 @@ class Assembler:
                     candidate=True,
                     trace_id=trace_id,
                     attrs=attrs,
+                    pricer=self._pricer,
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
         if trace_id in self._pending and self._pending[trace_id].foreign and is_local_root(span):
@@ -227,7 +238,11 @@ class Assembler:
                 spans = []
             elif complete and not self._finished(run_id):
                 root = self._foreign_root(spans)
-        write = _runwrite.build_write(run_id, thread_id, spans, root=root, status=status, prior=prior)
+        before = self._spans_written.get(run_id, 0) if prior is not None else 0
+        write = _runwrite.build_write(
+            run_id, thread_id, spans, root=root, status=status, prior=prior, spans_before=before
+        )
+        self._spans_written[run_id] = before + _runwrite.own_span_count(spans)
         for event in write.events:
             if event.thread_id != thread_id:  # the run's thread was settled by an earlier part
                 event.thread_id = thread_id
@@ -247,7 +262,8 @@ class Assembler:
         self._written[write.run.run_id] = write.run
         self._written.move_to_end(write.run.run_id)
         while len(self._written) > self._max_written:
-            self._written.popitem(last=False)
+            old, _ = self._written.popitem(last=False)
+            self._spans_written.pop(old, None)
         return write
 
     def _expire_idle(self, now: float) -> list[RunWrite]:

@@ -39,6 +39,8 @@ class MappedSpan:
     usage: Usage | None = None  # set on model-call spans (also failed ones: they count as calls)
     root: RootInfo | None = None  # set on handler roots, candidates and foreign agent / workflow spans
     is_root: bool = False  # the handler marked it as its run's root
+    duplicate: bool = False  # another instrumentation's span of a call ours owns (counts nothing)
+    cost_usd: float | None = None  # a model call's cost; None: unpriced (or not a model call)
 
 
 class SpanContent:

@@ -20,8 +20,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -29,6 +30,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .. import content as _content
 from .. import settings as _env
 from ..guard import report_internal_error
+from ..pricing import resolve_pricer
 from ..records import RunWrite
 from ..stores.base import RunStore
 from .assembler import Assembler
@@ -68,6 +70,8 @@ class RunJournalExporter(SpanExporter):
       tool arguments / results); when false, no message rows and no content attributes in span rows.
     - ``foreign_idle_timeout``: seconds after which a group of other instrumentations' spans whose
       local root never ended is written. ``max_retries``: further attempts for a failed write.
+    - ``prices`` (``OTEL_RUNJOURNAL_PRICES``, a JSON file): the user's model prices, overriding
+      genai-prices' table (see :mod:`otel_runjournal.pricing`).
     - ``clock``: monotonic seconds (tests pass a fake one).
     """
 
@@ -80,7 +84,9 @@ class RunJournalExporter(SpanExporter):
         foreign_idle_timeout: float = 60.0,
         max_retries: int = 3,
         clock: Callable[[], float] = time.monotonic,
+        prices: Mapping[str, Any] | None = None,
     ) -> None:
+        pricer = resolve_pricer(prices)
         pending = _env.resolve(
             max_pending_spans, _env.OTEL_RUNJOURNAL_MAX_PENDING_SPANS, DEFAULT_MAX_PENDING_SPANS, int
         )
@@ -117,6 +123,10 @@ class RunJournalExporter(SpanExporter):
             with_content=with_content,
             foreign_idle_timeout=foreign_idle_timeout,
             clock=clock,
+            pricer=pricer,
+            # a run whose root never arrives (dropped, or its process died) is written, incomplete,
+            # once it has been idle as long as the handler's run TTL, instead of waiting for shutdown
+            run_idle_timeout=_env.resolve(None, _env.OTEL_RUNJOURNAL_RUN_TTL, 3600.0, float),
         )
         self._lock = threading.Lock()
         self._retry: list[tuple[RunWrite, int]] = []  # (failed write, attempts so far), oldest first

@@ -27,6 +27,7 @@ from opentelemetry.trace import StatusCode
 from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
+from ..pricing import Pricer
 from ..records import SpanRecord, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
@@ -113,6 +114,7 @@ def _root_info(
     resumed = bool(attrs.get(sc.RJ_RESUMED))
     input_text = content.get(_content.KEY_RESUME_VALUE if resumed else sc.GEN_AI_INPUT_MESSAGES)
     record = mapped.record
+    announced = attrs.get(sc.RJ_SPAN_COUNT)
     return RootInfo(
         name=run_name(span, attrs),
         trace_id=record.trace_id,
@@ -128,6 +130,7 @@ def _root_info(
         resumed=resumed,
         start_at=record.start_time,
         end_at=end_at(mapped),
+        span_count=announced if isinstance(announced, int) and not isinstance(announced, bool) else None,
     )
 
 
@@ -140,12 +143,14 @@ def map_span(
     candidate: bool = False,
     trace_id: str | None = None,
     attrs: dict[str, Any] | None = None,
+    pricer: Pricer | None = None,
 ) -> MappedSpan:
     """Map one finished span to its rows: the span row and its trace / message events.
 
     ``candidate``: also compute :class:`RootInfo` (for foreign spans, any of which may turn out to be
     the top of its group); handler roots always get one. ``trace_id`` / ``attrs``: the span's trace
-    id as hex / :func:`attributes_of` the span, when the caller already has them.
+    id as hex / :func:`attributes_of` the span, when the caller already has them. ``pricer``: prices
+    model calls (``cost_usd`` / ``price_source`` in ``llm_end``); without one, calls are not priced.
     """
     if attrs is None:
         attrs = attributes_of(span)  # read-only
@@ -171,7 +176,7 @@ def map_span(
         return mapped  # e.g. an agent / workflow span: its root facts are its events (made per run)
     out = Emitter(span, mapped, run_id, thread_id, attrs, events)
     if op in LLM_OPS:
-        llm_events(out, attrs, content)
+        llm_events(out, attrs, content, pricer)
     elif op == sc.OP_EXECUTE_TOOL:
         tool_events(out, span, attrs, content)
     elif op == sc.OP_RETRIEVAL:
@@ -192,7 +197,8 @@ def as_duplicate(mapped: MappedSpan, run_id: str) -> MappedSpan:
     record = mapped.record
     attributes = dict(record.attributes)  # the row shares the span's dict: never modify that one
     attributes[sc.RJ_DUPLICATE] = True
-    return MappedSpan(replace(record, run_id=run_id, attributes=attributes), mapped.start_ns, mapped.end_ns)
+    row = replace(record, run_id=run_id, attributes=attributes)
+    return MappedSpan(row, mapped.start_ns, mapped.end_ns, duplicate=True)
 
 
 def map_duplicate(

@@ -32,6 +32,8 @@ def rollup(run: RunRecord) -> dict[str, Any]:
     """The token roll-up of a run as recorded in ``run_end`` metadata."""
     out: dict[str, Any] = {key: getattr(run, key) for key in _ROLLUP_KEYS}
     out["by_caller"] = dict(run.usage_by_caller)
+    out["cost_usd"] = run.cost_usd
+    out["unpriced_call_count"] = run.unpriced_call_count
     return out
 
 
@@ -94,6 +96,11 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
         run.cached_input_tokens += usage.cached_input_tokens
         run.reasoning_tokens += usage.reasoning_tokens
         run.llm_call_count += 1
+        cost = span.cost_usd
+        if cost is None:
+            run.unpriced_call_count += 1
+        else:
+            run.cost_usd = cost if run.cost_usd is None else run.cost_usd + cost
         bucket = caller_bucket(span.caller)
         setattr(run, bucket, getattr(run, bucket) + total)
         run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + total
@@ -125,17 +132,25 @@ def build_write(
     root: RootInfo | None,
     status: str,
     prior: RunRecord | None = None,
+    spans_before: int = 0,
 ) -> RunWrite:
     """The :class:`RunWrite` for a run's mapped spans.
 
     ``prior`` is the summary already written for this run (a run written in parts): its totals are
     carried forward and the new row replaces it. ``status`` applies when there is no ``root``.
+    ``spans_before``: spans of the run written in earlier parts (``complete`` compares all that
+    arrived with the count the root announces).
     """
     if prior is not None:
         run = replace(prior, usage_by_caller=dict(prior.usage_by_caller))
     else:
         run = RunRecord(run_id, thread_id)
     _add_usage(run, spans)
+    arrived = spans_before + own_span_count(spans)
+    if root is None:
+        run.complete = False  # its root has not arrived (yet): the totals may be short
+    else:
+        run.complete = None if root.span_count is None else arrived >= root.span_count
     if spans and root is None:
         run.trace_id = run.trace_id or spans[0].record.trace_id
         earliest = min(spans, key=_start_ns)
@@ -162,3 +177,9 @@ def build_write(
             if event.event_type == "ai_message":
                 run.last_ai_message = event.content
     return RunWrite(run=run, events=events, spans=[s.record for s in spans])
+
+
+def own_span_count(spans: Sequence[MappedSpan]) -> int:
+    """How many of these spans the run's handler made (what ``runjournal.span_count`` counts): not the
+    duplicates of other instrumentations."""
+    return len(spans) - sum(1 for s in spans if s.duplicate)

@@ -14,18 +14,37 @@ from opentelemetry.sdk.trace import ReadableSpan
 from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
+from ..pricing import CallUsage, Pricer, priced_model
 from .emitter import G_BODY, R_POINT, Emitter, SortKey, SpanContent
 from .spanfacts import run_name, usage_of
 
 
-def llm_events(out: Emitter, attrs: Mapping[str, Any], content: SpanContent) -> None:
+def llm_events(
+    out: Emitter, attrs: Mapping[str, Any], content: SpanContent, pricer: Pricer | None = None
+) -> None:
     model = attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
     caller = out.mapped.caller
     usage = out.mapped.usage = usage_of(attrs)
+    price = provider = None
+    if pricer is not None:
+        provider, priced = priced_model(attrs)
+        call = CallUsage(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            usage.cache_write_input_tokens,
+            usage.reasoning_tokens,
+        )
+        price = pricer.price(provider, priced, call, out.start_at)
+        out.mapped.cost_usd = None if price is None else price.cost_usd
     out.emit(out.start_key, "llm_start", "trace", None, {"model_name": model, "caller": caller})
     if out.failed:
         failure = {"error_type": out.error_type, "caller": caller, "model_name": model}
         failure["latency_ms"] = out.latency_ms
+        if pricer is not None:
+            failure["cost_usd"] = None if price is None else price.cost_usd
+            failure["price_source"] = None if price is None else price.source
+            failure["provider"] = provider
         out.emit(out.end_key, "llm_error", "trace", out.error_message, failure)
         return
     text, calls = gj.output(content.get(sc.GEN_AI_OUTPUT_MESSAGES))
@@ -40,6 +59,10 @@ def llm_events(out: Emitter, attrs: Mapping[str, Any], content: SpanContent) -> 
         "finish_reasons": list(finish) if isinstance(finish, (list, tuple)) else [],
         "tool_calls": calls,
     }
+    if pricer is not None:
+        meta["cost_usd"] = None if price is None else price.cost_usd
+        meta["price_source"] = None if price is None else price.source
+        meta["provider"] = provider  # what reprice prices by
     if sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs:
         meta["time_to_first_chunk"] = attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
     out.emit(out.end_key, "llm_end", "trace", text or None, meta)

@@ -85,6 +85,7 @@ class RootInfo:
     resumed: bool = False  # the run resumes an interrupted one: ``input_text`` is the resume value
     start_at: datetime | None = None  # utc(start_ns) / utc(end_ns), when already made
     end_at: datetime | None = None
+    span_count: int | None = None  # spans the run made, as the root announces (runjournal.span_count)
 
 
 def _int(attrs: Mapping[str, Any], names: Iterable[str]) -> int:
@@ -146,7 +147,7 @@ def caller_bucket(caller: str) -> str:
 _INPUT_NAMES = (sc.GEN_AI_USAGE_INPUT_TOKENS, *sc.LEGACY_INPUT_TOKENS_ATTRIBUTES)
 _OUTPUT_NAMES = (sc.GEN_AI_USAGE_OUTPUT_TOKENS, *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES)
 _CACHE_READ_NAMES = (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, *sc.LEGACY_CACHE_READ_ATTRIBUTES)
-_CACHE_WRITE_NAMES = (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, *sc.LEGACY_CACHE_WRITE_ATTRIBUTES)
+_CACHE_WRITE_NAMES = (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, *sc.LEGACY_CACHE_WRITE_ATTRIBUTES)
 _REASONING_NAMES = (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,)
 
 
@@ -158,7 +159,7 @@ _LEGACY_USAGE = frozenset(
 def usage_of(attrs: Mapping[str, Any]) -> Usage:
     get = attrs.get
     i, o = get(sc.GEN_AI_USAGE_INPUT_TOKENS), get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
-    cr, cw = get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+    cr, cw = get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), get(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     r = get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
     if (  # the common case, spelled out (this runs for every model call): current names, ints or absent
         (i is None or type(i) is int)

@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from .. import semconv as sc
 from ..journal.assembler import Assembler
 from ..journal.spanread import attributes_of, trace_hex
+from ..pricing import resolve_pricer
 from ..records import RunWrite
 from ..stores.base import RunStore
 from . import spool as _spool
@@ -156,6 +157,7 @@ class JournalWriter:
             max_pending_spans=max_pending_spans,
             with_content=journal_content,
             run_idle_timeout=run_idle_timeout,
+            pricer=resolve_pricer(),  # OTEL_RUNJOURNAL_PRICES, else genai-prices' table
         )
         self._max_queued = max_queued_spans
         self._max_batch = max_batch_spans

@@ -29,6 +29,9 @@ RUN_FIELDS: tuple[str, ...] = (
     "error",
     "usage_by_caller",
     "service_name",
+    "cost_usd",
+    "unpriced_call_count",
+    "complete",
 )
 
 
@@ -183,8 +186,10 @@ def run_from_dict(row: Mapping[str, Any]) -> RunRecord:
     for name in ("started_at", "ended_at"):
         if isinstance(values.get(name), str):
             values[name] = datetime.fromisoformat(values[name])
-    for name in (*RUN_TOKEN_FIELDS, "message_count"):
+    for name in (*RUN_TOKEN_FIELDS, "message_count", "unpriced_call_count"):
         values[name] = int(values.get(name) or 0)
+    cost = values.get("cost_usd")
+    values["cost_usd"] = None if cost is None else float(cost)
     values["usage_by_caller"] = dict(values.get("usage_by_caller") or {})
     return RunRecord(**values)
 
@@ -278,6 +283,9 @@ def merge_usage(usage: TokenUsage, run: RunRecord) -> None:
         setattr(usage, name, getattr(usage, name) + int(getattr(run, name) or 0))
     for caller, tokens in run.usage_by_caller.items():
         usage.by_caller[caller] = usage.by_caller.get(caller, 0) + int(tokens or 0)
+    usage.unpriced_call_count += int(run.unpriced_call_count or 0)
+    if run.cost_usd is not None:
+        usage.cost_usd = run.cost_usd if usage.cost_usd is None else usage.cost_usd + run.cost_usd
 
 
 def span_from_dict(row: Mapping[str, Any]) -> SpanRecord:

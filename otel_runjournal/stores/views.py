@@ -25,6 +25,10 @@ class Dialect:
     """The UTC day of ``start_time``."""
     p95: str
     """The 95th percentile of ``duration_ms``."""
+    meta: Callable[[str], str]
+    """A ``run_events.metadata`` key's text value (NULL when absent or JSON null)."""
+    event_day: str
+    """The UTC day of ``created_at`` (``run_events``)."""
 
 
 _SUMS = """count(*) AS llm_calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
@@ -113,3 +117,45 @@ def count_failed_model_calls(d: Dialect) -> tuple[str, ...]:
 def count_model_calls_once(d: Dialect) -> tuple[str, ...]:
     """Migration 4: the token views without foreign spans that duplicate one of our model calls."""
     return _token_views("CREATE OR REPLACE VIEW", _counted_model_call_spans(d))
+
+
+def _model_call_costs(d: Dialect) -> str:
+    """One row per model call the journal recorded (``llm_end`` / ``llm_error``): model, caller, UTC
+    day, tokens and cost (NULL: unpriced). Costs live on the events, not the spans: the journal prices
+    calls (``reprice`` updates them), the tracing side does not."""
+    return f"""
+    SELECT
+        coalesce({d.meta("model")}, {d.meta("model_name")}, 'unknown') AS model,
+        coalesce({d.meta("caller")}, '{sc.CALLER_LEAD_AGENT}') AS caller,
+        {d.event_day} AS day,
+        CAST({d.meta("cost_usd")} AS DOUBLE PRECISION) AS cost_usd
+    FROM run_events
+    WHERE event_type IN ('llm_end', 'llm_error')
+"""
+
+
+_COST_SUMS = """count(*) AS llm_calls, count(cost_usd) AS priced_calls,
+        count(*) - count(cost_usd) AS unpriced_calls, sum(cost_usd) AS cost_usd,
+        sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0) AS share"""
+
+
+def cost_views(d: Dialect) -> tuple[str, ...]:
+    """Migration 6: ``runs`` gains ``cost_usd`` (NULL when no call was priced, never 0 for unknown),
+    ``unpriced_call_count`` and ``complete`` (false: some of the run's spans never arrived; NULL:
+    unknown, e.g. other instrumentations' runs); views ``cost_by_model``, ``cost_by_caller``,
+    ``cost_per_day`` (share: of the priced cost in the view; unpriced calls counted, never at 0)."""
+    source = _model_call_costs(d)
+    return (
+        "ALTER TABLE runs ADD COLUMN cost_usd DOUBLE PRECISION",
+        "ALTER TABLE runs ADD COLUMN unpriced_call_count BIGINT DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN complete BOOLEAN",
+        f"""CREATE VIEW cost_by_model AS
+               SELECT model, {_COST_SUMS} FROM ({source}) AS llm GROUP BY model
+               ORDER BY cost_usd DESC NULLS LAST, model""",
+        f"""CREATE VIEW cost_by_caller AS
+               SELECT caller, {_COST_SUMS} FROM ({source}) AS llm GROUP BY caller
+               ORDER BY cost_usd DESC NULLS LAST, caller""",
+        f"""CREATE VIEW cost_per_day AS
+               SELECT day, model, {_COST_SUMS} FROM ({source}) AS llm GROUP BY day, model
+               ORDER BY day, model""",
+    )

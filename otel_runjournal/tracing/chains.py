@@ -74,6 +74,8 @@ class ChainCallbacks(RunSpans):
                     nested = cl.nested_agent(name, tags, metadata, agent, parent.tool_name)
                     if nested is not None:  # an agent graph running inside this run: a subagent
                         subagent, caller, agent = nested, sc.CALLER_SUBAGENT_PREFIX + nested, nested
+                if agent is None and subagent is None and isinstance(named, str) and named:
+                    agent = named  # a plain workflow's first agent: the lead, enclosing what it runs
         graph_node = cl.has_graph_step(tags)
         subagents = own or parent.subagents
         if subagent is not None:
@@ -126,6 +128,7 @@ class ChainCallbacks(RunSpans):
             span_name = f"{sc.OP_INVOKE_AGENT} {agent}"
         else:
             attributes[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_WORKFLOW
+            attributes[sc.GEN_AI_WORKFLOW_NAME] = name
             span_name = f"{sc.OP_INVOKE_WORKFLOW} {name}"
         resumed, resume = cl.resume_value(inputs)
         if resumed:
@@ -141,7 +144,7 @@ class ChainCallbacks(RunSpans):
             graph_node=cl.has_graph_step(tags),
             subagents=cl.subagent_tags(tags),
         )
-        state.agent = cl.agent_name_of(metadata)
+        state.agent = cl.agent_name_of(metadata) or agent  # an agent root encloses what it runs
         state.tagged = cl.tag_caller(tags) is not None
         if not self._registry.add(run_id, state):
             span.end()

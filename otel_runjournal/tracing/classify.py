@@ -201,11 +201,18 @@ def nested_agent(
 
     A named LangChain 1.x agent carries its name in ``lc_agent_name``; the run where that name first
     differs from the enclosing agent's (``parent_agent``) and which bears it as its own name is the
-    nested agent's graph (under a tool, or as a node of another graph). An unnamed create_agent graph
-    invoked directly in a tool's body (``parent_tool``) is named after that tool.
+    nested agent's graph (under a tool, or as a node of another agent's graph). An agent is nested
+    only under an enclosing agent or a tool: the first agent of a plain workflow (no agent above it)
+    is the lead agent, not a subagent. An unnamed create_agent graph invoked directly in a tool's body
+    (``parent_tool``) is named after that tool.
     """
     agent = agent_name_of(metadata)
-    if agent is not None and agent != parent_agent and name == agent:
+    if (
+        agent is not None
+        and agent != parent_agent
+        and name == agent
+        and (parent_agent is not None or parent_tool is not None)
+    ):
         return agent
     if (
         parent_tool is not None

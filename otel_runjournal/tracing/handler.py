@@ -13,7 +13,7 @@ batching) and are short, so running them inline is both faster and keeps their o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -22,6 +22,7 @@ from opentelemetry import trace
 from .. import guard as _guard
 from .. import semconv as sc
 from .. import settings as _env
+from ..pricing import resolve_pricer
 from ..records import RunRecord
 from . import classify as cl
 from . import metrics as _metrics
@@ -81,7 +82,10 @@ class RunJournalCallbackHandler(ChainCallbacks, ModelCallbacks, ToolCallbacks, B
         meter_provider: provider for GenAI metrics (default: the global one if it is an SDK provider).
         on_run_end: called with the run's :class:`~otel_runjournal.RunRecord` (as the journal's ``runs``
             row will hold it) when a root run ends, on that thread, before ``invoke`` returns; no I/O
-            is done for it, and whatever it raises is logged and swallowed.
+            is done for it, and whatever it raises is logged and swallowed. Its ``cost_usd`` /
+            ``unpriced_call_count`` are priced as the journal prices them (same function, same prices).
+        prices: the user's model prices for ``on_run_end``'s cost (see :mod:`otel_runjournal.pricing`);
+            env ``OTEL_RUNJOURNAL_PRICES``. ``configure(prices=...)`` passes them here and to the journal.
     """
 
     run_inline = True
@@ -98,6 +102,7 @@ class RunJournalCallbackHandler(ChainCallbacks, ModelCallbacks, ToolCallbacks, B
         run_ttl: float | None = None,
         meter_provider: Any | None = None,
         on_run_end: Callable[[RunRecord], Any] | None = None,
+        prices: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if verbosity is not None:
@@ -111,6 +116,11 @@ class RunJournalCallbackHandler(ChainCallbacks, ModelCallbacks, ToolCallbacks, B
         if on_run_end is not None and not callable(on_run_end):
             raise ValueError("on_run_end must be a callable taking the run's RunRecord")
         self._on_run_end = on_run_end
+        # on_run_end's cost: the journal's pricing function and prices (priced at the root's end,
+        # only when there is an on_run_end; the table is loaded now, not on the run's thread)
+        self._pricer = resolve_pricer(prices) if on_run_end is not None else None
+        if self._pricer is not None:
+            self._pricer.warm()
         self._capture = _env.resolve(
             capture_content, _env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, False, _env.parse_bool
         )

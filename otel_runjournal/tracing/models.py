@@ -174,7 +174,7 @@ def _usage_attributes(attributes: dict[str, Any], usage: Usage) -> None:
     if usage.cache_read_tokens is not None:
         attributes[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
     if usage.cache_write_tokens is not None:
-        attributes[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
+        attributes[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
     if usage.reasoning_tokens is not None:
         attributes[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
 

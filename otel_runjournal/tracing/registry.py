@@ -34,12 +34,14 @@ class RootState:
         "last_seen",
         "leftovers",
         "llm_calls",
+        "model_spans",
         "name",
         "open",
         "output_tokens",
         "reasoning_tokens",
         "run_key",
         "span",
+        "span_count",
         "summaries",
         "thread_from_config",
         "thread_id",
@@ -55,6 +57,8 @@ class RootState:
         self.input_tokens = self.output_tokens = self.total_tokens = 0
         self.cache_read_tokens = self.reasoning_tokens = self.llm_calls = 0
         self.by_caller: dict[str, int] = {}
+        self.model_spans: list[Any] = []  # the run's model-call spans (on_run_end prices them)
+        self.span_count = 0  # spans made for the run (the root's runjournal.span_count)
         self.interrupted = False
         self.interrupt_value: Any = None
         self.span: Any = None  # the root's span
@@ -152,6 +156,8 @@ class RunRegistry:
                 return False
             self._runs[run_id] = state
             root = state.root
+            if state.span is not None:
+                root.span_count += 1
             if state.is_root:
                 self._roots[run_id] = root
             else:
@@ -186,6 +192,7 @@ class RunRegistry:
             root.cache_read_tokens += usage.cache_read_tokens or 0
             root.reasoning_tokens += usage.reasoning_tokens or 0
             root.by_caller[state.caller] = root.by_caller.get(state.caller, 0) + total
+            root.model_spans.append(state.span)
 
     def add_failed_call(self, state: RunState) -> None:
         """A model call that failed still counts as a call (as in the journal's ``runs`` row)."""
@@ -193,6 +200,7 @@ class RunRegistry:
             root = state.root
             root.llm_calls += 1
             root.by_caller.setdefault(state.caller, 0)
+            root.model_spans.append(state.span)
 
     def expired(self) -> list[RunState]:
         """Roots idle longer than the TTL (each with ``root.leftovers`` filled), checked at most every

@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import content as _content
 from .. import semconv as sc
+from ..pricing import Pricer
 from . import classify as cl
 from .callcontext import calling_middleware, thread_of_current_config
 from .current import activate, deactivate
@@ -42,6 +43,7 @@ class RunSpans:
     _keep_all: bool
     _metrics: GenAIMetrics | None
     _on_run_end: OnRunEnd | None
+    _pricer: Pricer | None
 
     def _open(
         self,
@@ -209,7 +211,7 @@ class RunSpans:
     def _root_done(self, state: RunState) -> None:
         """After a root's span ended: hand the application the run's summary (``on_run_end``)."""
         if self._on_run_end is not None:
-            deliver(self._on_run_end, state.root, state.span)
+            deliver(self._on_run_end, state.root, state.span, self._pricer)
 
     def _end_leftovers(self, root: RootState) -> None:
         leftovers, root.leftovers = root.leftovers, []
@@ -245,6 +247,7 @@ class RunSpans:
                 sc.RJ_USAGE_CACHED_INPUT_TOKENS: root.cache_read_tokens,
                 sc.RJ_USAGE_REASONING_TOKENS: root.reasoning_tokens,
                 sc.RJ_LLM_CALL_COUNT: root.llm_calls,
+                sc.RJ_SPAN_COUNT: root.span_count,
                 sc.RJ_USAGE_LEAD_AGENT_TOKENS: lead,
                 sc.RJ_USAGE_SUBAGENT_TOKENS: sub,
                 sc.RJ_USAGE_MIDDLEWARE_TOKENS: middleware,

@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry.trace import StatusCode
 
 from .. import semconv as sc
+from ..pricing import Pricer, span_cost
 from ..records import RunRecord, utc
 from .registry import RootState
 
@@ -32,8 +33,9 @@ def run_name(span_name: str) -> str:
     return rest if first in sc.KNOWN_OPERATIONS and rest else span_name
 
 
-def summary(root: RootState, span: Any) -> RunRecord:
-    """The ``runs`` row of a run whose root ``span`` just ended."""
+def summary(root: RootState, span: Any, pricer: Pricer | None = None) -> RunRecord:
+    """The ``runs`` row of a run whose root ``span`` just ended (its cost priced by ``pricer``, with
+    the journal's own pricing function: the same number the ``runs`` row will hold)."""
     if span.attributes.get(sc.RJ_ABANDONED):
         status = "abandoned"
     elif root.interrupted:
@@ -73,6 +75,13 @@ def summary(root: RootState, span: Any) -> RunRecord:
             record.middleware_tokens += tokens
         else:
             record.lead_agent_tokens += tokens
+    if pricer is not None:
+        for model_span in root.model_spans:
+            cost = span_cost(pricer, model_span)
+            if cost is None:
+                record.unpriced_call_count += 1
+            else:
+                record.cost_usd = cost if record.cost_usd is None else record.cost_usd + cost
     return record
 
 
@@ -83,10 +92,10 @@ def _service_name(span: Any) -> str | None:
     return str(name) if name else None
 
 
-def deliver(callback: OnRunEnd, root: RootState, span: Any) -> None:
+def deliver(callback: OnRunEnd, root: RootState, span: Any, pricer: Pricer | None = None) -> None:
     """Call the application's ``on_run_end``; whatever it raises is logged and swallowed (it is the
     application's code, not telemetry's, but it must not break the run it reports on)."""
     try:
-        callback(summary(root, span))
+        callback(summary(root, span, pricer))
     except Exception:
         _logger.exception("on_run_end raised; the run itself completed (run %s)", root.run_key)

@@ -40,9 +40,10 @@ _ARROW_NAME = "_runjournal_batch_rows"
 
 # column kinds: how a value is passed and converted back in SQL
 _STR, _INT, _FLOAT, _JSON, _TS, _CATEGORY = "str", "int", "float", "json", "ts", "category"
+_BOOL = "bool"
 
 _JSON_TYPES = {_STR: "VARCHAR", _INT: "BIGINT", _FLOAT: "DOUBLE", _JSON: "JSON", _TS: "TIMESTAMPTZ",
-               _CATEGORY: "VARCHAR"}  # fmt: skip
+               _CATEGORY: "VARCHAR", _BOOL: "BOOLEAN"}  # fmt: skip
 
 
 _JSON_FILE_MIN_LIMIT = 2**24
@@ -126,8 +127,9 @@ RUNS = Table(
             name,
             _TS if name in ("started_at", "ended_at")
             else _JSON if name == "usage_by_caller"
-            else _FLOAT if name == "duration_ms"
-            else _INT if name in (*_codec.RUN_TOKEN_FIELDS, "message_count")
+            else _FLOAT if name in ("duration_ms", "cost_usd")
+            else _BOOL if name == "complete"
+            else _INT if name in (*_codec.RUN_TOKEN_FIELDS, "message_count", "unpriced_call_count")
             else _STR,
             _attr(name),
         )
@@ -141,7 +143,7 @@ THREAD_SEQ = Table(
 _ARROW_TYPES: dict[str, Any] = {}
 if pa is not None:
     _ARROW_TYPES = {_STR: pa.string(), _INT: pa.int64(), _FLOAT: pa.float64(), _JSON: pa.string(),
-                    _TS: pa.int64(), _CATEGORY: pa.string()}  # fmt: skip
+                    _TS: pa.int64(), _CATEGORY: pa.string(), _BOOL: pa.bool_()}  # fmt: skip
 
 
 @dataclass(slots=True)

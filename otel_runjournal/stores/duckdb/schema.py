@@ -19,7 +19,7 @@ Views (one line each to query, e.g. ``SELECT * FROM tokens_by_model``):
 
 from __future__ import annotations
 
-from ..views import Dialect, count_failed_model_calls, count_model_calls_once, create_views
+from ..views import Dialect, cost_views, count_failed_model_calls, count_model_calls_once, create_views
 
 SCHEMA_TABLE = "schema_migrations"
 
@@ -33,7 +33,14 @@ def _int_attr(name: str) -> str:
     return f"coalesce(TRY_CAST({_attr(name)} AS BIGINT), 0)"
 
 
-_DIALECT = Dialect(_attr, _int_attr, day="CAST(start_time AS DATE)", p95="quantile_cont(duration_ms, 0.95)")
+_DIALECT = Dialect(
+    _attr,
+    _int_attr,
+    day="CAST(start_time AS DATE)",
+    p95="quantile_cont(duration_ms, 0.95)",
+    meta=lambda key: f"json_extract_string(metadata, '$.{key}')",
+    event_day="CAST(created_at AS DATE)",
+)
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -92,6 +99,14 @@ MIGRATIONS += (
         5,
         "runs_service_name",
         ("ALTER TABLE runs ADD COLUMN service_name VARCHAR",),
+    ),
+)
+
+MIGRATIONS += (
+    (
+        6,
+        "cost",
+        cost_views(_DIALECT),
     ),
 )
 

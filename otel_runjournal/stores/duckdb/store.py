@@ -440,6 +440,34 @@ class DuckDBStore:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    def update_costs(self, events: Sequence[RunEvent], runs: Sequence[RunRecord]) -> None:
+        """``reprice``: replace the metadata of model-call events (by ``run_id`` + ``seq``) and the
+        cost columns of their runs, in one transaction. Nothing else of the journal changes (not a
+        ``seq``, not an event's content)."""
+        if self.read_only:
+            raise StoreError(f"run journal {self.path} was opened read-only")
+        with self._write_lock, self._session() as con:
+            try:
+                con.execute("BEGIN")
+                try:
+                    if events:
+                        con.executemany(
+                            "UPDATE run_events SET metadata = CAST($1 AS JSON) "
+                            "WHERE run_id = $2 AND seq = $3",
+                            [[_codec.dumps(e.metadata), e.run_id, e.seq] for e in events],
+                        )
+                    if runs:
+                        con.executemany(
+                            "UPDATE runs SET cost_usd = $1, unpriced_call_count = $2 WHERE run_id = $3",
+                            [[r.cost_usd, r.unpriced_call_count, r.run_id] for r in runs],
+                        )
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback(con)
+                    raise
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot write to run journal {self.path}: {exc}") from exc
+
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one reading statement (e.g. ``SELECT * FROM tokens_by_model``) and return its rows.
 
@@ -592,9 +620,14 @@ class DuckDBStore:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         where, params = _run_filter(run_id=run_id, thread_id=thread_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
-        totals = self._rows(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
-        usage = TokenUsage(run_count=int(totals[0]))
-        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
+        totals = self._rows(
+            "SELECT count(*), sum(cost_usd), coalesce(sum(unpriced_call_count), 0), "
+            f"{sums} FROM runs {where}",
+            params,
+        )[0]
+        usage = TokenUsage(run_count=int(totals[0]), unpriced_call_count=int(totals[2]))
+        usage.cost_usd = None if totals[1] is None else float(totals[1])
+        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[3:], strict=True):
             setattr(usage, name, int(value))
         split = self._rows(
             f"SELECT key, sum(TRY_CAST(value AS BIGINT)) FROM runs, json_each(usage_by_caller) {where} "

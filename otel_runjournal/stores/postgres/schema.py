@@ -16,7 +16,7 @@ the end; never edit a released one.
 
 from __future__ import annotations
 
-from ..views import Dialect, count_failed_model_calls, count_model_calls_once, create_views
+from ..views import Dialect, cost_views, count_failed_model_calls, count_model_calls_once, create_views
 from .sandbox import SETUP as _SANDBOX_SETUP
 
 SCHEMA_TABLE = "schema_migrations"
@@ -39,6 +39,8 @@ _DIALECT = Dialect(
     _int_attr,
     day="(start_time AT TIME ZONE 'UTC')::DATE",
     p95="percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)",
+    meta=lambda key: f"(metadata ->> '{key}')",
+    event_day="(created_at AT TIME ZONE 'UTC')::DATE",
 )
 
 ID = 'TEXT COLLATE "C"'
@@ -101,6 +103,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         ("ALTER TABLE runs ADD COLUMN service_name TEXT",),
     ),
     (
+        6,
+        "cost",
+        cost_views(_DIALECT),
+    ),
+    (
         7,  # PostgreSQL only (DuckDB's sql() is sandboxed by DuckDB itself): 5 and 6 are both stores'
         "sql_sandbox_role",
         # the read-only role and function sql() runs statements in (see .sandbox), where the migrating
@@ -124,5 +131,6 @@ STAGING = (
         total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
         lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
         first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON,
-        service_name TEXT) ON COMMIT DELETE ROWS""",
+        service_name TEXT, cost_usd DOUBLE PRECISION, unpriced_call_count BIGINT, complete BOOLEAN)
+        ON COMMIT DELETE ROWS""",
 )

@@ -240,6 +240,14 @@ class PostgresStore:
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
 
+    def update_costs(self, events: Sequence[RunEvent], runs: Sequence[RunRecord]) -> None:
+        """``reprice``: new event metadata and run cost columns, in one transaction (see
+        :meth:`DuckDBStore.update_costs`)."""
+        if self.read_only:
+            raise StoreError(f"run journal {self.location} was opened read-only")
+        with self._connection("reprice") as conn, conn.transaction():
+            _write.update_costs(conn, events, runs)
+
     # -- reading ----------------------------------------------------------------------------------
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -382,9 +390,14 @@ class PostgresStore:
         """Token totals over the selected runs (all runs when neither is given) and the caller split."""
         where, params = _rows.run_filter(RunFilter(thread_id=thread_id), run_id)
         sums = ", ".join(f"coalesce(sum({f}), 0)" for f in _codec.RUN_TOKEN_FIELDS)
-        totals = self._read(f"SELECT count(*), {sums} FROM runs {where}", params)[0]
-        usage = TokenUsage(run_count=int(totals[0]))
-        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[1:], strict=True):
+        totals = self._read(
+            "SELECT count(*), sum(cost_usd), coalesce(sum(unpriced_call_count), 0), "
+            f"{sums} FROM runs {where}",
+            params,
+        )[0]
+        usage = TokenUsage(run_count=int(totals[0]), unpriced_call_count=int(totals[2]))
+        usage.cost_usd = None if totals[1] is None else float(totals[1])
+        for name, value in zip(_codec.RUN_TOKEN_FIELDS, totals[3:], strict=True):
             setattr(usage, name, int(value))
         split = self._read(
             "SELECT e.key, sum(CASE WHEN e.value ~ '^-?[0-9]{1,18}$' THEN e.value::BIGINT ELSE 0 END) "

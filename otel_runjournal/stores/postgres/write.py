@@ -149,3 +149,21 @@ def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[lis
                 seqs.append(seq)
             _copy(cur, "run_events", _EVENT_COLUMNS, event_rows)
     return events, seqs
+
+
+def update_costs(
+    conn: psycopg.Connection[Any], events: Sequence[RunEvent], runs: Sequence[RunRecord]
+) -> None:
+    """``reprice``'s writes (inside the caller's transaction): model-call events' metadata by
+    ``run_id`` + ``seq``, and the runs' ``cost_usd`` / ``unpriced_call_count``."""
+    with conn.cursor() as cur:
+        if events:
+            cur.executemany(
+                "UPDATE run_events SET metadata = %s::JSON WHERE run_id = %s AND seq = %s",
+                [(_codec.dumps(e.metadata), e.run_id, e.seq) for e in events],
+            )
+        if runs:
+            cur.executemany(
+                "UPDATE runs SET cost_usd = %s, unpriced_call_count = %s WHERE run_id = %s",
+                [(r.cost_usd, r.unpriced_call_count, r.run_id) for r in runs],
+            )
