@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -39,6 +40,8 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, StoreError, check_page_args
+from ..retention import PruneResult, check_prune_args
+from . import prune as _prune
 from . import rows as _rows
 from . import write as _write
 from .conninfo import mask, refused, scrub
@@ -262,6 +265,51 @@ class PostgresStore:
                 raise StoreError(f"cannot write to run journal {self.location}: {self._scrub(exc)}") from None
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        older_than: datetime,
+        keep_errors: bool = False,
+        thread_id: str | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Delete whole runs (rules: ``stores/retention.py``), a transaction per chunk, row locks as in
+        ``postgres/prune.py``; then ``VACUUM (ANALYZE)`` so the space is reusable at once."""
+        older_than = check_prune_args(older_than, thread_id)
+        if self.read_only:
+            raise StoreError(f"run journal {self.location} was opened read-only")
+        where, params = _prune.prune_filter(
+            older_than, keep_errors, None if thread_id is None else _write.text(thread_id)
+        )
+        result = PruneResult(dry_run=dry_run)
+        with self._connection("prune") as conn:
+            if dry_run:
+                with conn.transaction():
+                    runs, events, spans, size = _prune.count(conn, where, params)
+                result.add(runs, events, spans, size)
+                return result
+            with conn.transaction():
+                result.size_before = _prune.tables_size(conn)
+            while True:
+                with conn.transaction():
+                    runs, events, spans, size = _prune.delete_chunk(conn, where, params)
+                if not runs:
+                    break
+                result.add(runs, events, spans, size)
+        if result.runs:
+            try:
+                with self._direct() as conn:
+                    _prune.vacuum(conn)
+            except psycopg.Error as exc:  # e.g. not the tables' owner: autovacuum will do it
+                _logger.warning(
+                    "prune: VACUUM failed (%s); autovacuum will reclaim the space", self._scrub(exc)
+                )
+        with self._connection("prune") as conn, conn.transaction():
+            result.size_after = _prune.tables_size(conn)
+        return result
 
     # -- reading ----------------------------------------------------------------------------------
 
