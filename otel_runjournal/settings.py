@@ -51,6 +51,10 @@ OTEL_RUNJOURNAL_SERVE_TLS_CERT = "OTEL_RUNJOURNAL_SERVE_TLS_CERT"
 OTEL_RUNJOURNAL_SERVE_TLS_KEY = "OTEL_RUNJOURNAL_SERVE_TLS_KEY"
 """``otel-runjournal serve``: PEM private key of ``OTEL_RUNJOURNAL_SERVE_TLS_CERT``."""
 
+OTEL_RUNJOURNAL_RETENTION = "OTEL_RUNJOURNAL_RETENTION"
+"""``otel-runjournal serve``: prune runs that started longer ago than this (``30d``, ``12h``, ...) once
+an hour. Default: none (keep everything)."""
+
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """Standard OTel GenAI switch: put content attributes on spans (so every exporter sees them).
 Default: false."""

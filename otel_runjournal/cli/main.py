@@ -22,6 +22,7 @@ COMMANDS = {
     "messages": "messages:messages",
     "tokens": "tokens:tokens",
     "sql": "sql:sql",
+    "prune": "prune:prune",
     "demo": "demo:demo",
     "serve": "serve:serve",
 }

@@ -17,12 +17,18 @@ fifth of a table); a very large journal may want ``ALTER TABLE run_events SET
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from ..retention import PRUNE_CHUNK
+from ..base import StoreError
+from ..retention import PRUNE_CHUNK, PruneResult
+
+_logger = logging.getLogger(__name__)
 
 TABLES = ("run_events", "spans", "runs")
 
@@ -86,8 +92,33 @@ def tables_size(conn: psycopg.Connection[Any]) -> int:
     return int(row[0])
 
 
-def vacuum(conn: psycopg.Connection[Any]) -> None:
-    """``VACUUM (ANALYZE)`` the three tables (outside a transaction, no statement timeout)."""
-    conn.autocommit = True
-    conn.execute("SET statement_timeout = 0")
-    conn.execute(f"VACUUM (ANALYZE) {', '.join(TABLES)}")
+def vacuum_or_log(
+    direct: Callable[[], AbstractContextManager[psycopg.Connection[Any]]], scrub: Callable[[Any], str]
+) -> None:
+    """``VACUUM (ANALYZE)`` the three tables on a connection of its own (outside a transaction, no
+    statement timeout); a failure (e.g. not the tables' owner) is logged: autovacuum will do it."""
+    try:
+        with direct() as conn:
+            conn.autocommit = True
+            conn.execute("SET statement_timeout = 0")
+            conn.execute(f"VACUUM (ANALYZE) {', '.join(TABLES)}")
+    except (psycopg.Error, StoreError) as exc:
+        _logger.warning("prune: VACUUM failed (%s); autovacuum will reclaim the space", scrub(exc))
+
+
+def run(conn: psycopg.Connection[Any], where: str, params: list[Any], *, dry_run: bool) -> PruneResult:
+    """Count (``dry_run``) or delete the selected runs, chunk by chunk, one transaction each."""
+    result = PruneResult(dry_run=dry_run)
+    if dry_run:
+        with conn.transaction():
+            runs, events, spans, size = count(conn, where, params)
+        result.add(runs, events, spans, size)
+        return result
+    with conn.transaction():
+        result.size_before = tables_size(conn)
+    while True:
+        with conn.transaction():
+            runs, events, spans, size = delete_chunk(conn, where, params)
+        if not runs:
+            return result
+        result.add(runs, events, spans, size)

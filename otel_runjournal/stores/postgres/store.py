@@ -16,6 +16,9 @@ A refusal (wrong user, password or database) raises at once. ``read_only=True`` 
 ``default_transaction_read_only``, runs no migrations and raises when the server does not answer
 (the CLI and other readers). Text values cannot contain NUL in PostgreSQL: a NUL character is stored as
 U+FFFD.
+
+Long because one pool serves the schema check, the writes, retention and the query API, and each
+turns driver errors into the same password-free one-line :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -284,29 +287,12 @@ class PostgresStore:
         where, params = _prune.prune_filter(
             older_than, keep_errors, None if thread_id is None else _write.text(thread_id)
         )
-        result = PruneResult(dry_run=dry_run)
         with self._connection("prune") as conn:
-            if dry_run:
-                with conn.transaction():
-                    runs, events, spans, size = _prune.count(conn, where, params)
-                result.add(runs, events, spans, size)
-                return result
-            with conn.transaction():
-                result.size_before = _prune.tables_size(conn)
-            while True:
-                with conn.transaction():
-                    runs, events, spans, size = _prune.delete_chunk(conn, where, params)
-                if not runs:
-                    break
-                result.add(runs, events, spans, size)
+            result = _prune.run(conn, where, params, dry_run=dry_run)
+        if dry_run:
+            return result
         if result.runs:
-            try:
-                with self._direct() as conn:
-                    _prune.vacuum(conn)
-            except psycopg.Error as exc:  # e.g. not the tables' owner: autovacuum will do it
-                _logger.warning(
-                    "prune: VACUUM failed (%s); autovacuum will reclaim the space", self._scrub(exc)
-                )
+            _prune.vacuum_or_log(self._direct, self._scrub)
         with self._connection("prune") as conn, conn.transaction():
             result.size_after = _prune.tables_size(conn)
         return result
