@@ -23,6 +23,7 @@ COMMANDS = {
     "tokens": "tokens:tokens",
     "sql": "sql:sql",
     "prune": "prune:prune",
+    "export": "export:export",
     "demo": "demo:demo",
     "serve": "serve:serve",
 }
