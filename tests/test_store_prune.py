@@ -119,3 +119,25 @@ def test_compact_shrinks_a_pruned_duckdb_file_and_keeps_the_journal(tmp_path: Pa
         store.write([more])
         assert more.events[0].seq == max(e.seq for u in units for e in u.events if e.thread_id == "t0") + 1
     assert os.listdir(tmp_path) == ["j.duckdb"]
+
+
+def test_a_jsonl_reader_open_across_a_prune_reads_the_new_files(tmp_path: Path) -> None:
+    """A JSONL store opened before a prune (read-only or not) lists exactly the runs left after it,
+    also when later writes made runs.jsonl longer again than it was before the prune."""
+    from otel_runjournal.stores import JsonlStore
+
+    directory = tmp_path / "j"
+    writer = JsonlStore(directory)
+    writer.write([make_run(f"old{i}", "t", start=i) for i in range(5)] + [make_run("keep", "t", start=100)])
+    readers = [JsonlStore(directory, read_only=True), JsonlStore(directory)]
+    for reader in readers:
+        assert len(reader.list_runs()) == 6
+    assert writer.prune(older_than=T0 + timedelta(minutes=50)).runs == 5
+    later = [make_run(f"new{i}", "t", start=200 + i) for i in range(8)]
+    writer.write(later)
+    expected = sorted(["keep", *(u.run.run_id for u in later)])
+    for reader in readers:
+        assert sorted(r.run_id for r in reader.list_runs()) == expected
+        assert reader.get_run("old0") is None
+        reader.close()
+    writer.close()
