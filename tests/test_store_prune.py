@@ -141,3 +141,41 @@ def test_a_jsonl_reader_open_across_a_prune_reads_the_new_files(tmp_path: Path) 
         assert reader.get_run("old0") is None
         reader.close()
     writer.close()
+
+
+def test_compact_while_a_writer_process_writes_loses_nothing(tmp_path: Path) -> None:
+    """A writer process writes runs before, during and after compact(): all of them are in the new file."""
+    path = str(tmp_path / "j.duckdb")
+    with DuckDBStore(path) as store:
+        store.write([make_run(f"old-{i}", f"thread-{i % THREADS}", start=i) for i in range(600)])
+        store.prune(older_than=T0 + timedelta(minutes=600))
+    stop = tmp_path / "stop"
+    env = {**os.environ, "PYTHONPATH": TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(WRITER), path, str(stop), str(THREADS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert writer.stdout is not None
+        writer.stdout.readline()
+        with DuckDBStore(path) as store:
+            store.compact()
+        stop.touch()
+        out, err = writer.communicate(timeout=120)
+    finally:
+        stop.touch()
+        if writer.poll() is None:
+            writer.kill()
+    assert writer.returncode == 0, err
+    written = 1 + len(out.split())
+    with DuckDBStore(path, read_only=True) as store:
+        runs = store.list_runs(limit=1000)
+        assert sorted(r.run_id for r in runs) == sorted(f"new-{i}" for i in range(written))
+        assert all(len(store.list_events(r.run_id)) == 8 for r in runs)
+    assert os.listdir(tmp_path) == ["stop", "j.duckdb"] or sorted(os.listdir(tmp_path)) == [
+        "j.duckdb",
+        "stop",
+    ]
