@@ -59,6 +59,9 @@ OTEL_RUNJOURNAL_SERVE_TLS_KEY = "OTEL_RUNJOURNAL_SERVE_TLS_KEY"
 OTEL_RUNJOURNAL_TRACE_URL = "OTEL_RUNJOURNAL_TRACE_URL"
 """``otel-runjournal show``: a link template for a run's trace in your trace viewer, ``{trace_id}`` replaced
 (Jaeger: ``http://localhost:16686/trace/{trace_id}``). Default: none (only the trace id is printed)."""
+OTEL_RUNJOURNAL_RETENTION = "OTEL_RUNJOURNAL_RETENTION"
+"""``otel-runjournal serve``: prune runs that started longer ago than this (``30d``, ``12h``, ...) once
+an hour. Default: none (keep everything)."""
 
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """Standard OTel GenAI switch: put content attributes on spans (so every exporter sees them).

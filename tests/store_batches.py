@@ -149,3 +149,19 @@ def make_run(
         attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"},
     )
     return RunWrite(run=run, events=events, spans=[span, chat, tool])
+
+
+def aged_run(run_id: str, thread_id: str, days: float, status: str = "success") -> RunWrite:
+    """:func:`make_run`, moved to have started ``days`` before now (for retention tests)."""
+    unit = make_run(run_id, thread_id, status=status)
+    assert unit.run.started_at is not None
+    shift = datetime.now(timezone.utc) - timedelta(days=days) - unit.run.started_at
+    unit.run.started_at += shift
+    if unit.run.ended_at is not None:
+        unit.run.ended_at += shift
+    for event in unit.events:
+        event.created_at += shift
+    for span in unit.spans:
+        span.start_time += shift
+        span.end_time += shift
+    return unit

@@ -10,11 +10,12 @@ import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pg_server import Schema
-from store_batches import make_run
+from store_batches import T0, make_run
 
 from otel_runjournal.records import RunWrite
 from otel_runjournal.stores import (
@@ -468,3 +469,93 @@ def test_list_spans_gives_the_runs_span_rows(store: RunStore) -> None:
     ]
     assert {s.run_id for s in spans} == {"r1"}
     assert store.list_spans("no-such-run") == []
+
+
+# -- retention (prune) --------------------------------------------------------------------------
+
+
+def _events_and_spans(units: list[RunWrite]) -> tuple[int, int]:
+    return sum(len(u.events) for u in units), sum(len(u.spans) for u in units)
+
+
+def _journal(store: RunStore) -> dict[str, object]:
+    """Everything the query API shows of every run (to compare before and after a prune)."""
+    runs = store.list_runs(limit=1000)
+    return {r.run_id: (r, store.list_events(r.run_id, limit=1000), store.list_spans(r.run_id)) for r in runs}
+
+
+def test_prune_deletes_whole_old_runs_never_a_running_one(store: RunStore) -> None:
+    """prune deletes runs started before the cut-off whole (events, spans, row), keeps open and newer ones."""
+    old = [make_run("old1", "t1", start=0), make_run("old2", "t2", start=10, status="error")]
+    running = make_run("open", "t3", start=5)
+    running.run.status = "running"
+    new = make_run("new", "t1", start=1000)
+    store.write([*old, running, new])
+    kept_before = {k: v for k, v in _journal(store).items() if k in ("open", "new")}
+    result = store.prune(older_than=T0 + timedelta(minutes=500))
+    events, spans = _events_and_spans(old)
+    assert (result.runs, result.events, result.spans, result.dry_run) == (2, events, spans, False)
+    for run_id in ("old1", "old2"):
+        assert store.get_run(run_id) is None
+        assert store.list_events(run_id) == [] and store.list_spans(run_id) == []
+    assert _journal(store) == kept_before
+    assert [e.seq for e in store.list_messages("t1")] == [
+        e.seq for e in new.events if e.category == "message"
+    ]
+    assert store.prune(older_than=T0 + timedelta(minutes=500)).runs == 0
+
+
+def test_prune_dry_run_counts_and_changes_nothing(store: RunStore) -> None:
+    """--dry-run reports the runs, events and spans a prune would delete, and deletes none."""
+    old = [make_run("a", "t1", start=0, tool_calls=2), make_run("b", "t2", start=1)]
+    store.write([*old, make_run("c", "t1", start=100)])
+    before = _journal(store)
+    result = store.prune(older_than=T0 + timedelta(minutes=50), dry_run=True)
+    assert (result.runs, result.events, result.spans) == (2, *_events_and_spans(old))
+    assert result.dry_run and result.size_before is None
+    assert _journal(store) == before
+
+
+def test_prune_keep_errors_and_thread_filter(store: RunStore) -> None:
+    """keep_errors spares failed runs; thread_id limits the prune to one thread."""
+    store.write(
+        [
+            make_run("ok1", "t1", start=0),
+            make_run("err1", "t1", start=1, status="error"),
+            make_run("ok2", "t2", start=2),
+        ]
+    )
+    cut = T0 + timedelta(minutes=60)
+    assert store.prune(older_than=cut, keep_errors=True, thread_id="t1").runs == 1
+    assert [r.run_id for r in store.list_runs(limit=10)] == ["ok2", "err1"]
+    assert store.prune(older_than=cut, keep_errors=True).runs == 1
+    assert [r.run_id for r in store.list_runs(limit=10)] == ["err1"]
+    assert store.prune(older_than=cut).runs == 1
+    assert store.list_runs() == []
+
+
+def test_prune_never_lets_a_thread_reuse_seq(opener: Opener) -> None:
+    """After every event of a thread is pruned, the thread goes on counting, also after a reopen."""
+    store = opener()
+    first, second = make_run("r1", "t1", start=0), make_run("r2", "t1", start=1)
+    store.write([first, second])
+    last = second.events[-1].seq
+    assert store.prune(older_than=T0 + timedelta(days=1)).runs == 2
+    assert store.list_messages("t1") == []
+    third = make_run("r3", "t1", start=2)
+    store.write([third])
+    assert third.events[0].seq == last + 1
+    store.close()
+    reopened = opener()
+    assert reopened.prune(older_than=T0 + timedelta(days=1)).runs == 1
+    reopened.close()
+    again = opener()
+    fourth = make_run("r4", "t1", start=3)
+    again.write([fourth])
+    assert fourth.events[0].seq == third.events[-1].seq + 1
+
+
+def test_prune_rejects_a_naive_cut_off(store: RunStore) -> None:
+    """A cut-off without a timezone is a ValueError (it would be read in some local time)."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.prune(older_than=T0.replace(tzinfo=None))

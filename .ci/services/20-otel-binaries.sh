@@ -9,8 +9,12 @@
 #              our own under $CI_CACHE, then go build (`go install ...@version` refuses Jaeger's module
 #              because its go.mod has a replace directive).
 #   Collector: the official builder (ocb) at $OTELCOL_VERSION, manifest collector-config/otelcol-builder.yaml.
+#   Collector with the loadbalancing exporter (OTELCOL_LB_BIN, for several serves behind one Collector):
+#              ocb at $OTELCOL_LB_VERSION, manifest collector-config/otelcol-builder-loadbalancing.yaml
+#              (the module proxy has that exporter only at contrib v0.140.1, see the manifest).
 JAEGER_VERSION=v1.76.0 # Jaeger v2.13.0's binary (v2 is tagged v1.x for Go)
 OTELCOL_VERSION=v0.165.0
+OTELCOL_LB_VERSION=v0.140.0
 
 otel_binaries_go() {
   local gocache="$CI_CACHE/go"
@@ -41,22 +45,29 @@ otel_binaries_jaeger() {
   export JAEGER_BIN="$bin"
 }
 
-otel_binaries_collector() {
-  local manifest="$PWD/collector-config/otelcol-builder.yaml" key dir bin ocb
+# otel_binaries_build MANIFEST OCB_VERSION NAME: build (once per manifest content) and print the binary's path
+otel_binaries_build() {
+  local manifest="$PWD/collector-config/$1" version=$2 name=$3 key dir bin ocb
   key=$(sha256sum "$manifest" | cut -c1-12)
   dir="$CI_CACHE/go/src/otelcol-$key"
-  bin="$CI_CACHE/bin/otelcol-$key/otelcol-runjournal"
-  ocb="$CI_CACHE/bin/ocb-$OTELCOL_VERSION/builder"
+  bin="$CI_CACHE/bin/otelcol-$key/$name"
+  ocb="$CI_CACHE/bin/ocb-$version/builder"
   if [ ! -x "$bin" ]; then
     local t0=$SECONDS
-    [ -x "$ocb" ] || GOBIN="$(dirname "$ocb")" go install "go.opentelemetry.io/collector/cmd/builder@$OTELCOL_VERSION"
+    [ -x "$ocb" ] || GOBIN="$(dirname "$ocb")" go install "go.opentelemetry.io/collector/cmd/builder@$version" >&2
     mkdir -p "$dir" "$(dirname "$bin")"
-    (cd "$dir" && "$ocb" --config="$manifest") # writes ./otelcol-runjournal/ (sources + binary)
-    cp "$dir/otelcol-runjournal/otelcol-runjournal" "$bin.tmp"
+    (cd "$dir" && "$ocb" --config="$manifest") >&2 # writes ./$name/ (sources + binary)
+    cp "$dir/$name/$name" "$bin.tmp"
     mv "$bin.tmp" "$bin"
-    echo "ci: built the Collector ($OTELCOL_VERSION, manifest $key) in $((SECONDS - t0))s"
+    echo "ci: built $name ($version, manifest $key) in $((SECONDS - t0))s" >&2
   fi
-  export OTELCOL_BIN="$bin"
+  echo "$bin"
+}
+
+otel_binaries_collector() {
+  OTELCOL_BIN=$(otel_binaries_build otelcol-builder.yaml "$OTELCOL_VERSION" otelcol-runjournal) || return 1
+  OTELCOL_LB_BIN=$(otel_binaries_build otelcol-builder-loadbalancing.yaml "$OTELCOL_LB_VERSION" otelcol-runjournal-lb) || return 1
+  export OTELCOL_BIN OTELCOL_LB_BIN
 }
 
 otel_binaries_go
@@ -64,4 +75,5 @@ otel_binaries_jaeger
 otel_binaries_collector
 "$JAEGER_BIN" --help >/dev/null
 "$OTELCOL_BIN" components | grep -q 'name: file_storage'
-echo "ci: JAEGER_BIN=$JAEGER_BIN OTELCOL_BIN=$OTELCOL_BIN"
+"$OTELCOL_LB_BIN" components | grep -q 'name: loadbalancing'
+echo "ci: JAEGER_BIN=$JAEGER_BIN OTELCOL_BIN=$OTELCOL_BIN OTELCOL_LB_BIN=$OTELCOL_LB_BIN"

@@ -23,6 +23,8 @@ COMMANDS = {
     "tokens": "tokens:tokens",
     "sql": "sql:sql",
     "reprice": "reprice:reprice",
+    "prune": "prune:prune",
+    "export": "export:export",
     "demo": "demo:demo",
     "serve": "serve:serve",
 }

@@ -107,6 +107,13 @@ def _endpoint(value: str, default_port: int) -> tuple[str, int] | None:
     "span came after its run was written).",
 )
 @click.option(
+    "--retention",
+    default=None,
+    metavar="AGE",
+    help="Prune runs that started longer ago than AGE (30d, 12h, ...) at start and then hourly. "
+    f"Default: ${_env.OTEL_RUNJOURNAL_RETENTION}, else keep everything.",
+)
+@click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True
 )
 def serve(
@@ -123,6 +130,7 @@ def serve(
     max_queued_spans: int,
     settle: float,
     run_idle_timeout: float,
+    retention: str | None,
     log_level: str,
 ) -> None:
     """Receive OTLP traces (gRPC :4317, HTTP :4318) and journal them like RunJournalExporter.
@@ -136,7 +144,15 @@ def serve(
     from ..serve.server import Serve, ServeConfig  # the server only when the command runs
     from ..serve.spool import SpoolError
     from ..stores.base import StoreError
+    from ..stores.retention import parse_age
 
+    keep = _env.resolve(retention, _env.OTEL_RUNJOURNAL_RETENTION, "")
+    try:
+        age = parse_age(keep) if keep else None
+    except ValueError as exc:
+        raise click.BadParameter(
+            str(exc), param_hint="--retention / $" + _env.OTEL_RUNJOURNAL_RETENTION
+        ) from None
     config = ServeConfig(
         store=_env.resolve(store, _env.OTEL_RUNJOURNAL_STORE, _env.DEFAULT_STORE),
         grpc=_endpoint(grpc_at, 4317),
@@ -151,6 +167,7 @@ def serve(
         max_queued_spans=max_queued_spans,
         settle=settle,
         run_idle_timeout=run_idle_timeout,
+        retention=age,
     )
     try:
         server = Serve(config)

@@ -18,12 +18,15 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from .. import settings as _env
 from ..stores.location import split_location
 from .auth import TokenCheck, check_bind, load_tls
 from .journal_process import Journal, JournalOptions, JournalProcess, open_journal
+from .retention import DEFAULT_INTERVAL as DEFAULT_RETENTION_INTERVAL
+from .retention import Retention
 from .spool import DEFAULT_SEGMENT_BYTES
 from .writer import DEFAULT_MAX_QUEUED_SPANS, DEFAULT_RUN_IDLE_S, DEFAULT_SETTLE_S
 
@@ -68,6 +71,8 @@ class ServeConfig:
     journal_process: bool = True  # journal in a child process (False: a thread of this process)
     tls_cert: str | None = None  # PEM certificate (chain) and key: TLS on both ports
     tls_key: str | None = None
+    retention: timedelta | None = None  # prune runs older than this, every retention_interval seconds
+    retention_interval: float = DEFAULT_RETENTION_INTERVAL
 
 
 class Serve:
@@ -92,6 +97,7 @@ class Serve:
         self.http_port: int | None = None
         self.writer: Journal | None = None
         self.failed = False  # the journal process died: serve stopped itself
+        self._retention: Retention | None = None
 
     def start(self) -> None:
         """Open store and spool, replay the spool, start the receivers (raises on any failure)."""
@@ -144,6 +150,11 @@ class Serve:
                     timeout=config.request_timeout,
                     tls=self._tls,
                 )
+            if config.retention is not None:
+                self._retention = Retention(
+                    config.store, config.retention, interval=config.retention_interval
+                )
+                self._retention.start()
         except Exception:
             self.stop()
             raise
@@ -190,6 +201,8 @@ class Serve:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
+            if self._retention is not None:
+                self._retention.stop()
             if self._http is not None:
                 self._http.shutdown()  # no new connections; handlers in flight keep running
                 self._http.server_close()

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ..records import CATEGORIES, RUN_STATUSES, RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
+from .retention import PruneResult
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -89,6 +90,18 @@ class RunStore(Protocol):
 
     def list_spans(self, run_id: str) -> list[SpanRecord]:
         """The run's ``spans`` rows by start time: its trace tree, without Jaeger."""
+        ...
+
+    def prune(
+        self,
+        *,
+        older_than: datetime,
+        keep_errors: bool = False,
+        thread_id: str | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Delete whole runs that started before ``older_than`` (never a ``running`` one; rules in
+        :mod:`.retention`); ``dry_run`` counts them and changes nothing."""
         ...
 
     def close(self) -> None: ...

@@ -39,6 +39,8 @@ import duckdb
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, RunFilter, StoreError, StoreLockedError, check_page_args
+from ..retention import PruneResult, check_prune_args
+from . import retention as _retention
 from .readonly import READ_ONLY_CONFIG, check_journal, check_read_query, first_line, lock_down
 from .schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
 
@@ -417,6 +419,76 @@ class DuckDBStore:
             return
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        older_than: datetime,
+        keep_errors: bool = False,
+        thread_id: str | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Delete whole runs (rules: ``stores/retention.py``), one transaction per chunk of runs.
+
+        Each chunk takes a turn on the file like a write, so writers of other processes get theirs in
+        between. ``thread_seq`` is untouched: seq is never reused. Space is reused, not returned (see
+        ``duckdb/retention.py``; :meth:`compact` returns it).
+        """
+        older_than = check_prune_args(older_than, thread_id)
+        if self.read_only:
+            raise StoreError(f"run journal {self.path} was opened read-only")
+        where, params = _retention.prune_filter(older_than, keep_errors, thread_id)
+        result = PruneResult(dry_run=dry_run)
+        try:
+            if dry_run:
+                with self._session() as con:
+                    result.add(*_retention.count(con, where, params), None)
+                return result
+            result.size_before = _retention.file_size(self.path)
+            while True:
+                with self._write_lock, self._session() as con:
+                    con.execute("BEGIN")
+                    try:
+                        chunk = _retention.delete_chunk(con, where, params)
+                        con.execute("COMMIT")
+                    except BaseException:
+                        _rollback(con)
+                        raise
+                if not chunk[0]:
+                    break
+                result.add(*chunk, None)
+            with self._write_lock, self._session() as con:
+                con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot prune run journal {self.path}: {first_line(exc)}") from exc
+        result.size_after = _retention.file_size(self.path)
+        return result
+
+    def compact(self) -> tuple[int, int]:
+        """Rewrite the file without its free blocks; return its size before and after (bytes).
+
+        Copy and swap (``duckdb/retention.py``): holds the file for as long as the copy takes (about
+        6 s per million rows, measured), so writers of other processes wait that long. Refused while
+        another connection of this process has the file open (it would keep writing to the old one).
+        """
+        if self.read_only:
+            raise StoreError(f"run journal {self.path} was opened read-only")
+        with self._write_lock, self._mutex:
+            before = _retention.file_size(self.path)
+            with self._session() as con:
+                if self._state.open_connections != 1:
+                    raise StoreError(
+                        f"cannot compact run journal {self.path}: another store of this process has it open"
+                    )
+                try:
+                    _retention.compact(con, self.path)
+                except (duckdb.Error, OSError) as exc:
+                    raise StoreError(f"cannot compact run journal {self.path}: {first_line(exc)}") from exc
+                finally:
+                    self._release()
+        return before, _retention.file_size(self.path)
 
     def _last_seqs(self, con: duckdb.DuckDBPyConnection, events: list[RunEvent]) -> dict[str, int]:
         """The last seq of every thread in ``events``: remembered, else read from ``thread_seq``."""

@@ -38,6 +38,8 @@ from ... import settings as _env
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, RunFilter, StoreError, StoreLockedError, check_page_args
+from ..retention import PruneResult, check_prune_args, selected
+from . import prune as _prune
 from .names import safe_file_name
 from .snapshot import CommittedReader, check_journal_directory, read_from
 
@@ -123,6 +125,7 @@ class JsonlStore:
         self._runs: dict[str, RunRecord] = {}
         self._thread_runs: dict[str, dict[str, None]] = {}  # thread -> run ids (ordered set)
         self._runs_offset = 0
+        self._runs_inode: int | None = None  # a prune replaces runs.jsonl: a new inode, read anew
         self.read_only = read_only
         self._lock_fd = -1
         self._committed = CommittedReader(self.directory)
@@ -412,6 +415,67 @@ class JsonlStore:
         parts = dict(zip(records, _codec.jsonl_groups(list(records.values())), strict=True))
         return parts, seqs, new_last
 
+    # -- retention --------------------------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        older_than: datetime,
+        keep_errors: bool = False,
+        thread_id: str | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Delete whole runs (rules: ``stores/retention.py``) under the exclusive lock (see ``prune.py``).
+
+        Every thread's last seq stays in the commit log (a prune logs the pruned threads' high-water
+        marks, all threads' when the log is new), so reopening never hands out a pruned seq again.
+        """
+        older_than = check_prune_args(older_than, thread_id)
+        result = PruneResult(dry_run=dry_run)
+        with self._locked(shared=False):
+            self._sync(exclusive=True)
+            self._refresh_runs()
+            victims = {
+                run.run_id
+                for run in self._runs.values()
+                if selected(run.status, run.started_at, older_than, keep_errors)
+                and (thread_id is None or run.thread_id == thread_id)
+            }
+            if not victims:
+                if not dry_run:
+                    result.size_before = result.size_after = _prune.directory_size(self.directory)
+                return result
+            event_files = {run_id: self._path(f"{EVENTS_DIR}/{safe_file_name(run_id)}") for run_id in victims}
+            events = event_bytes = 0
+            for path in event_files.values():
+                lines, size = _prune.event_file_size(path)
+                events, event_bytes = events + lines, event_bytes + size
+            kept_spans, spans, span_bytes = _prune.split_lines(self._path(SPANS_FILE), victims)
+            kept_runs, _, run_bytes = _prune.split_lines(self._path(RUNS_FILE), victims)
+            result.add(len(victims), events, spans, event_bytes + span_bytes + run_bytes)
+            if dry_run:
+                return result
+            result.size_before = _prune.directory_size(self.directory)
+            threads = {self._runs[r].thread_id for r in victims}
+            new_log = not os.path.exists(self._path(COMMITS_FILE))
+            marks = {t: s for t, s in self._last_seq.items() if new_log or t in threads}
+            batch = uuid.uuid4().hex
+            try:
+                self._append_log({"b": batch, "files": {}, "seq": marks, "prune": len(victims)})
+                for path in event_files.values():
+                    with suppress(FileNotFoundError):
+                        os.remove(path)
+                if spans:
+                    _prune.replace_file(self._path(SPANS_FILE), kept_spans)
+                _prune.replace_file(self._path(RUNS_FILE), kept_runs)
+                self._append_log({"b": batch, "ok": 1})
+            except OSError as exc:
+                raise StoreError(f"cannot prune run journal {self.directory}: {exc}") from exc
+            self._open_intent = None
+            self._refresh_runs()
+        result.size_after = _prune.directory_size(self.directory)
+        return result
+
     # -- reading ----------------------------------------------------------------------------------
 
     @contextmanager
@@ -446,8 +510,15 @@ class JsonlStore:
         return read_from(path, offset)
 
     def _refresh_runs(self) -> None:
-        if self._runs_offset and _size(self._path(RUNS_FILE)) < self._runs_offset:  # replaced: start over
+        try:
+            inode: int | None = os.stat(self._path(RUNS_FILE)).st_ino
+        except FileNotFoundError:
+            inode = None
+        if inode != self._runs_inode or (
+            self._runs_offset and _size(self._path(RUNS_FILE)) < self._runs_offset
+        ):  # replaced (a prune) or truncated: start over
             self._runs, self._thread_runs, self._runs_offset = {}, {}, 0
+            self._runs_inode = inode
         data = self._read_from(RUNS_FILE, self._runs_offset)
         if data is None:
             return

@@ -16,6 +16,9 @@ A refusal (wrong user, password or database) raises at once. ``read_only=True`` 
 ``default_transaction_read_only``, runs no migrations and raises when the server does not answer
 (the CLI and other readers). Text values cannot contain NUL in PostgreSQL: a NUL character is stored as
 U+FFFD.
+
+Long because one pool serves the schema check, the writes, retention and the query API, and each
+turns driver errors into the same password-free one-line :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ except ImportError as exc:  # pragma: no cover - exercised where the extra is mi
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, RunFilter, StoreError, check_page_args
+from ..retention import PruneResult, check_prune_args
 from . import migrate as _migrate
+from . import prune as _prune
 from . import rows as _rows
 from . import sandbox as _sandbox
 from . import write as _write
@@ -247,6 +252,34 @@ class PostgresStore:
             raise StoreError(f"run journal {self.location} was opened read-only")
         with self._connection("reprice") as conn, conn.transaction():
             _write.update_costs(conn, events, runs)
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        older_than: datetime,
+        keep_errors: bool = False,
+        thread_id: str | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Delete whole runs (rules: ``stores/retention.py``), a transaction per chunk, row locks as in
+        ``postgres/prune.py``; then ``VACUUM (ANALYZE)`` so the space is reusable at once."""
+        older_than = check_prune_args(older_than, thread_id)
+        if self.read_only:
+            raise StoreError(f"run journal {self.location} was opened read-only")
+        where, params = _prune.prune_filter(
+            older_than, keep_errors, None if thread_id is None else _write.text(thread_id)
+        )
+        with self._connection("prune") as conn:
+            result = _prune.run(conn, where, params, dry_run=dry_run)
+        if dry_run:
+            return result
+        if result.runs:
+            _prune.vacuum_or_log(self._direct, self._scrub)
+        with self._connection("prune") as conn, conn.transaction():
+            result.size_after = _prune.tables_size(conn)
+        return result
 
     # -- reading ----------------------------------------------------------------------------------
 
