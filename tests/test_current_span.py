@@ -509,3 +509,33 @@ def test_a_missed_end_leaves_nothing_behind(provider: TracerProvider, spans: InM
         assert after.parent is not None and after.parent.span_id == request.get_span_context().span_id
         after.end()
     assert trace.get_current_span().get_span_context() == trace.INVALID_SPAN.get_span_context()
+
+
+def test_retriever_body_nests(provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+    """What a retriever's code opens (its vector-store query) is a child of our retrieval span, sync
+    and async."""
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+
+    tracer = provider.get_tracer("app")
+
+    class Docs(BaseRetriever):
+        def _get_relevant_documents(
+            self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        ) -> list[Document]:
+            with tracer.start_as_current_span("vector.query"):
+                return [Document(page_content=f"about {query}")]
+
+    handler = RunJournalCallbackHandler(provider)
+    retriever = Docs()
+    assert retriever.invoke("Paris", {"callbacks": [handler]})
+    assert asyncio.run(retriever.ainvoke("Rome", {"callbacks": [handler]}))
+    finished = spans.get_finished_spans()
+    index = _index(finished)
+    queries = [s for s in finished if s.name == "vector.query"]
+    assert len(queries) == 2
+    for query in queries:
+        parent = _parent(index, query)
+        assert parent is not None and parent.name.startswith("retrieval "), parent
+    assert trace.get_current_span() is trace.INVALID_SPAN
