@@ -48,7 +48,9 @@ def agent_spans(runs: int = 1, *, light: bool = True, capture_content: bool = Tr
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "serve-test"}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    handler = RunJournalCallbackHandler(provider, capture_content=capture_content)
+    # content only where OTLP carries it too (on the spans), never through the in-process side channel
+    # (which a journal exporter left alive by another test would otherwise switch on)
+    handler = RunJournalCallbackHandler(provider, capture_content=capture_content, journal_content=False)
     agent = build_agent(subagent=False, failing_tool=False, middleware=False) if light else build_agent()
     for i in range(runs):
         agent.invoke(

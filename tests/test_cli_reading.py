@@ -239,12 +239,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_and_examples_give_working_instructions() -> None:
-    """The zero-code block and example name the HTTP protocol with port 4318 and the clone install;
+    """The zero-code section and example name the HTTP protocol with port 4318 (for adding OTLP to the
+    journal-only command) and the clone install;
     `otel-runjournal sql` comes before `duckdb` shell lines; OTEL_BSP_* are in the configuration table;
     the notebook way to query is documented next to the SQL examples."""
     readme = (ROOT / "README.md").read_text()
     zero = readme[readme.index("### Zero-code") :]
-    zero = zero[: zero.index("```", zero.index("```bash") + 3)]
+    zero = zero[: zero.index("\n## ")]
     assert "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" in zero and ":4318" in zero
     assert "pip install -e '.[demo,zero-code]'" in zero
     example = (ROOT / "examples" / "zero_code.py").read_text()

@@ -82,4 +82,4 @@ def test_readme_speaks_to_users_and_links_the_benchmarks() -> None:
     assert "issue" not in README.lower()
     bench = (ROOT / "bench" / "README.md").read_text()
     assert "| tracer | spans/invoke |" in bench and "## write throughput" in bench
-    assert len(README.splitlines()) < 650
+    assert len(README.splitlines()) < 900  # what a user needs, the benchmark tables in bench/README.md

@@ -67,6 +67,9 @@ def summary(root: RootState, span: Any, pricer: Pricer | None = None) -> RunReco
         error=span.status.description if status == "error" else None,
         usage_by_caller=dict(root.by_caller),
         service_name=_service_name(span),
+        # every span the run announced has ended here; the journal's row says False only when some of
+        # them never reached it (a full queue, a sampler, a crash), which the handler cannot see
+        complete=True,
     )
     for caller, tokens in root.by_caller.items():
         if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
