@@ -138,12 +138,18 @@ def count(config: str, invokes: int, keep: Path | None) -> int:
             str(invokes),
             tmp,
         ]
-        proc = subprocess.run(cmd, env=env, capture_output=True)
+        for _attempt in range(3):
+            proc = subprocess.run(cmd, env=env, capture_output=True)
+            if proc.returncode >= 0:
+                break
+            # killed by a signal (something else on a shared machine): the count is lost, run it again
+            print(f"{config} x{invokes}: killed by signal {-proc.returncode}, running it again", flush=True)
         if proc.returncode != 0:
             raise RuntimeError(f"{config} x{invokes} failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
         found = _TOTALS.search(out.read_bytes())
         if found is None:
             raise RuntimeError(f"no totals in {out}")
+        print(f"{config} x{invokes}: {int(found.group(1)):,} instructions", flush=True)
         return int(found.group(1))
 
 
