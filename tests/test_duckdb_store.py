@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timezone
 from pathlib import Path
 
@@ -93,6 +94,31 @@ def test_pyarrow_and_pure_python_paths_store_the_same_rows(tmp_path: Path) -> No
             )
             results.append((store.list_events("r1"), store.get_run("r1"), spans))
     assert results[0] == results[1]
+
+
+@pytest.mark.skipif(_duckdb_insert.pa is None, reason="pyarrow not installed")
+def test_a_resource_shared_by_every_span_row_is_stored_whole_on_each(tmp_path: Path) -> None:
+    """Span rows sharing one resource dict (as the exporter makes them) each store that resource,
+    and a run written again in a later batch replaces its summary instead of duplicating it."""
+    shared = {"service.name": "svc", "telemetry.sdk.version": "1.0", "list": [1, "ü"]}
+    writes = [make_run(f"r{i}", f"t{i}") for i in range(6)]
+    for write in writes:
+        for span in write.spans:
+            span.resource = shared
+    writes[0].spans[0].resource = {"service.name": "other"}
+    with DuckDBStore(tmp_path / "j.duckdb", arrow=True) as store:
+        store.write(writes)
+        rows = store.sql("SELECT run_id, span_id, resource::VARCHAR FROM spans")
+        again = make_run("r1", "t1", tokens=(7, 3))
+        again.spans = []
+        store.write([again])
+        runs = store.sql("SELECT run_id, input_tokens FROM runs ORDER BY run_id")
+    expected = {(s.run_id, s.span_id): s.resource for w in writes for s in w.spans}
+    assert len(rows) == len(expected)
+    assert {(r, s): json.loads(text) for r, s, text in rows} == expected
+    latest = {w.run.run_id: w.run.input_tokens for w in [*writes, again]}
+    assert runs == sorted(latest.items())
+    assert latest["r1"] != writes[1].run.input_tokens
 
 
 def test_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
