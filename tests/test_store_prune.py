@@ -70,7 +70,11 @@ def test_prune_while_a_writer_process_writes_loses_nothing(location: str, tmp_pa
         with open_store(location) as store:  # type: ignore[attr-defined]
             result = store.prune(older_than=T0 + timedelta(minutes=OLD_RUNS))
         stop.touch()
-        out, err = writer.communicate(timeout=120)
+        # read through the same buffered file as readline() above: communicate() reads the raw pipe
+        # and would miss lines readline() already buffered
+        out = writer.stdout.read()
+        err = writer.stderr.read() if writer.stderr is not None else ""
+        writer.wait(timeout=120)
     finally:
         stop.touch()
         if writer.poll() is None:
@@ -164,7 +168,11 @@ def test_compact_while_a_writer_process_writes_loses_nothing(tmp_path: Path) -> 
         with DuckDBStore(path) as store:
             store.compact()
         stop.touch()
-        out, err = writer.communicate(timeout=120)
+        # read through the same buffered file as readline() above: communicate() reads the raw pipe
+        # and would miss lines readline() already buffered
+        out = writer.stdout.read()
+        err = writer.stderr.read() if writer.stderr is not None else ""
+        writer.wait(timeout=120)
     finally:
         stop.touch()
         if writer.poll() is None:
