@@ -183,6 +183,7 @@ def test_demo_command(tmp_path: Path) -> None:
         "middleware:summarization",
         "error",
         "otel-runjournal show",
+        "cost",  # the tokens-by-caller table prices the scripted models as the models they imitate
     ):
         assert expected in out, expected
     rows = _json("runs", "--store", location)

@@ -16,6 +16,7 @@ from . import events as event_view
 from . import render, values
 from .options import json_option, store_location, store_option
 from .reading import all_events, id_shortener, journal_run_ids, open_for_reading
+from .tokens import rows_by_call
 
 
 def program(argv0: str | None = None, python: str | None = None) -> str:
@@ -124,7 +125,7 @@ def demo(store: str | None, as_json: bool, run_count: int) -> None:
         list_spans = getattr(st, "list_spans", None)
         spans = list_spans(shown.run_id) if shown is not None and list_spans is not None else []
         events = all_events(st, shown.run_id) if shown is not None and not spans else []
-        by_caller = render.usage_rows_by_caller(result.usage(st))
+        by_caller = rows_by_call(st, result.run_ids, "caller")  # tokens and cost, from the events
         universe = journal_run_ids(st)
         can_sql = hasattr(st, "query")
     roots = build_tree(spans)

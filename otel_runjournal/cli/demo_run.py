@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import settings as _env
-from ..records import TOKEN_FIELDS, TokenUsage
-from ..stores.base import RunStore
 
 DEMO_SERVICE_NAME = "otel-runjournal-demo"
 DEMO_PRICES = {"scripted-1": "openai:gpt-4o", "scripted-mini": "openai:gpt-4o-mini"}
@@ -41,17 +39,6 @@ class DemoResult:
     @property
     def thread_count(self) -> int:
         return len(self.thread_ids)
-
-    def usage(self, store: RunStore) -> TokenUsage:
-        """Token usage summed over the demo's threads."""
-        total = TokenUsage()
-        for thread_id in self.thread_ids:
-            part = store.token_usage(thread_id=thread_id)
-            for name in ("run_count", *TOKEN_FIELDS):
-                setattr(total, name, getattr(total, name) + getattr(part, name))
-            for caller, value in part.by_caller.items():
-                total.by_caller[caller] = total.by_caller.get(caller, 0) + value
-        return total
 
 
 def run_demo(

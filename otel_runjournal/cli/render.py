@@ -16,7 +16,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from ..records import RunEvent, RunRecord, TokenUsage
+from ..records import RunEvent, RunRecord
 from .values import count, duration, number, preview, usd, when
 
 STATUS_STYLE = {
@@ -221,19 +221,6 @@ def messages_table(thread_id: str, events: Sequence[RunEvent], short: Shorten, w
 
 
 TokenRow = dict[str, Any]
-
-
-def usage_rows_by_caller(usage: TokenUsage) -> list[TokenRow]:
-    """Rows ``{caller, total_tokens}`` from a :class:`TokenUsage` split, largest first."""
-    split = dict(usage.by_caller)
-    if not split:
-        split = {
-            "lead_agent": usage.lead_agent_tokens,
-            "subagent": usage.subagent_tokens,
-            "middleware": usage.middleware_tokens,
-        }
-    rows = [{"caller": k, "total_tokens": v} for k, v in split.items() if v]
-    return sorted(rows, key=lambda r: -r["total_tokens"])
 
 
 _TOKEN_NUMBERS = (("runs", "runs"), ("llm_calls", "calls"), ("input_tokens", "in"), ("output_tokens", "out"))

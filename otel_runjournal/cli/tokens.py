@@ -58,7 +58,7 @@ def token_rows(
     else:
         selected = store.list_runs(thread_id=thread_id, limit=MAX_LIMIT)
     if group in ("caller", "model", "day"):
-        return _rows_by_call(store, [r.run_id for r in selected], group)
+        return rows_by_call(store, [r.run_id for r in selected], group)
     buckets: dict[str, dict[str, Any]] = {}
     for r in selected:
         key = r.run_id if group == "run" else r.thread_id
@@ -98,7 +98,7 @@ def _call_key(event: Any, group: str) -> str:
     return str(meta.get("model") or meta.get("model_name") or "unknown")
 
 
-def _rows_by_call(store: RunStore, run_ids: list[str], group: str) -> list[dict[str, Any]]:
+def rows_by_call(store: RunStore, run_ids: list[str], group: str) -> list[dict[str, Any]]:
     """One row per caller / model / UTC day, from the model-call events (tokens, calls, cost)."""
     totals: dict[str, dict[str, Any]] = defaultdict(
         lambda: {
