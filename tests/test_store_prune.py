@@ -6,9 +6,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from pg_server import Schema
@@ -17,6 +18,7 @@ from store_batches import T0, make_run
 from otel_runjournal.stores import DuckDBStore, open_store
 
 TESTS_DIR = str(Path(__file__).parent)
+T = TypeVar("T")
 OLD_RUNS = 1200  # more than two prune chunks (stores/retention.py PRUNE_CHUNK = 500)
 THREADS = 4
 
@@ -48,13 +50,9 @@ WRITER = """
 """
 
 
-def test_prune_while_a_writer_process_writes_loses_nothing(location: str, tmp_path: Path) -> None:
-    """A writer process writes new runs before, during and after a prune: each is whole, seq unique."""
-    old = [make_run(f"old-{i}", f"thread-{i % THREADS}", start=i) for i in range(OLD_RUNS)]
-    with open_store(location) as store:  # type: ignore[attr-defined]
-        store.write(old)
-    last_old = {f"thread-{t}": max(e.seq for u in old for e in u.events if e.thread_id == f"thread-{t}")
-                for t in range(THREADS)}  # fmt: skip
+def run_writer_during(location: str, tmp_path: Path, action: Callable[[], T]) -> tuple[T, int]:
+    """Start a writer process (:data:`WRITER`), do ``action`` once it has committed its first run, stop
+    it; ``action``'s result and how many runs the writer wrote."""
     stop = tmp_path / "stop"
     env = {**os.environ, "PYTHONPATH": TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
     writer = subprocess.Popen(
@@ -67,8 +65,7 @@ def test_prune_while_a_writer_process_writes_loses_nothing(location: str, tmp_pa
     try:
         assert writer.stdout is not None
         writer.stdout.readline()  # the writer has committed its first run
-        with open_store(location) as store:  # type: ignore[attr-defined]
-            result = store.prune(older_than=T0 + timedelta(minutes=OLD_RUNS))
+        result = action()
         stop.touch()
         # read through the same buffered file as readline() above: communicate() reads the raw pipe
         # and would miss lines readline() already buffered
@@ -80,7 +77,31 @@ def test_prune_while_a_writer_process_writes_loses_nothing(location: str, tmp_pa
         if writer.poll() is None:
             writer.kill()
     assert writer.returncode == 0, err
-    written = 1 + len(out.split())
+    return result, 1 + len(out.split())
+
+
+def written_runs(store: Any, written: int) -> list[Any]:
+    """Every run the writer reported, fetched one by one (under load it writes more than one page of
+    ``list_runs``); none missing, none extra."""
+    assert store.count_runs() == written
+    runs = [store.get_run(f"new-{i}") for i in range(written)]
+    assert all(run is not None for run in runs)
+    return runs
+
+
+def test_prune_while_a_writer_process_writes_loses_nothing(location: str, tmp_path: Path) -> None:
+    """A writer process writes new runs before, during and after a prune: each is whole, seq unique."""
+    old = [make_run(f"old-{i}", f"thread-{i % THREADS}", start=i) for i in range(OLD_RUNS)]
+    with open_store(location) as store:  # type: ignore[attr-defined]
+        store.write(old)
+    last_old = {f"thread-{t}": max(e.seq for u in old for e in u.events if e.thread_id == f"thread-{t}")
+                for t in range(THREADS)}  # fmt: skip
+
+    def prune() -> Any:
+        with open_store(location) as store:  # type: ignore[attr-defined]
+            return store.prune(older_than=T0 + timedelta(minutes=OLD_RUNS))
+
+    result, written = run_writer_during(location, tmp_path, prune)
     events_per_run, spans_per_run = len(old[0].events), len(old[0].spans)
     assert (result.runs, result.events, result.spans) == (
         OLD_RUNS,
@@ -88,14 +109,8 @@ def test_prune_while_a_writer_process_writes_loses_nothing(location: str, tmp_pa
         OLD_RUNS * spans_per_run,
     )
     with open_store(location, read_only=True) as store:  # type: ignore[attr-defined]
-        # under load the writer may write more runs than one page of list_runs holds: count, then
-        # fetch each run the writer reported
-        assert store.count_runs() == written
-        runs = [store.get_run(f"new-{i}") for i in range(written)]
-        assert all(run is not None for run in runs)
         seqs: dict[str, list[int]] = {}
-        for run in runs:
-            assert run is not None
+        for run in written_runs(store, written):
             events = store.list_events(run.run_id, limit=1000)
             assert [e.event_type for e in events][:: len(events) - 1] == ["run_start", "run_end"]
             assert len(events) == events_per_run and len(store.list_spans(run.run_id)) == spans_per_run
@@ -157,36 +172,14 @@ def test_compact_while_a_writer_process_writes_loses_nothing(tmp_path: Path) -> 
     with DuckDBStore(path) as store:
         store.write([make_run(f"old-{i}", f"thread-{i % THREADS}", start=i) for i in range(600)])
         store.prune(older_than=T0 + timedelta(minutes=600))
-    stop = tmp_path / "stop"
-    env = {**os.environ, "PYTHONPATH": TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    writer = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(WRITER), path, str(stop), str(THREADS)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert writer.stdout is not None
-        writer.stdout.readline()
+
+    def compact() -> None:
         with DuckDBStore(path) as store:
             store.compact()
-        stop.touch()
-        # read through the same buffered file as readline() above: communicate() reads the raw pipe
-        # and would miss lines readline() already buffered
-        out = writer.stdout.read()
-        err = writer.stderr.read() if writer.stderr is not None else ""
-        writer.wait(timeout=120)
-    finally:
-        stop.touch()
-        if writer.poll() is None:
-            writer.kill()
-    assert writer.returncode == 0, err
-    written = 1 + len(out.split())
+
+    _, written = run_writer_during(path, tmp_path, compact)
     with DuckDBStore(path, read_only=True) as store:
-        runs = store.list_runs(limit=1000)
-        assert sorted(r.run_id for r in runs) == sorted(f"new-{i}" for i in range(written))
-        assert all(len(store.list_events(r.run_id)) == 8 for r in runs)
+        assert all(len(store.list_events(r.run_id)) == 8 for r in written_runs(store, written))
     assert os.listdir(tmp_path) == ["stop", "j.duckdb"] or sorted(os.listdir(tmp_path)) == [
         "j.duckdb",
         "stop",

@@ -19,32 +19,38 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "zero_code.py"
 INSTRUMENT = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
 
 
+def _run_example(cwd: Path, **otel_env: str) -> subprocess.CompletedProcess[str]:
+    """``opentelemetry-instrument python examples/zero_code.py`` with only these OTEL_* variables (no
+    metrics or logs exporters); it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none", **otel_env)
+    assert INSTRUMENT is not None
+    out = subprocess.run(
+        [INSTRUMENT, sys.executable, str(EXAMPLE)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 @pytest.mark.skipif(INSTRUMENT is None, reason="opentelemetry-instrument not installed")
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_zero_code_journals_and_exports(tmp_path: Path, protocol: str) -> None:
     """With only env vars, the unmodified app's run lands in the journal AND at the OTLP receiver."""
     store = tmp_path / "zero.duckdb"
     with ReceiverProcess(tmp_path / "otlp") as rx:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        env.update(
+        out = _run_example(
+            tmp_path,
             OTEL_SERVICE_NAME="zero-code-test",
             OTEL_TRACES_EXPORTER="otlp,runjournal",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
             OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
             OTEL_EXPORTER_OTLP_ENDPOINT=rx.grpc_endpoint if protocol == "grpc" else rx.http_endpoint,
             OTEL_RUNJOURNAL_STORE=str(store),
         )
-        assert INSTRUMENT is not None
-        out = subprocess.run(
-            [INSTRUMENT, sys.executable, str(EXAMPLE)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert out.returncode == 0, out.stderr
         assert "Paris" in out.stdout
         spans = rx.wait_for_spans(6)
     names = [s.name for s in spans]
@@ -69,24 +75,12 @@ def test_zero_code_exit_is_quiet_and_the_run_whole(tmp_path: Path) -> None:
     (DuckDB refuses Python scans after its own atexit handler; the last flush must still succeed), and
     the run is in the journal, complete."""
     store = tmp_path / "zero.duckdb"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(
+    out = _run_example(
+        tmp_path,
         OTEL_SERVICE_NAME="zero-code-quiet",
         OTEL_TRACES_EXPORTER="runjournal",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
         OTEL_RUNJOURNAL_STORE=str(store),
     )
-    assert INSTRUMENT is not None
-    out = subprocess.run(
-        [INSTRUMENT, sys.executable, str(EXAMPLE)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert out.returncode == 0, out.stderr
     assert "RunJournalExporter" not in out.stderr and "failed" not in out.stderr.lower(), out.stderr
     journal = open_store(str(store))
     try:
