@@ -66,7 +66,8 @@ def agent_spans(invokes: int) -> list[Any]:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    handler = RunJournalCallbackHandler(tracer_provider=provider)
+    # journal_content=True: no journal exporter exists yet, and content is part of what is measured
+    handler = RunJournalCallbackHandler(tracer_provider=provider, journal_content=True)
     agent = build_agent(subagent=False, failing_tool=False, middleware=False)
     config = {"callbacks": [handler]}
     question = "What is the weather in Paris, and what is 6*7+1?"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 _READERS: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -148,6 +149,23 @@ def peek(span: Any) -> dict[str, Any] | None:
     return None if key is None else REGISTRY.peek(key)
 
 
+class Parsed:
+    """A content value rendered by the journal with the value its JSON parses to: ``render(value)``
+    returns ``(data, json_text)``. Calling it gives the text (as any side-channel callable); the
+    journal reads ``data`` instead of parsing back the JSON it just had made (:func:`render_parsed`)."""
+
+    __slots__ = ("_render", "_value")
+
+    def __init__(self, render: Callable[[Any], tuple[Any, str]], value: Any) -> None:
+        self._render, self._value = render, value
+
+    def __call__(self) -> str:
+        return self._render(self._value)[1]
+
+    def parsed(self) -> tuple[Any, str]:
+        return self._render(self._value)
+
+
 def render(value: Any) -> str | None:
     """Resolve a side-channel value: call it if lazy; never raises."""
     if value is None or isinstance(value, str):
@@ -157,3 +175,13 @@ def render(value: Any) -> str | None:
     except Exception:  # telemetry never breaks the app; a bad payload becomes a marker
         return '"<unrenderable>"'
     return out if out is None or isinstance(out, str) else str(out)
+
+
+def render_parsed(value: Parsed) -> tuple[Any, str] | None:
+    """``(data, text)`` of a :class:`Parsed` value; ``None`` when rendering failed (then
+    :func:`render` gives the marker text to parse instead); never raises."""
+    try:
+        data, text = value.parsed()
+    except Exception:
+        return None
+    return (data, text) if isinstance(text, str) else None

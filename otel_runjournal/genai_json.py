@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 _NOT_JSON: Any = object()
+NOT_JSON = _NOT_JSON  # what load() gives for a text that is not JSON
 _JSON_STARTS = frozenset('[{"-0123456789')
 _JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")  # what else a JSON text may start with
 _SPACE = " \t\n\r"
@@ -86,11 +87,20 @@ def message_text(message: Mapping[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+def load(text: str) -> Any:
+    """The value of a JSON text, or :data:`NOT_JSON` (what the ``*_of`` readers take)."""
+    return _load(text)
+
+
 def human_text(input_content: str | None) -> str | None:
     """Text of the first user message of an input-messages JSON (plain text is returned as is)."""
     if input_content is None:
         return None
-    data = _load(input_content)
+    return human_text_of(input_content, _load(input_content))
+
+
+def human_text_of(input_content: str, data: Any) -> str | None:
+    """:func:`human_text` of a text whose value (:func:`load`) is ``data``."""
     if data is _NOT_JSON or data is None:
         return input_content
     for message in _messages(data):
@@ -103,7 +113,11 @@ def output(text: str | None) -> tuple[str, list[dict[str, Any]]]:
     """Response text and tool calls (``{"id", "name", "args"}``) of an output-messages JSON."""
     if text is None:
         return "", []
-    data = _load(text)
+    return output_of(text, _load(text))
+
+
+def output_of(text: str, data: Any) -> tuple[str, list[dict[str, Any]]]:
+    """:func:`output` of a text whose value (:func:`load`) is ``data``."""
     if data is _NOT_JSON or data is None:
         return text, []
     texts: list[str] = []

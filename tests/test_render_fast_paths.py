@@ -106,3 +106,79 @@ def test_parse_agrees_with_json_loads(text: str) -> None:
     except ValueError:
         expected = None
     assert repr(gj.parse(text)) == repr(expected)
+
+
+class _Chat(BaseModel, extra="allow"):
+    """A message-like model with a custom role (LangChain's ``ChatMessage`` shape)."""
+
+    content: Any = ""
+    type: str = "chat"
+    role: str = "critic"
+
+
+_MESSAGES: list[Any] = [
+    HumanMessage("What is the weather in Paris?", name="bob"),
+    HumanMessage("x", tool_calls=[{"name": "extra", "args": {}, "id": "e1"}]),  # an extra field
+    AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Paris", "n": 2**70}, "id": "c1"}]),
+    AIMessage([{"type": "text", "text": "a"}, {"type": "reasoning", "reasoning": "r"}, {"type": "image"}]),
+    ToolMessage("It is 21°C", tool_call_id="c1"),
+    ToolMessage("r", tool_call_id="c2", extra_thing=3),
+    _Chat(content="yo"),
+    ("human", "tuple message"),
+    {"role": "assistant", "content": "dict message", "tool_calls": [{"id": "d", "function": {"name": "f"}}]},
+    "plain \ud800 text",
+]
+
+
+def _old_message(renderer: Renderer, m: Any) -> Any:
+    """What the general path (``getattr`` per field) renders for a message object."""
+
+    class _Opaque:  # the same fields behind attribute access only (no instance dict to read)
+        __slots__ = ("content", "name", "role", "tool_call_id", "tool_calls", "type")
+
+    if not isinstance(m, BaseModel):
+        return renderer._message(m)
+    opaque = _Opaque()
+    for field in _Opaque.__slots__:
+        value = _attr(m, field)
+        if value is not None or field in ("content", "type"):
+            setattr(opaque, field, value)
+    return renderer._message(opaque)
+
+
+@pytest.mark.parametrize("message", _MESSAGES, ids=range(len(_MESSAGES)))
+def test_message_fields_fast_path_reads_what_getattr_reads(message: Any) -> None:
+    """A pydantic message read from its instance dict renders as reading each field with getattr does."""
+    renderer = Renderer(4000)
+    assert renderer._message(message) == _old_message(renderer, message)
+
+
+@pytest.mark.parametrize("limit", [4000, 40, 5])
+@pytest.mark.parametrize("redact", [None, str.upper])
+def test_parsed_renderings_are_what_their_json_parses_to(limit: int, redact: Any) -> None:
+    """Each ``*_data`` rendering gives the text of its plain rendering and exactly the value that text
+    parses to (the journal reads that value instead of parsing the text back), truncated or not."""
+    renderer = Renderer(limit, redact)
+    outputs = [(m, finish) for m, finish in zip(_MESSAGES, ["stop", None, "tool_use", 7] * 3, strict=False)]
+    values: list[Any] = [
+        {"city": "Paris", "big": 2**70, "nan": float("nan"), "t": (1, 2), 3: {"deep": [None, True]}},
+        "a plain string argument",
+        '{"json": "in a string", "n": 12345678901234567890123}',
+        ["x" * 50, {"k": "y" * 50}],
+        None,
+        ToolMessage("result text", tool_call_id="z"),
+    ]
+    cases: list[tuple[Any, Any, Any]] = [
+        (renderer.output_messages_data, renderer.output_messages, outputs),
+        (renderer.input_messages_data, renderer.input_messages, _MESSAGES),
+        (renderer.run_input_data, renderer.run_input, {"messages": _MESSAGES}),
+        (renderer.run_input_data, renderer.run_input, {"question": "not messages", "n": 1}),
+        *[(renderer.value_data, renderer.value, v) for v in values],
+    ]
+    for with_data, plain, value in cases:
+        data, text = with_data(value)
+        assert text == plain(value)
+        expected = gj.load(text)
+        assert repr(data) == repr(expected), (value, text)
+        if expected is gj.NOT_JSON:  # plain text (a tool's string argument): the journal keeps it as text
+            assert gj.parse(text) is None

@@ -12,6 +12,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import content as _content
+from .. import genai_json as gj
 from .. import semconv as sc
 from ..records import RunEvent, SpanRecord, utc
 from .spanfacts import RootInfo, Usage, error_of
@@ -66,6 +67,17 @@ class SpanContent:
         if isinstance(value, (tuple, list)):  # a foreign instrumentation's array attribute
             return json.dumps(list(value))
         return None
+
+    def parsed(self, key: str) -> tuple[Any, str | None]:
+        """``(value, text)``: the content's text and what it parses to (:data:`gj.NOT_JSON` for plain
+        text, ``None`` without content); read from the handler's rendering where it kept it."""
+        side = self._side.get(key)
+        if type(side) is _content.Parsed:
+            found = _content.render_parsed(side)
+            if found is not None:
+                return found
+        text = self.get(key)
+        return (None, None) if text is None else (gj.load(text), text)
 
     def raw(self, key: str) -> Any:
         return self._side.get(key)

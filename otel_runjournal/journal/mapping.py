@@ -112,7 +112,11 @@ def _root_info(
         status = "success"
     message, error_type = error_of(span, attrs, events) if status == "error" else (None, None)
     resumed = bool(attrs.get(sc.RJ_RESUMED))
-    input_text = content.get(_content.KEY_RESUME_VALUE if resumed else sc.GEN_AI_INPUT_MESSAGES)
+    if resumed:
+        input_text, human = content.get(_content.KEY_RESUME_VALUE), None
+    else:
+        data, input_text = content.parsed(sc.GEN_AI_INPUT_MESSAGES)
+        human = None if input_text is None else gj.human_text_of(input_text, data)
     record = mapped.record
     announced = attrs.get(sc.RJ_SPAN_COUNT)
     return RootInfo(
@@ -125,7 +129,7 @@ def _root_info(
         error_message=message,
         error_type=error_type,
         input_text=input_text,
-        human_text=None if resumed else gj.human_text(input_text),
+        human_text=human,
         interrupt_value=content.get(_content.KEY_INTERRUPT_VALUE) if status == "interrupted" else None,
         resumed=resumed,
         start_at=record.start_time,

@@ -47,7 +47,8 @@ def llm_events(
             failure["provider"] = provider
         out.emit(out.end_key, "llm_error", "trace", out.error_message, failure)
         return
-    text, calls = gj.output(content.get(sc.GEN_AI_OUTPUT_MESSAGES))
+    data, rendered = content.parsed(sc.GEN_AI_OUTPUT_MESSAGES)
+    text, calls = gj.output_of(rendered, data) if rendered is not None else ("", [])
     text = text or content.get("gen_ai.completion.0.content") or ""  # OpenLLMetry-style spans
     finish = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     meta: dict[str, Any] = {
@@ -77,8 +78,9 @@ def tool_events(out: Emitter, span: ReadableSpan, attrs: Mapping[str, Any], cont
         "tool_name": attrs.get(sc.GEN_AI_TOOL_NAME) or run_name(span, attrs),
         "tool_call_id": attrs.get(sc.GEN_AI_TOOL_CALL_ID),
     }
-    args_text = content.get(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
-    args = gj.parse(args_text)
+    args, args_text = content.parsed(sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+    if args is gj.NOT_JSON:
+        args = None
     meta = {**ids, "args": args if args is not None else args_text, "caller": out.mapped.caller}
     out.emit(out.start_key, "tool_start", "trace", None, meta)
     if out.failed:

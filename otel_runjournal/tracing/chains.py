@@ -107,7 +107,7 @@ class ChainCallbacks(RunSpans):
             state.activation = activate(span)
         if subagent is not None:
             state.is_agent = True
-            self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input, snapshot(inputs))
+            self._put_parsed(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input_data, snapshot(inputs))
 
     def _root_start(
         self,
@@ -156,7 +156,7 @@ class ChainCallbacks(RunSpans):
             text = self._put_now(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input, snapshot(inputs))
             root.human_text = gj.human_text(text)
         else:
-            self._put(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input, snapshot(inputs))
+            self._put_parsed(state, sc.GEN_AI_INPUT_MESSAGES, self._renderer.run_input_data, snapshot(inputs))
 
     @_guard.guarded("handler.on_chain_end")
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:

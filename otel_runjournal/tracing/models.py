@@ -149,7 +149,9 @@ class ModelCallbacks(RunSpans):
                 state.root.ai_messages += 1
                 state.root.last_ai = text
         elif self._capture or self._journaling():
-            self._put(state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages, _outputs(response))
+            self._put_parsed(
+                state, sc.GEN_AI_OUTPUT_MESSAGES, self._renderer.output_messages_data, _outputs(response)
+            )
         self._end(state)
         if state.metric_attrs is not None and self._metrics is not None:
             if info.model is not None:

@@ -262,6 +262,15 @@ class RunSpans:
         elif self._journaling():
             self._side_content(state)[key] = functools.partial(render, value)
 
+    def _put_parsed(
+        self, state: RunState, key: str, render: Callable[[Any], tuple[Any, str]], value: Any
+    ) -> None:
+        """:meth:`_put` of a value whose rendering also gives its parsed JSON (the journal reads that)."""
+        if self._capture:
+            state.span.set_attribute(key, render(value)[1])
+        elif self._journaling():
+            self._side_content(state)[key] = _content.Parsed(render, value)
+
     def _put_now(self, state: RunState, key: str, render: Callable[[Any], str], value: Any) -> str | None:
         """:meth:`_put`, rendered now (for ``on_run_end``, which reports the texts the journal will
         hold); ``None`` when no content is recorded."""

@@ -39,6 +39,8 @@ from typing import Any
 
 import orjson
 
+from .. import genai_json as gj
+
 Redactor = Callable[[str], str]
 
 TRUNCATION_MARKER = "…[truncated]"
@@ -104,11 +106,21 @@ class Renderer:
     # -- public renderings -----------------------------------------------------------------------
     def input_messages(self, messages: Any) -> str:
         """A prompt (messages, strings, tuples, dicts) as GenAI input messages JSON."""
+        return self.input_messages_data(messages)[1]
+
+    def input_messages_data(self, messages: Any) -> tuple[list[dict[str, Any]], str]:
+        """:meth:`input_messages` and the value its JSON parses to (the journal reads that one)."""
         items = messages if isinstance(messages, (list, tuple)) else [messages]
-        return self._fit_messages([self._message(m) for m in items[:_MAX_ITEMS]])
+        return self._fit_messages_data([self._message(m) for m in items[:_MAX_ITEMS]])
 
     def output_messages(self, outputs: Sequence[tuple[Any, str | None]]) -> str:
         """``(message-or-text, finish_reason)`` pairs as GenAI output messages JSON."""
+        return self.output_messages_data(outputs)[1]
+
+    def output_messages_data(
+        self, outputs: Sequence[tuple[Any, str | None]]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """:meth:`output_messages` and the value its JSON parses to."""
         rendered = []
         for message, finish in outputs:
             out = self._message(message, default_role="assistant")
@@ -118,14 +130,18 @@ class Renderer:
                 has_calls = any(p.get("type") == "tool_call" for p in out["parts"])
                 out["finish_reason"] = "tool_call" if has_calls else "stop"
             rendered.append(out)
-        return self._fit_messages(rendered)
+        return self._fit_messages_data(rendered)
 
     def run_input(self, inputs: Any) -> str:
         """A run's input as GenAI input messages: its messages if it has any, else one user message."""
+        return self.run_input_data(inputs)[1]
+
+    def run_input_data(self, inputs: Any) -> tuple[list[dict[str, Any]], str]:
+        """:meth:`run_input` and the value its JSON parses to."""
         messages = _messages_in(inputs)
         if messages is not None:
-            return self.input_messages(messages)
-        return self._fit_messages([{"role": "user", "parts": [self._text_part(inputs)]}])
+            return self.input_messages_data(messages)
+        return self._fit_messages_data([{"role": "user", "parts": [self._text_part(inputs)]}])
 
     def run_output(self, outputs: Any) -> str:
         """A run's output as one GenAI output message: its last message, else the output as text."""
@@ -143,6 +159,15 @@ class Renderer:
         if isinstance(obj, str):
             return self.text(obj)
         return self.json(obj)
+
+    def value_data(self, obj: Any) -> tuple[Any, str]:
+        """:meth:`value` and the value it parses to as JSON (:data:`gj.NOT_JSON` for plain text)."""
+        if getattr(obj, "type", None) == "tool" and hasattr(obj, "content"):
+            obj = obj.content
+        if isinstance(obj, str):
+            text = self.text(obj)
+            return gj.load(text), text
+        return self._fit_data(self._jsonable(obj, 0))
 
     def json(self, obj: Any) -> str:
         """Any value as JSON."""
@@ -183,6 +208,18 @@ class Renderer:
             content, tool_calls = m.get("content"), m.get("tool_calls")
             role = role if isinstance(role, str) else default_role
             tool_call_id, name = m.get("tool_call_id"), m.get("name")
+        elif (fields := _plain_fields(m)) is not None:  # a LangChain message: its fields, read once
+            mtype = fields.get("type")
+            role = _ROLES.get(mtype) if isinstance(mtype, str) else None
+            if role is None:
+                custom = fields.get("role", _extra(m, "role"))
+                role = custom if isinstance(custom, str) else default_role
+            content = fields.get("content")
+            tool_calls = fields.get("tool_calls", _MISSING)
+            tool_calls = _extra(m, "tool_calls") if tool_calls is _MISSING else tool_calls
+            tool_call_id = fields.get("tool_call_id", _MISSING)
+            tool_call_id = _extra(m, "tool_call_id") if tool_call_id is _MISSING else tool_call_id
+            name = fields.get("name")
         elif hasattr(m, "content") and hasattr(m, "type"):
             mtype = m.type
             role = _ROLES.get(mtype) if isinstance(mtype, str) else None
@@ -325,16 +362,26 @@ class Renderer:
 
     def _fit(self, obj: Any) -> str:
         """Any JSON value within the limit: see the module doc."""
+        return self._fit_data(obj)[1]
+
+    def _fit_data(self, obj: Any) -> tuple[Any, str]:
+        """:meth:`_fit` and the (JSON-safe) value its text holds."""
         text = _dumps(obj)
         if len(text) <= self.limit:
-            return text
-        return _dumps(_fit_value(obj, self.limit))
+            return obj, text
+        fitted = _fit_value(obj, self.limit)
+        return fitted, _dumps(fitted)
 
     def _fit_messages(self, messages: list[dict[str, Any]]) -> str:
-        """GenAI messages within the limit: only what the parts hold is cut, every message is kept."""
+        return self._fit_messages_data(messages)[1]
+
+    def _fit_messages_data(self, messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+        """GenAI messages within the limit: only what the parts hold is cut, every message is kept.
+        Returns the messages as cut (JSON-safe values only: what their JSON parses back to) and their
+        JSON."""
         text = _dumps(messages)
         if len(text) <= self.limit:
-            return text
+            return messages, text
         slots = [
             (part, key)
             for message in messages
@@ -346,10 +393,10 @@ class Renderer:
         values = [part[key] for part, key in slots]
         fitted = _fit_value(values, self.limit, trim_top=False)
         if fitted is values:
-            return text  # the content fits; only the structure made the JSON longer than the limit
+            return messages, text  # the content fits; only the structure made the JSON longer than the limit
         for (part, key), value in zip(slots, fitted, strict=True):
             part[key] = value
-        return _dumps(messages)
+        return messages, _dumps(messages)
 
 
 def _cut(text: str, cap: int) -> str:
@@ -514,6 +561,38 @@ def _attr(obj: Any, name: str) -> Any:
     if own and name in own:
         return own[name]
     extra = getattr(obj, "__pydantic_extra__", None)
+    return extra.get(name) if isinstance(extra, dict) else None
+
+
+_MISSING: Any = object()
+_MESSAGE_FIELDS = ("type", "content", "role", "tool_calls", "tool_call_id", "name")
+_PLAIN: dict[type, bool] = {}
+
+
+def _plain_fields(m: Any) -> dict[str, Any] | None:
+    """The instance dict of a pydantic (v2) message whose fields are read from it plainly (no
+    properties or class attributes by the names :meth:`Renderer._message` reads, pydantic's own
+    attribute lookup, ``type`` and ``content`` set), else ``None``. One dict lookup per field instead
+    of a ``getattr`` that, on a missing field, goes through pydantic's ``__getattr__``."""
+    cls = type(m)
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = (
+            isinstance(getattr(cls, "__pydantic_fields__", None), dict)
+            and _pydantic_getattr(cls)
+            and not any(hasattr(cls, name) for name in _MESSAGE_FIELDS)
+        )
+        if len(_PLAIN) < 4096:
+            _PLAIN[cls] = plain
+    if not plain:
+        return None
+    fields = getattr(m, "__dict__", None)
+    return fields if type(fields) is dict and "content" in fields and "type" in fields else None
+
+
+def _extra(m: Any, name: str) -> Any:
+    """A pydantic model's extra field ``name`` (``extra="allow"``), or ``None``."""
+    extra = getattr(m, "__pydantic_extra__", None)
     return extra.get(name) if isinstance(extra, dict) else None
 
 

@@ -57,7 +57,7 @@ class ToolCallbacks(RunSpans):
         )
         if state is not None:
             state.tool_name = name
-            self._put(state, sc.GEN_AI_TOOL_CALL_ARGUMENTS, self._renderer.value, args)
+            self._put_parsed(state, sc.GEN_AI_TOOL_CALL_ARGUMENTS, self._renderer.value_data, args)
 
     @_guard.guarded("handler.on_tool_end")
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
