@@ -24,7 +24,8 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -157,6 +158,7 @@ class Pricer:
         self._usage_type: Any = None
         self._loaded = False
         self._misses: set[tuple[str | None, str]] = set()
+        self._rates: dict[tuple[str | None, str], _Rates] = {}  # table models priced before
         self._version = table_version()
 
     @property
@@ -209,25 +211,110 @@ class Pricer:
         key = (provider_id, model)
         if key in self._misses:
             return None
+        at = at or datetime.now(timezone.utc)
+        rates = self._rates.get(key)
+        if rates is not None and _ordinary(usage):
+            found = rates.price(usage, at)
+            if found is not None:
+                return found
         try:
             result = calc(
-                usage_type(
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cache_read_tokens or None,
-                    cache_write_tokens=usage.cache_write_tokens or None,
-                    output_reasoning_tokens=usage.reasoning_tokens or None,
-                ),
-                model,
-                provider_id=provider_id,
-                genai_request_timestamp=at,
+                _table_usage(usage_type, usage), model, provider_id=provider_id, genai_request_timestamp=at
             )
         except LookupError:
             if len(self._misses) < 10_000:
                 self._misses.add(key)
             return None
         source = f"{self._version}: {result.provider.id}/{result.model.id}"
+        if rates is None and len(self._rates) < 10_000:
+            self._rates[key] = _Rates(calc, usage_type, model, provider_id, result.model, source)
         return Price(float(result.total_price), source)
+
+
+_MTOK = 1_000_000
+_PROBES = (  # usages whose prices give a linear price's rates: nothing; then a million tokens of each kind
+    CallUsage(),
+    CallUsage(input_tokens=_MTOK),
+    CallUsage(output_tokens=_MTOK),
+    CallUsage(input_tokens=_MTOK, cache_read_tokens=_MTOK),
+    CallUsage(input_tokens=_MTOK, cache_write_tokens=_MTOK),
+    CallUsage(output_tokens=_MTOK, reasoning_tokens=_MTOK),
+)
+_CHECK = CallUsage(3_000_017, 1_000_003, 1_000_001, 500_009, 200_003)  # every kind at once
+
+
+def _table_usage(usage_type: Any, usage: CallUsage) -> Any:
+    return usage_type(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens or None,
+        cache_write_tokens=usage.cache_write_tokens or None,
+        output_reasoning_tokens=usage.reasoning_tokens or None,
+    )
+
+
+def _ordinary(usage: CallUsage) -> bool:
+    """Counts as the conventions define them (input includes the cache, output the reasoning)."""
+    i, o, cr, cw, r = usage
+    return min(usage) >= 0 and i >= cr + cw and o >= r
+
+
+class _Rates:
+    """A table model's price as rates per token kind, for each of its price sets in force (a model's
+    prices may change at dates). genai-prices computes a call's price in ~0.3-0.8 ms (unit registry,
+    validation, decomposition, ``Decimal``s); a price without tiers is affine in the token counts, so
+    its rates are read once from the table itself (:data:`_PROBES`) and a call is then priced from them
+    in the same ``Decimal`` arithmetic. Prices with tiers (the rate depends on the input's size) are
+    always left to the table."""
+
+    __slots__ = ("_by_price", "_calc", "_info", "_model", "_provider_id", "_source", "_usage_type")
+
+    def __init__(
+        self, calc: Any, usage_type: Any, model: str, provider_id: str | None, info: Any, source: str
+    ) -> None:
+        self._calc, self._usage_type, self._model, self._provider_id = calc, usage_type, model, provider_id
+        self._info, self._source = info, source
+        self._by_price: dict[int, tuple[Any, tuple[Decimal, ...] | None]] = {}  # id → (price set, rates)
+
+    def price(self, usage: CallUsage, at: datetime) -> Price | None:
+        """The call's price from the rates of the price set in force at ``at``; ``None``: ask the table."""
+        price_set = self._info.get_prices(at)
+        entry = self._by_price.get(id(price_set))
+        if entry is None or entry[0] is not price_set:
+            entry = (price_set, self._probe(price_set, at))
+            if len(self._by_price) < 64:
+                self._by_price[id(price_set)] = entry
+        rates = entry[1]
+        if rates is None:
+            return None
+        return Price(float(self._from_rates(rates, usage)), self._source)
+
+    def _probe(self, price_set: Any, at: datetime) -> tuple[Decimal, ...] | None:
+        """The price set's rates, checked on a mixed call against the table; ``None``: not affine."""
+        try:
+            if any(not isinstance(v, (Decimal, type(None))) for v in vars(price_set).values()):
+                return None  # tiered (or a kind of price this reading does not know)
+            totals = [self._table_total(u, at) for u in (*_PROBES, _CHECK)]
+        except Exception:
+            return None
+        const = totals[0]
+        rates = (const, *(t - const for t in totals[1:-1]))
+        return rates if self._from_rates(rates, _CHECK) == totals[-1] else None
+
+    def _table_total(self, usage: CallUsage, at: datetime) -> Decimal:
+        result = self._calc(
+            _table_usage(self._usage_type, usage),
+            self._model,
+            provider_id=self._provider_id,
+            genai_request_timestamp=at,
+        )
+        return Decimal(result.total_price)
+
+    @staticmethod
+    def _from_rates(rates: tuple[Decimal, ...], usage: CallUsage) -> Decimal:
+        const, r_in, r_out, r_cr, r_cw, r_rs = rates
+        i, o, cr, cw, r = usage
+        return const + (r_in * (i - cr - cw) + r_cr * cr + r_cw * cw + r_out * (o - r) + r_rs * r) / _MTOK
 
 
 def priced_model(attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -4,8 +4,9 @@ figures are computed here with ``genai_prices.calc_price`` directly, from the us
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from spanfactory import T0, SpanFactory, common
 
 from otel_runjournal import semconv as sc
 from otel_runjournal.journal.exporter import RunJournalExporter
-from otel_runjournal.pricing import Pricer
+from otel_runjournal.pricing import CallUsage, Pricer
 from otel_runjournal.stores import DuckDBStore, JsonlStore
 from otel_runjournal.stores.base import RunStore
 
@@ -405,3 +406,69 @@ def test_show_and_tokens_carry_cost(tmp_path: Path) -> None:
     rows = {r["model"]: r for r in json.loads(tokens.output)}
     assert rows["o3-mini"]["cost_usd"] == pytest.approx(expected(OPENAI), rel=1e-12)
     assert rows["no-such-model-xyz"]["cost_usd"] is None and rows["no-such-model-xyz"]["unpriced_calls"] == 1
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("openai", "gpt-4o-mini"),
+        ("openai", "o3"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("deepseek", "deepseek-chat"),  # prices that change with the time of day
+        ("google", "gemini-2.5-pro"),  # tiered: the rate depends on the input's size (left to the table)
+    ],
+)
+def test_repeated_calls_cost_what_the_table_says(
+    provider: str, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls after a model's first are priced from its rates (the table itself is ~0.5 ms a call):
+    every one costs exactly what genai-prices computes, at any time of day, usage or tier; usage the
+    table refuses (cache reads beyond the input) stays unpriced."""
+    table_calls = []
+    calc_price = genai_prices.calc_price
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        table_calls.append(1)
+        return calc_price(*args, **kwargs)
+
+    monkeypatch.setattr(genai_prices, "calc_price", counted)  # what the pricer imports on first use
+    pricer = Pricer()
+    rng = random.Random(f"{provider}/{model}")
+    for n in range(120):
+        i = rng.choice([0, 1, 17, rng.randint(0, 400_000)])
+        read = rng.randint(0, i // 2)
+        write = rng.randint(0, (i - read) // 3)
+        o = rng.randint(0, 20_000)
+        reasoning = rng.randint(0, o)
+        if n % 40 == 39:
+            read = i + 5  # not what the conventions say a provider reports: the table decides
+        at = AT + timedelta(minutes=37 * n)  # many times of day
+        call = {"provider": provider, "model": model, "input": i, "output": o, "read": read, "write": write,
+                "reasoning": reasoning}  # fmt: skip
+        try:
+            want: float | None = _table(call, at)
+        except (LookupError, ValueError):  # an unknown model; usage the table refuses
+            want = None
+
+        got = pricer.price(provider, model, CallUsage(i, o, read, write, reasoning), at)
+        assert (got.cost_usd if got is not None else None) == want, (n, call, at)
+    price_set = _CALC_PRICE(
+        genai_prices.Usage(input_tokens=1), model, provider_id=provider, genai_request_timestamp=AT
+    )
+    tiered = any(isinstance(v, genai_prices.types.TieredPrices) for v in vars(price_set.model_price).values())
+    assert (len(table_calls) > 100) == tiered, len(table_calls)  # the table only for the first call / probes
+
+
+def _table(call: dict[str, Any], at: datetime) -> float:
+    usage = genai_prices.Usage(
+        input_tokens=call["input"],
+        output_tokens=call["output"],
+        cache_read_tokens=call["read"] or None,
+        cache_write_tokens=call["write"] or None,
+        output_reasoning_tokens=call["reasoning"] or None,
+    )
+    return float(_CALC_PRICE(usage, call["model"], provider_id=call["provider"],
+                             genai_request_timestamp=at).total_price)  # fmt: skip
+
+
+_CALC_PRICE = genai_prices.calc_price  # the table itself, not the counting wrapper a test puts in
