@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
 
 from .. import content as _content
 from .. import genai_json as gj
@@ -49,9 +50,10 @@ class SpanContent:
 
     __slots__ = ("_attrs", "_side", "enabled")
 
-    def __init__(self, span: ReadableSpan, enabled: bool, attrs: Mapping[str, Any]) -> None:
+    def __init__(self, ctx: SpanContext | None, enabled: bool, attrs: Mapping[str, Any]) -> None:
         self.enabled = enabled
-        side = _content.take(span)  # taken even when not recorded: nothing else would drop it
+        # taken even when not recorded: nothing else would drop it
+        side = None if ctx is None else _content.REGISTRY.take((ctx.trace_id, ctx.span_id))
         if enabled:
             self._side: Mapping[str, Any] = side or {}
             self._attrs: Mapping[str, Any] = attrs

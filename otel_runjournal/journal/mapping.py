@@ -22,13 +22,13 @@ from dataclasses import replace
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanContext, StatusCode
 
 from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
 from ..pricing import Pricer
-from ..records import SpanRecord, utc
+from ..records import _FLOAT_EXACT_US, _UTC, SpanRecord, _from_timestamp, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
 from .spanfacts import EVENT_OPS, LLM_OPS, ROOT_OPS, RootInfo, error_of, operation_named, run_name
@@ -48,21 +48,31 @@ _CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
 
 
 def _row(
-    span: ReadableSpan, run_id: str, with_content: bool, attrs: dict[str, Any], trace_id: str | None
+    span: ReadableSpan,
+    run_id: str,
+    with_content: bool,
+    attrs: dict[str, Any],
+    trace_id: str | None,
+    ctx: SpanContext | None,
 ) -> tuple[SpanRecord, int, int, Sequence[Any]]:
     """The span's row, its start / end ns (the end never before the start) and its OTel events."""
     # public properties only (the SDK's private fields would save ~0.2 us per span, not worth
     # breaking on an SDK release that renames them)
-    ctx, name, kind, parent, status = span.get_span_context(), span.name, span.kind, span.parent, span.status
+    name, kind, parent, status = span.name, span.kind, span.parent, span.status
     start, end = span.start_time or 0, span.end_time
     end = end or start
     if ctx is None:
         trace_text, span_text = hex_trace_id(0), hex_span_id(0)
     else:
         trace_text = trace_id if trace_id is not None else trace_hex(ctx.trace_id)
-        span_text = hex_span_id(ctx.span_id)
-    start_at = utc(start)
-    end_at = start_at if end // 1000 == start // 1000 else utc(end)
+        span_text = ctx.span_id.to_bytes(8, "big").hex()  # hex_span_id, inline: every span
+    start_us, end_us = start // 1000, end // 1000
+    if 0 <= start_us <= end_us < _FLOAT_EXACT_US:  # utc(), inline: the common case
+        start_at = _from_timestamp(start_us / 1e6, _UTC)
+        end_at = start_at if end_us == start_us else _from_timestamp(end_us / 1e6, _UTC)
+    else:
+        start_at = utc(start)
+        end_at = start_at if end_us == start_us else utc(end)
     # the row shares the finished span's (immutable) attribute dict: nothing may modify it; tuple
     # values stay tuples (JSON arrays all the same)
     row = attrs
@@ -92,7 +102,7 @@ def _row(
 
 def span_record(span: ReadableSpan, run_id: str, *, with_content: bool = True) -> SpanRecord:
     """The ``spans`` row of a span (content attributes dropped when the journal records no content)."""
-    return _row(span, run_id, with_content, attributes_of(span), None)[0]
+    return _row(span, run_id, with_content, attributes_of(span), None, span.get_span_context())[0]
 
 
 def _root_info(
@@ -158,7 +168,8 @@ def map_span(
     """
     if attrs is None:
         attrs = attributes_of(span)  # read-only
-    record, start, end, events = _row(span, run_id, with_content, attrs, trace_id)
+    ctx = span.get_span_context()
+    record, start, end, events = _row(span, run_id, with_content, attrs, trace_id, ctx)
     caller = attrs.get(sc.RJ_CALLER)
     mapped = MappedSpan(
         record,
@@ -173,7 +184,7 @@ def map_span(
     op = operation_named(record.name, attrs)
     if op is None and not events and not (candidate or mapped.is_root):
         return mapped  # a plain chain / graph node span: its row is all it contributes
-    content = SpanContent(span, with_content, attrs)
+    content = SpanContent(ctx, with_content, attrs)
     if candidate or mapped.is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
         mapped.root = _root_info(span, attrs, mapped, events, content)
     if not events and op not in EVENT_OPS:
@@ -210,5 +221,5 @@ def map_duplicate(
 ) -> MappedSpan:
     """:func:`as_duplicate` of a span not mapped yet: its row only."""
     _content.take(span)  # nothing else would drop what a handler may have handed over for it
-    record, start, end, _events = _row(span, run_id, with_content, attrs, trace_id)
+    record, start, end, _events = _row(span, run_id, with_content, attrs, trace_id, span.get_span_context())
     return as_duplicate(MappedSpan(record, start, end), run_id)
