@@ -4,7 +4,7 @@
 
 The journal prices every model call of a table model (``llm_end``'s ``cost_usd``). Both sides price
 the same calls (random usage, real model names, one process, taking turns); the table's answer is
-checked against the pricer's on every call. Prices with tiers (``gemini-2.5-pro``) go to the table.
+checked against the pricer's on every call.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import genai_prices
 from otel_runjournal.pricing import CallUsage, Pricer
 
 MODELS = [("openai", "gpt-4o-mini"), ("openai", "o3"), ("anthropic", "claude-3-5-haiku-latest"),
-          ("deepseek", "deepseek-chat"), ("google", "gemini-2.5-pro")]  # fmt: skip
+          ("anthropic", "claude-sonnet-4-5"), ("deepseek", "deepseek-chat"),
+          ("google", "gemini-2.5-pro")]  # fmt: skip
 CALLS = 300
 
 
@@ -31,7 +32,7 @@ def _calls(seed: int) -> list[tuple[str, str, CallUsage]]:
     out = []
     for _ in range(CALLS):
         provider, model = rng.choice(MODELS)
-        i = rng.randint(0, 50_000)
+        i = rng.randint(0, 400_000)  # both sides of the 200k tiers
         read = rng.randint(0, i // 2)
         o = rng.randint(0, 4_000)
         out.append((provider, model, CallUsage(i, o, read, 0, rng.randint(0, o))))
@@ -77,7 +78,7 @@ def main() -> None:
                 raise RuntimeError(f"{provider}/{model}: the pricer and the table disagree")
         t, o = statistics.median(table_us), statistics.median(pricer_us)
         print(f"{provider + '/' + model:<36} {t:>14.1f} {o:>16.1f} {t / o:>6.0f}x")
-    print(f"(medians of 5 rounds of {CALLS} calls; tiered prices are left to the table)")
+    print(f"(medians of 5 rounds of {CALLS} calls)")
 
 
 def _table_costs(calls: list[tuple[str, str, CallUsage]], at: datetime) -> list[float | None]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -232,15 +233,6 @@ class Pricer:
 
 
 _MTOK = 1_000_000
-_PROBES = (  # usages whose prices give a linear price's rates: nothing; then a million tokens of each kind
-    CallUsage(),
-    CallUsage(input_tokens=_MTOK),
-    CallUsage(output_tokens=_MTOK),
-    CallUsage(input_tokens=_MTOK, cache_read_tokens=_MTOK),
-    CallUsage(input_tokens=_MTOK, cache_write_tokens=_MTOK),
-    CallUsage(output_tokens=_MTOK, reasoning_tokens=_MTOK),
-)
-_CHECK = CallUsage(3_000_017, 1_000_003, 1_000_001, 500_009, 200_003)  # every kind at once
 
 
 def _table_usage(usage_type: Any, usage: CallUsage) -> Any:
@@ -259,13 +251,18 @@ def _ordinary(usage: CallUsage) -> bool:
     return min(usage) >= 0 and i >= cr + cw and o >= r
 
 
+_Band = tuple[int, tuple[Decimal, ...] | None]  # (its lowest input, rates: base price, then per token)
+
+
 class _Rates:
-    """A table model's price as rates per token kind, for each of its price sets in force (a model's
-    prices may change at dates). genai-prices computes a call's price in ~0.3-0.8 ms (unit registry,
-    validation, decomposition, ``Decimal``s); a price without tiers is affine in the token counts, so
-    its rates are read once from the table itself (:data:`_PROBES`) and a call is then priced from them
-    in the same ``Decimal`` arithmetic. Prices with tiers (the rate depends on the input's size) are
-    always left to the table."""
+    """A table model's price as rates per kind of token. genai-prices computes a call's price in
+    ~0.1-0.5 ms (unit registry, validation, decomposition, ``Decimal``s). Within one price set (a
+    model's prices may change at dates or hours) and one input-size band (tiered prices: past a
+    threshold of input tokens every token costs the tier's rate) a price is affine in the token counts,
+    so its rates are read from the table itself, once per set and band: the price of a call at the
+    band's lowest input, and of a few more tokens of each kind; a call is then priced from them in the
+    same ``Decimal`` arithmetic, exactly. Each band's rates are checked against the table on a call
+    mixing every kind; a set whose prices are not plain numbers or tiers is left to the table."""
 
     __slots__ = ("_by_price", "_calc", "_info", "_model", "_provider_id", "_source", "_usage_type")
 
@@ -274,32 +271,52 @@ class _Rates:
     ) -> None:
         self._calc, self._usage_type, self._model, self._provider_id = calc, usage_type, model, provider_id
         self._info, self._source = info, source
-        self._by_price: dict[int, tuple[Any, tuple[Decimal, ...] | None]] = {}  # id → (price set, rates)
+        # id(price set) → (the set, its thresholds or None, rates per band as read)
+        self._by_price: dict[int, tuple[Any, list[int] | None, dict[int, _Band]]] = {}
 
     def price(self, usage: CallUsage, at: datetime) -> Price | None:
-        """The call's price from the rates of the price set in force at ``at``; ``None``: ask the table."""
+        """The call's price from the rates in force at ``at`` for its input size; ``None``: ask the table."""
         price_set = self._info.get_prices(at)
         entry = self._by_price.get(id(price_set))
         if entry is None or entry[0] is not price_set:
-            entry = (price_set, self._probe(price_set, at))
+            entry = (price_set, _thresholds(price_set), {})
             if len(self._by_price) < 64:
                 self._by_price[id(price_set)] = entry
-        rates = entry[1]
+        starts, bands = entry[1], entry[2]
+        if starts is None:
+            return None
+        index = bisect_left(starts, usage.input_tokens)  # tiers apply to input > start
+        band = bands.get(index)
+        if band is None:
+            low = starts[index - 1] + 1 if index else 0
+            high = starts[index] if index < len(starts) else None
+            band = bands[index] = (low, self._probe(low, high, at))
+        low, rates = band
         if rates is None:
             return None
-        return Price(float(self._from_rates(rates, usage)), self._source)
+        return Price(float(_from_rates(rates, low, usage)), self._source)
 
-    def _probe(self, price_set: Any, at: datetime) -> tuple[Decimal, ...] | None:
-        """The price set's rates, checked on a mixed call against the table; ``None``: not affine."""
+    def _probe(self, low: int, high: int | None, at: datetime) -> tuple[Decimal, ...] | None:
+        """The band's rates, checked on a mixed call against the table; ``None``: not affine there."""
+        step = _MTOK if high is None else (high - low) // 8
+        if step < 1:
+            return None
+        probes = (
+            CallUsage(low),
+            CallUsage(low + step),
+            CallUsage(low, step),
+            CallUsage(low + step, 0, step),
+            CallUsage(low + step, 0, 0, step),
+            CallUsage(low, step, 0, 0, step),
+        )
+        check = CallUsage(low + 7 * step, 3 * step + 1, 2 * step + 3, step + 5, step)
         try:
-            if any(not isinstance(v, (Decimal, type(None))) for v in vars(price_set).values()):
-                return None  # tiered (or a kind of price this reading does not know)
-            totals = [self._table_total(u, at) for u in (*_PROBES, _CHECK)]
+            totals = [self._table_total(u, at) for u in (*probes, check)]
         except Exception:
             return None
-        const = totals[0]
-        rates = (const, *(t - const for t in totals[1:-1]))
-        return rates if self._from_rates(rates, _CHECK) == totals[-1] else None
+        base = totals[0]
+        rates = (base, *((t - base) / step for t in totals[1:-1]))
+        return rates if _from_rates(rates, low, check) == totals[-1] else None
 
     def _table_total(self, usage: CallUsage, at: datetime) -> Decimal:
         result = self._calc(
@@ -310,11 +327,32 @@ class _Rates:
         )
         return Decimal(result.total_price)
 
-    @staticmethod
-    def _from_rates(rates: tuple[Decimal, ...], usage: CallUsage) -> Decimal:
-        const, r_in, r_out, r_cr, r_cw, r_rs = rates
-        i, o, cr, cw, r = usage
-        return const + (r_in * (i - cr - cw) + r_cr * cr + r_cw * cw + r_out * (o - r) + r_rs * r) / _MTOK
+
+def _thresholds(price_set: Any) -> list[int] | None:
+    """The input sizes where a price set's tiers start (sorted; none for plain prices), or ``None`` for
+    a set holding a kind of price this reading does not know (left to the table)."""
+    starts: set[int] = set()
+    try:
+        for value in vars(price_set).values():
+            if value is None or isinstance(value, Decimal):
+                continue
+            tiers = getattr(value, "tiers", None)
+            if not isinstance(getattr(value, "base", None), Decimal) or not isinstance(tiers, list):
+                return None
+            for tier in tiers:
+                start = getattr(tier, "start", None)
+                if not isinstance(start, int) or not isinstance(getattr(tier, "price", None), Decimal):
+                    return None
+                starts.add(start)
+    except TypeError:  # no instance dict
+        return None
+    return sorted(starts)
+
+
+def _from_rates(rates: tuple[Decimal, ...], low: int, usage: CallUsage) -> Decimal:
+    base, r_in, r_out, r_cr, r_cw, r_rs = rates
+    i, o, cr, cw, r = usage
+    return base + r_in * (i - low - cr - cw) + r_cr * cr + r_cw * cw + r_out * (o - r) + r_rs * r
 
 
 def priced_model(attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
