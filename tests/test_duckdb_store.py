@@ -222,7 +222,7 @@ def test_awkward_values_round_trip_on_both_insert_paths(tmp_path: Path, arrow: b
 def test_hard_text_huge_values_and_deep_json_are_stored_exactly(tmp_path: Path, arrow: bool) -> None:
     """Line and paragraph separators, quotes, backslashes, NULs, non-BMP text, a value larger than
     read_json's default 16 MB document and JSON nested 60 deep come back exactly as written (events,
-    spans and the run summary), on both insert paths."""
+    spans and the run summary), and a run summary orjson refuses keeps its values, on both paths."""
     hard = 'a"b\\c\x00d\re\nf\u2028g\u2029h\tñ🚀\x7f\x1f'
     huge = "x€" * (9 * 2**20)  # 27 MB of UTF-8: the batch document outgrows the default limit
     deep: object = ["leaf", hard]
@@ -236,11 +236,15 @@ def test_hard_text_huge_values_and_deep_json_are_stored_exactly(tmp_path: Path, 
     write.spans[0].status_message = hard
     write.run.first_human_message = hard
     write.run.usage_by_caller = {hard: 7}
+    odd = make_run("r2", "t2")  # orjson refuses these: the stdlib encodes the run row instead
+    odd.run.usage_by_caller = {"big": 2**70, 3: 1}  # type: ignore[dict-item]
     expected_events = [copy.deepcopy(e) for e in write.events]
     expected_span = copy.deepcopy(write.spans[0])
     expected_run = copy.deepcopy(write.run)
     with DuckDBStore(tmp_path / "j.duckdb", arrow=arrow) as store:
-        store.write([write])
+        store.write([write, odd])
+        stored_odd = store.get_run("r2")
+        assert stored_odd is not None and stored_odd.usage_by_caller == {"big": 2**70, "3": 1}
         for seq, event in enumerate(expected_events, start=1):
             event.seq = seq
         assert store.list_events("r1") == expected_events

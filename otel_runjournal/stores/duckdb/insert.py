@@ -14,9 +14,13 @@ Two ways to hand a batch's columns to DuckDB:
   hands the line to the parser as is, where ``unstructured`` first walks every byte to find where
   the document ends (a quarter of the events' insert, counted with callgrind).
 
-List parameters (``unnest($1::VARCHAR[])``) are avoided: DuckDB converts them value by value in
-Python, which costs more than the insert itself. Measured costs per write and the ideas that did
-not pay are in ``bench/bench_stores.py`` and the stores' notes in the README.
+The ``runs`` rows (a few hundred, 30 columns) go the other way round on the json path: one JSON
+object per line, read without ``unnest`` (binding 30 unnests was most of that statement).
+
+List parameters (``unnest($1::VARCHAR[])``) are avoided for these tables: DuckDB converts them value
+by value in Python, which costs more than the insert itself. ``thread_seq``'s two short columns are
+the exception: there the conversion is cheaper than setting up a batch file. Measured costs per
+write and the ideas that did not pay are in ``bench/README.md`` ("DuckDB store write").
 """
 
 from __future__ import annotations
@@ -275,8 +279,8 @@ def runs(con: duckdb.DuckDBPyConnection, rows: list[RunRecord], known: Sequence[
     if mode == "arrow" or not rows:
         execute(con, RUNS, rows, mode, [RUNS.insert_sql(mode)])
         return
-    # a few hundred rows of 30 columns: one JSON object per line, read without unnest (a quarter
-    # cheaper than the column document, whose cost here is binding 30 unnests)
+    # a few hundred rows of 30 columns: one JSON object per line, read without unnest (about a
+    # fifth cheaper than the column document, whose cost here is binding 30 unnests)
     data = b"\n".join(map(_run_line, rows))
     with _batch_file(data) as path:
         con.execute(_RUNS_ROWS_SQL.format(limit=_limit(data)), [path])
