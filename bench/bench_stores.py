@@ -4,6 +4,7 @@
     python bench/bench_stores.py --quick    # seconds: small sizes (smoke test)
     python bench/bench_stores.py --query-events 2000000 --write-events 100000
     python bench/bench_stores.py --postgres postgresql://user@127.0.0.1:5432/db   # + PostgreSQL rows
+    python bench/bench_stores.py --only-duckdb-writes     # the DuckDB write rows alone (A/B runs)
 
 Writer-process rows (``--processes``, default 4) run that many forked writers at once, each writing
 its share of the events (see ``bench_postgres.py``); "per CPU-s" is per CPU-second of the writer
@@ -15,9 +16,11 @@ starts one); each case writes into a fresh schema, dropped at the end.
 
 Writes use exporter-shaped batches: runs of 25 events and 10 spans, 51 runs (510 spans, what one
 ``BatchSpanProcessor`` export of 512 spans carries) per ``write()``; the "x8" rows write 8 times
-that per call (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096``). Each rate is shown per wall-clock second
-and per CPU-second of this process: on a shared machine the wall rate swings with the load of
-other processes, the CPU rate much less (DuckDB's fsync waits are wall time, not CPU time).
+that per call (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096``) and the "exporter batch" rows 4 times (2,040
+spans: the journal's own processor exports 2,048, see ``wiring.journal_span_processor``). Each rate
+is shown per wall-clock second and per CPU-second of this process: on a shared machine the wall
+rate swings with the load of other processes, the CPU rate much less (DuckDB's fsync waits are wall
+time, not CPU time).
 The prebuilt batches are moved out of the garbage collector's way (``gc.freeze``) so the rate is
 the store's, not a full-heap collection of test data, and ``os.sync()`` runs before each case so
 it does not pay for the write-back of the previous one.
@@ -207,7 +210,7 @@ WRITE_TARGETS = {"duckdb": 200_000, "jsonl": 300_000, "postgres": 100_000}
 QUERY_TARGET_MS = 10.0
 
 
-def write_table(root: Path, total: int) -> None:
+def write_table(root: Path, total: int, duckdb_only: bool = False) -> None:
     print(
         f"\n## write throughput ({total:,} events; {RUNS_PER_BATCH} runs x {EVENTS_PER_RUN} events "
         f"+ {SPANS_PER_RUN} spans per write unless noted)"
@@ -218,11 +221,18 @@ def write_table(root: Path, total: int) -> None:
         ("duckdb  no pyarrow (orjson + read_json)", "duckdb",
          lambda: DuckDBStore(root / "w2.duckdb", arrow=False), 1),
         ("duckdb  pyarrow, x8 batches", "duckdb", lambda: DuckDBStore(root / "w3.duckdb", arrow=True), 8),
+        # the journal's own exporter batch (2,048 spans, see wiring.journal_span_processor)
+        ("duckdb  pyarrow, exporter batch (2,040 spans)", "duckdb",
+         lambda: DuckDBStore(root / "w7.duckdb", arrow=True), 4),
+        ("duckdb  no pyarrow, exporter batch (2,040 spans)", "duckdb",
+         lambda: DuckDBStore(root / "w8.duckdb", arrow=False), 4),
         ("jsonl   fsync=never", "jsonl", lambda: JsonlStore(root / "w4", fsync="never"), 1),
         ("jsonl   fsync=never, x8 batches", "jsonl", lambda: JsonlStore(root / "w5", fsync="never"), 8),
         ("jsonl   fsync=batch (1/4 of the events)", "jsonl",
          lambda: JsonlStore(root / "w6", fsync="batch"), 1),
     ]  # fmt: skip
+    if duckdb_only:
+        cases = [case for case in cases if case[1] == "duckdb"]
     for label, kind, factory, factor in cases:
         try:
             store = factory()
@@ -315,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-query-events", type=int, default=10_000_000, help="size of the big PG table")
     parser.add_argument("--only-postgres", action="store_true", help="only the writer-process and PG rows")
     parser.add_argument(
+        "--only-duckdb-writes",
+        action="store_true",
+        help="only the DuckDB write rows (run it with PYTHONPATH=<another tree> to compare two versions)",
+    )
+    parser.add_argument(
         "--dir", default=None, help="where to put the stores (default: a temp dir, removed afterwards)"
     )
     args = parser.parse_args(argv)
@@ -332,6 +347,9 @@ def run(args: argparse.Namespace, root: Path) -> int:
         f"# stores under {root}; python {sys.version.split()[0]}, "
         f"duckdb {duckdb.__version__}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}"
     )
+    if args.only_duckdb_writes:
+        write_table(root, args.write_events, duckdb_only=True)
+        return 0
     try:
         process_table(root, args.write_events, args.processes, args.postgres)
         if args.postgres:

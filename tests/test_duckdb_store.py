@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timezone
 from pathlib import Path
@@ -215,3 +216,37 @@ def test_awkward_values_round_trip_on_both_insert_paths(tmp_path: Path, arrow: b
         assert store.sql("SELECT attributes::VARCHAR FROM spans WHERE span_id = $1", ["cd" * 8]) == [
             ('{"x":null}',)
         ]
+
+
+@pytest.mark.parametrize("arrow", [False, True] if _duckdb_insert.pa is not None else [False])
+def test_hard_text_huge_values_and_deep_json_are_stored_exactly(tmp_path: Path, arrow: bool) -> None:
+    """Line and paragraph separators, quotes, backslashes, NULs, non-BMP text, a value larger than
+    read_json's default 16 MB document and JSON nested 60 deep come back exactly as written (events,
+    spans and the run summary), and a run summary orjson refuses keeps its values, on both paths."""
+    hard = 'a"b\\c\x00d\re\nf\u2028g\u2029h\tñ🚀\x7f\x1f'
+    huge = "x€" * (9 * 2**20)  # 27 MB of UTF-8: the batch document outgrows the default limit
+    deep: object = ["leaf", hard]
+    for i in range(60):
+        deep = {f"k{i}ü": deep, "n": i, "f": 0.1 * i}
+    write = make_run("r1", "t1")
+    write.events[1].content = hard
+    write.events[2].content = huge
+    write.events[3].metadata = {"deep": deep, hard: [hard, None, True, -(2**63)]}
+    write.spans[0].attributes = {"deep": deep, "é": hard}
+    write.spans[0].status_message = hard
+    write.run.first_human_message = hard
+    write.run.usage_by_caller = {hard: 7}
+    odd = make_run("r2", "t2")  # orjson refuses these: the stdlib encodes the run row instead
+    odd.run.usage_by_caller = {"big": 2**70, 3: 1}  # type: ignore[dict-item]
+    expected_events = [copy.deepcopy(e) for e in write.events]
+    expected_span = copy.deepcopy(write.spans[0])
+    expected_run = copy.deepcopy(write.run)
+    with DuckDBStore(tmp_path / "j.duckdb", arrow=arrow) as store:
+        store.write([write, odd])
+        stored_odd = store.get_run("r2")
+        assert stored_odd is not None and stored_odd.usage_by_caller == {"big": 2**70, "3": 1}
+        for seq, event in enumerate(expected_events, start=1):
+            event.seq = seq
+        assert store.list_events("r1") == expected_events
+        assert [s for s in store.list_spans("r1") if s.span_id == expected_span.span_id] == [expected_span]
+        assert store.get_run("r1") == expected_run

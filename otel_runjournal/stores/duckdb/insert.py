@@ -9,18 +9,26 @@ Two ways to hand a batch's columns to DuckDB:
   ``{"column": [values...]}``, written to a private temp file with one ``os.write`` and read back
   by ``read_json`` (typed columns) and ``unnest``. JSON columns travel as nested JSON, timestamps
   as ISO-8601 text. Reading the file parses faster than ``json_transform`` over the same text passed
-  as a parameter (events of one exporter batch: 4.3 ms against 6.5 ms, measured).
+  as a parameter (events of one exporter batch: 4.3 ms against 6.5 ms, measured; in instructions
+  2.6x). The document is read as ``newline_delimited`` (compact JSON is one line): DuckDB then
+  hands the line to the parser as is, where ``unstructured`` first walks every byte to find where
+  the document ends (a quarter of the events' insert, counted with callgrind).
 
-List parameters (``unnest($1::VARCHAR[])``) are avoided: DuckDB converts them value by value in
-Python, which costs more than the insert itself. Measured costs per write and the ideas that did
-not pay are in ``bench/bench_stores.py`` and the stores' notes in the README.
+The ``runs`` rows (a few hundred, 30 columns) go the other way round on the json path: one JSON
+object per line, read without ``unnest`` (binding 30 unnests was most of that statement).
+
+List parameters (``unnest($1::VARCHAR[])``) are avoided for these tables: DuckDB converts them value
+by value in Python, which costs more than the insert itself. ``thread_seq``'s two short columns are
+the exception: there the conversion is cheaper than setting up a batch file. Measured costs per
+write and the ideas that did not pay are in ``bench/README.md`` ("DuckDB store write").
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from operator import attrgetter
@@ -30,6 +38,11 @@ import duckdb
 
 from ...records import RunEvent, RunRecord, SpanRecord
 from .. import codec as _codec
+
+try:  # a declared dependency; codec falls back to the stdlib without it
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None  # type: ignore[assignment]
 
 try:  # optional fast path (the ``fast`` extra)
     import pyarrow as pa
@@ -68,8 +81,8 @@ class Table:
         columns = ", ".join(f"{name}: '{_JSON_TYPES[kind]}[]'" for name, kind, _ in self.columns)
         unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
         return (
-            f"(SELECT {unnested} FROM read_json($1, columns={{{columns}}}, format='unstructured', "
-            f"maximum_object_size={limit:d}) AS j)"
+            f"(SELECT {unnested} FROM read_json($1, columns={{{columns}}}, format='newline_delimited', "
+            f"records=true, maximum_object_size={limit:d}) AS j)"
         )
 
     @cache  # noqa: B019
@@ -137,22 +150,17 @@ RUNS = Table(
         for name in _codec.RUN_FIELDS
     ),
 )  # fmt: skip
-THREAD_SEQ = Table(
-    "thread_seq", (("thread_id", _STR, _attr("thread_id")), ("last_seq", _INT, _attr("last_seq")))
+_RUN_NAMES = ", ".join(name for name, _, _ in RUNS.columns)
+_RUNS_ROWS_SQL = (
+    f"INSERT INTO runs ({_RUN_NAMES}) SELECT {_RUN_NAMES} FROM read_json($1, columns={{{{"
+    + ", ".join(f"{name}: '{_JSON_TYPES[kind]}'" for name, kind, _ in RUNS.columns)
+    + "}}, format='newline_delimited', records=true, maximum_object_size={limit:d})"
 )
 
 _ARROW_TYPES: dict[str, Any] = {}
 if pa is not None:
     _ARROW_TYPES = {_STR: pa.string(), _INT: pa.int64(), _FLOAT: pa.float64(), _JSON: pa.string(),
                     _TS: pa.timestamp("us", tz="UTC"), _CATEGORY: pa.string(), _BOOL: pa.bool_()}  # fmt: skip
-
-
-@dataclass(slots=True)
-class ThreadSeq:
-    """One ``thread_seq`` row to write."""
-
-    thread_id: str
-    last_seq: int
 
 
 def _json_column(values: list[Any]) -> list[bytes]:
@@ -167,6 +175,46 @@ def _json_column(values: list[Any]) -> list[bytes]:
     unique = dict(zip(ids, values, strict=True))
     encoded = dict(zip(unique, _codec.dumpb_all(unique.values()), strict=True))
     return [encoded[i] for i in ids]
+
+
+def _dumpb(value: Any) -> bytes:
+    """:func:`codec.dumpb`, trying orjson without ``OPT_NON_STR_KEYS`` first (its dict path is slower;
+    the text is the same when every key is a string, as in nearly every batch)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value, default=str, option=_orjson.OPT_NAIVE_UTC)
+        except (TypeError, ValueError):  # a non-str key, an int beyond 64 bits, a lone surrogate
+            pass
+    return _codec.dumpb(value)
+
+
+def _run_line(run: RunRecord) -> bytes:
+    """One ``runs`` row as a JSON object (orjson encodes the dataclass by field name)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(run, default=str, option=_orjson.OPT_NAIVE_UTC)
+        except (TypeError, ValueError):  # a non-str key, an int beyond 64 bits, a lone surrogate
+            pass
+    return _codec.dumpb({name: getattr(run, name) for name in _codec.RUN_FIELDS})
+
+
+def _limit(data: bytes) -> int:
+    """``read_json``'s ``maximum_object_size`` for a document of ``data``'s size."""
+    return max(_JSON_FILE_MIN_LIMIT, 1 << len(data).bit_length())
+
+
+@contextmanager
+def _batch_file(data: bytes) -> Iterator[str]:
+    """``data`` in a private temp file for ``read_json``, removed afterwards."""
+    fd, path = tempfile.mkstemp(prefix="runjournal-", suffix=".json")
+    try:
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def execute(
@@ -203,18 +251,10 @@ def execute(
             name: overrides[name] if name in overrides else list(map(get, rows))
             for name, _, get in table.columns
         }
-        data = _codec.dumpb(payload)
-        limit = max(_JSON_FILE_MIN_LIMIT, 1 << len(data).bit_length())
-        fd, path = tempfile.mkstemp(prefix="runjournal-", suffix=".json")
-        try:
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+        data = _dumpb(payload)
+        with _batch_file(data) as path:
             for statement in statements:
-                con.execute(statement.format(source=table.source(mode, limit)), [path])
-        finally:
-            os.unlink(path)
+                con.execute(statement.format(source=table.source(mode, _limit(data))), [path])
 
 
 def events(con: duckdb.DuckDBPyConnection, rows: list[RunEvent], seqs: list[int], mode: str) -> None:
@@ -236,16 +276,32 @@ def runs(con: duckdb.DuckDBPyConnection, rows: list[RunRecord], known: Sequence[
     replaced = {r.run_id for r in rows}.intersection(known) if known else None
     if replaced:
         con.execute("DELETE FROM runs WHERE run_id IN (SELECT unnest($1::VARCHAR[]))", [list(replaced)])
-    execute(con, RUNS, rows, mode, [RUNS.insert_sql(mode)])
+    if mode == "arrow" or not rows:
+        execute(con, RUNS, rows, mode, [RUNS.insert_sql(mode)])
+        return
+    # a few hundred rows of 30 columns: one JSON object per line, read without unnest (about a
+    # fifth cheaper than the column document, whose cost here is binding 30 unnests)
+    data = b"\n".join(map(_run_line, rows))
+    with _batch_file(data) as path:
+        con.execute(_RUNS_ROWS_SQL.format(limit=_limit(data)), [path])
 
 
-def thread_seqs(con: duckdb.DuckDBPyConnection, last: dict[str, int], existing: set[str], mode: str) -> None:
-    """Write each thread's new last seq: ``UPDATE`` the ``existing`` threads' rows, insert the rest."""
-    old = [ThreadSeq(t, seq) for t, seq in last.items() if t in existing]
-    new = [ThreadSeq(t, seq) for t, seq in last.items() if t not in existing]
-    update = (
-        "UPDATE thread_seq SET last_seq = s.last_seq FROM {source} AS s "
-        "WHERE thread_seq.thread_id = s.thread_id"
-    )
-    execute(con, THREAD_SEQ, old, mode, [update])
-    execute(con, THREAD_SEQ, new, mode, [THREAD_SEQ.insert_sql(mode)])
+def thread_seqs(con: duckdb.DuckDBPyConnection, last: dict[str, int], existing: set[str]) -> None:
+    """Write each thread's new last seq: ``UPDATE`` the ``existing`` threads' rows, insert the rest.
+
+    As list parameters: a few hundred values convert faster than a batch file or table is set up.
+    """
+    for rows, sql in (
+        (
+            [(t, seq) for t, seq in last.items() if t in existing],
+            "UPDATE thread_seq SET last_seq = s.last_seq FROM (SELECT unnest($1::VARCHAR[]) AS thread_id, "
+            "unnest($2::BIGINT[]) AS last_seq) AS s WHERE thread_seq.thread_id = s.thread_id",
+        ),
+        (
+            [(t, seq) for t, seq in last.items() if t not in existing],
+            "INSERT INTO thread_seq SELECT unnest($1::VARCHAR[]), unnest($2::BIGINT[])",
+        ),
+    ):
+        if rows:
+            threads, seqs = zip(*rows, strict=True)
+            con.execute(sql, [list(threads), list(seqs)])

@@ -398,7 +398,7 @@ class DuckDBStore:
                     runs = _codec.latest_runs(unit.run for unit in batch)
                     seqs, new_last = _codec.assign_seqs(events, last)
                     _insert.events(con, events, seqs, self._mode)
-                    _insert.thread_seqs(con, new_last, set(last), self._mode)
+                    _insert.thread_seqs(con, new_last, set(last))
                     _insert.runs(con, runs, known, self._mode)
                     _insert.spans(con, spans, self._mode)
                     con.execute("COMMIT")
