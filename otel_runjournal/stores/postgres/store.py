@@ -238,8 +238,14 @@ class PostgresStore:
             return
         with self._connection("write to") as conn:
             try:
-                with conn.transaction():
-                    events, seqs = _write.write(conn, batch)
+                try:
+                    with conn.transaction():
+                        events, seqs = _write.write(conn, batch)
+                except (psycopg.DataError, ValueError):
+                    if not _write.has_nul(batch):
+                        raise
+                    with conn.transaction():  # rolled back: again, with NUL stored as U+FFFD
+                        events, seqs = _write.write(conn, batch, clean=True)
             except (TypeError, ValueError, OverflowError) as exc:  # a value the driver cannot encode
                 raise StoreError(f"cannot write to run journal {self.location}: {self._scrub(exc)}") from None
         for event, seq in zip(events, seqs, strict=True):
