@@ -150,13 +150,14 @@ def _json(value: Any) -> str:
     return _codec.dumpb(value).decode()
 
 
-def _copy(
-    cur: psycopg.Cursor[Any], table: str, columns: str, types: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
+_TYPES = {"spans": _SPAN_TYPES, "_rj_spans_in": _SPAN_TYPES, "run_events": _EVENT_TYPES}
+
+
+def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(list(types))
+        copy.set_types(list(_TYPES[table]))
         for row in rows:
             copy.write_row(row)
 
@@ -176,10 +177,10 @@ def write(
             span_rows = _span_rows(spans, clean)
             try:  # the common case, every span new: straight in
                 with conn.transaction():  # a savepoint
-                    _copy(cur, "spans", _SPAN_COLUMNS, _SPAN_TYPES, span_rows)
+                    _copy(cur, "spans", _SPAN_COLUMNS, span_rows)
                 new = {(row[0], row[1]) for row in span_rows}
             except psycopg.errors.UniqueViolation:  # some were written before: keep only the others
-                _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, _SPAN_TYPES, span_rows)
+                _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, span_rows)
                 cur.execute(INSERT_SPANS)
                 new = set(cur.fetchall())
             stored = text if clean else _same
@@ -209,7 +210,7 @@ def write(
                 seq = previous[row[0]] = previous[row[0]] + 1
                 row[2] = seq
                 seqs.append(seq)
-            _copy(cur, "run_events", _EVENT_COLUMNS, _EVENT_TYPES, event_rows)
+            _copy(cur, "run_events", _EVENT_COLUMNS, event_rows)
     return events, seqs
 
 
