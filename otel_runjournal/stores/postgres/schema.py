@@ -117,12 +117,3 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
-
-STAGING = (
-    # per connection, for a batch with spans already stored: its spans are COPYed here, then
-    # inserted with ON CONFLICT DO NOTHING (COPY itself cannot skip existing rows)
-    """CREATE TEMP TABLE IF NOT EXISTS _rj_spans_in (
-        trace_id TEXT, span_id TEXT, parent_span_id TEXT, run_id TEXT, name TEXT, kind TEXT,
-        start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, duration_ms DOUBLE PRECISION, status_code TEXT,
-        status_message TEXT, attributes JSON, events JSON, resource JSON) ON COMMIT DELETE ROWS""",
-)

@@ -2,20 +2,25 @@
 
 Order inside the transaction, and why:
 
-1. spans: COPY straight into ``spans`` (in a savepoint). If a span is already stored (the batch is a
-   retry whose first commit did succeed, or an OTLP resend) the primary key refuses the COPY; then
-   the spans go into a per-connection staging table and ``INSERT ... ON CONFLICT DO NOTHING
-   RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the events
-   made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the same
-   span: the second waits on the first's unique-index entry, then takes the second path.
-2. runs: COPY into staging, then one upsert (a run written in parts ends with the latest summary).
+1. spans: binary COPY straight into ``spans``. If a span is already stored (the batch is a retry
+   whose first commit did succeed, or an OTLP resend) the primary key refuses the COPY and the
+   transaction is rolled back (nothing else was done in it yet); the store writes the batch again
+   with ``stored``: the spans go into a per-session staging table and ``INSERT ... ON CONFLICT DO
+   NOTHING RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the
+   events made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the
+   same span: the second waits on the first's unique-index entry, then takes the second path.
+2. runs: one upsert of the runs as a JSON array (a run written in parts ends with the latest
+   summary).
 3. ``thread_seq``: one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
    batch by its number of new events, in thread order (so writers lock rows in one order and cannot
    deadlock on them). The row locks are held until commit, so another writer of the same thread, on
    any host, gets the seqs after ours and commits after us: seq is unique and increasing in commit
    order. This is the last step but one, so writers sharing threads wait on each other only for
    the events' COPY and the commit.
-4. events: COPY straight into ``run_events`` with the seqs just allocated.
+4. events: binary COPY straight into ``run_events`` with the seqs just allocated.
+
+Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) makes the
+server or the driver refuse the batch, and the store writes it again with NUL as U+FFFD.
 """
 
 from __future__ import annotations
@@ -46,6 +51,13 @@ _EVENT_TYPES = ("text", "text", "int8", "text", "text", "text", "text", "timesta
 _RUN_COLUMNS = ", ".join(_codec.RUN_FIELDS)
 _RUN_UPDATE = ", ".join(f"{name} = excluded.{name}" for name in _codec.RUN_FIELDS if name != "run_id")
 
+STAGING = (  # per session, made when first needed: COPY cannot skip rows already stored, so a batch
+    # with such spans COPYs them here, then inserts them with ON CONFLICT DO NOTHING
+    "CREATE TEMP TABLE IF NOT EXISTS _rj_spans_in (trace_id TEXT, span_id TEXT, parent_span_id TEXT, "
+    "run_id TEXT, name TEXT, kind TEXT, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, "
+    "duration_ms DOUBLE PRECISION, status_code TEXT, status_message TEXT, attributes JSON, events JSON, "
+    "resource JSON) ON COMMIT DELETE ROWS"
+)
 INSERT_SPANS = (
     f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM _rj_spans_in "
     "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
@@ -163,34 +175,31 @@ def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Seq
 
 
 def write(
-    conn: psycopg.Connection[Any], batch: Sequence[RunWrite], *, clean: bool = False
+    conn: psycopg.Connection[Any], batch: Sequence[RunWrite], *, clean: bool = False, stored: bool = False
 ) -> tuple[list[RunEvent], list[int]]:
     """Write ``batch`` in the connection's open transaction; return the events written and their seqs.
 
-    ``clean``: replace NUL in text values by U+FFFD. Off, a NUL fails the write (the server refuses
-    it, or the driver); the caller then checks :func:`has_nul` and writes again with it on, so that
-    the common batch pays no per-value check."""
+    The common batch pays for no check up front; the caller writes it again, in a new transaction,
+    with ``stored`` on when the spans' COPY was refused for a span already stored
+    (``UniqueViolation``), and with ``clean`` on (NUL in text values replaced by U+FFFD) when the
+    server or the driver refused a value and :func:`has_nul` finds a NUL."""
     with conn.cursor() as cur:
         spans = [s for unit in batch for s in unit.spans]
         written: set[tuple[str | None, str | None]] = set()
-        if spans:
-            span_rows = _span_rows(spans, clean)
-            try:  # the common case, every span new: straight in
-                with conn.transaction():  # a savepoint
-                    _copy(cur, "spans", _SPAN_COLUMNS, span_rows)
-                new = {(row[0], row[1]) for row in span_rows}
-            except psycopg.errors.UniqueViolation:  # some were written before: keep only the others
-                _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, span_rows)
-                cur.execute(INSERT_SPANS)
-                new = set(cur.fetchall())
-            stored = text if clean else _same
-            keys = [(stored(s.trace_id), stored(s.span_id)) for s in spans]
-            if any(k not in new for k in keys):  # map the stored keys back to the batch's
-                written = {
-                    _codec.span_key(s.trace_id, s.span_id)
-                    for s, k in zip(spans, keys, strict=True)
-                    if k not in new
-                }
+        if spans and not stored:  # the common case, every span new: straight in
+            _copy(cur, "spans", _SPAN_COLUMNS, _span_rows(spans, clean))
+        elif spans:  # some were written before: keep only the others
+            cur.execute(STAGING)
+            _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, _span_rows(spans, clean))
+            cur.execute(INSERT_SPANS)
+            new = set(cur.fetchall())
+            as_stored = text if clean else _same
+            keys = [(as_stored(s.trace_id), as_stored(s.span_id)) for s in spans]
+            written = {  # the stored keys mapped back to the batch's
+                _codec.span_key(s.trace_id, s.span_id)
+                for s, k in zip(spans, keys, strict=True)
+                if k not in new
+            }
         kept = _codec.drop_written(batch, written)
         runs = _codec.latest_runs(unit.run for unit in kept)
         if runs:
