@@ -5,10 +5,27 @@ own store and writes its own runs; the rate is all events over the wall time fro
 the last process done. For DuckDB and JSONL the processes take turns on the file; for PostgreSQL
 they write at once. The big PostgreSQL table for the query rows is generated inside the server
 (``generate_series``) in the library's schema, the same shape as the DuckDB one.
+
+Run on its own, the store's writers against a bare ``COPY`` of the same rows::
+
+    python bench/bench_postgres.py [--events 100000] [--rounds 5] [--baseline OLD_TREE]
+    python bench/bench_postgres.py --instructions 1 3 [--baseline OLD_TREE]
+
+Each round runs, each in its own process and a fresh schema (same tables and indexes, the
+library's migrations), order rotating per round: ``store`` (4 forked writer processes through
+``PostgresStore``; ``baseline store``: the same with ``--baseline``'s ``otel_runjournal`` on the
+path), ``copy`` and ``copy-binary`` (4 forked processes, each one connection, one transaction per
+batch as the store, ``COPY`` of the same span / run / event rows in text or binary format, with the
+seqs numbered per thread beforehand; the rows are built before the clock starts, so a bare COPY
+pays for no conversion at all). Reported: events/s median [range], the ratio to each COPY per
+round, and the writers' and the server's CPU per event. ``--instructions`` counts the writer's
+side with callgrind instead (one process, LO and HI batches, the difference per event; the
+server's work is not in it).
 """
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 import os
 import resource
@@ -208,6 +225,11 @@ _COPY_TABLES = (
 )  # fmt: skip
 
 
+_SPAN_COPY_TYPES = [*["text"] * 6, "timestamptz", "timestamptz", "float8", *["text"] * 5]
+_EVENT_COPY_TYPES = ["text", "text", "int8", "text", "text", "text", "text", "timestamptz", "text", "text"]
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def _copy_writer(url: str, rows: list, binary: bool, start: object, done: object) -> None:
     import psycopg
 
@@ -215,11 +237,7 @@ def _copy_writer(url: str, rows: list, binary: bool, start: object, done: object
 
     columns = [c or ", ".join(RUN_FIELDS) for _, c in _COPY_TABLES]
     # binary: the column types' binary forms (JSON and the category enum: their text)
-    types = [
-        [*["text"] * 6, "timestamptz", "timestamptz", "float8", *["text"] * 5],
-        [_run_type(f) for f in RUN_FIELDS],
-        ["text", "text", "int8", "text", "text", "text", "text", "timestamptz", "text", "text"],
-    ]
+    types = [_SPAN_COPY_TYPES, [_run_type(f) for f in RUN_FIELDS], _EVENT_COPY_TYPES]
     with psycopg.connect(url) as conn:
         conn.execute("SET TimeZone = 'UTC'")
         conn.commit()
@@ -314,10 +332,78 @@ def _check_rows(url: str, events: int) -> None:
         raise RuntimeError(f"{n} events stored, {events} written")
 
 
+def one_counted(case: str, server: str, batches: int, built: int) -> None:
+    """The writer's side of ``case`` for ``batches`` exporter-sized batches in one process (counted by
+    callgrind from outside): the store writes them, or a bare COPY writes their prebuilt rows. ``built``
+    batches are made (and their COPY rows) whatever ``batches`` is, so that making them cancels."""
+    import gc
+
+    import psycopg
+    from bench_stores import make_batches
+
+    from otel_runjournal.stores.codec import RUN_FIELDS
+    from otel_runjournal.stores.postgres.store import PostgresStore
+
+    url = schema_url(server)
+    PostgresStore(url).close()
+    made = make_batches(built * 51 * 25, "i")
+    data, rows = made[:batches], copy_rows(made)[:batches]
+    gc.collect()
+    gc.freeze()
+    if case == "store":
+        store = PostgresStore(url)
+        for batch in data:
+            store.write(batch)
+        store.close()
+        return
+    binary = case == "copy-binary"
+    columns = [c or ", ".join(RUN_FIELDS) for _, c in _COPY_TABLES]
+    types = [_SPAN_COPY_TYPES, [_run_type(f) for f in RUN_FIELDS], _EVENT_COPY_TYPES]
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        for parts in rows:
+            with conn.transaction():
+                for (table, _), cols, kinds, part in zip(_COPY_TABLES, columns, types, parts, strict=True):
+                    with cur.copy(f"COPY {table} ({cols}) FROM STDIN{' (FORMAT BINARY)' * binary}") as copy:
+                        if binary:
+                            copy.set_types(kinds)
+                        for row in part:
+                            copy.write_row(row)
+
+
+def instructions(args: argparse.Namespace, trees: dict[str, str]) -> None:
+    """Writer-side instructions per event: (I(hi batches) - I(lo batches)) / events between, so start-up,
+    imports and building the test data cancel; the server's work is not counted (another process)."""
+    import re
+    import subprocess
+    import sys
+    import tempfile
+
+    totals = re.compile(rb"^(?:totals|summary):\s*(\d+)", re.MULTILINE)
+    lo, hi = args.instructions
+    print(f"# writer instructions per event, {lo} and {hi} batches of 1,275 events, one process")
+    for name, tree in trees.items():
+        counts = []
+        for batches in (lo, hi):
+            with tempfile.TemporaryDirectory(prefix="rj-instr-") as tmp:
+                out = f"{tmp}/callgrind.out"
+                env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=os.pathsep.join([tree, _HERE]))
+                case = name.removeprefix("baseline ")
+                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no",
+                       "--dump-instr=no", sys.executable, __file__, "--counted", case, str(batches),
+                       str(hi), "--postgres", args.postgres]  # fmt: skip
+                subprocess.run(cmd, env=env, check=True, capture_output=True)
+                with open(out, "rb") as handle:
+                    found = totals.search(handle.read())
+                assert found is not None
+                counts.append(int(found.group(1)))
+        per = (counts[1] - counts[0]) / ((hi - lo) * 51 * 25)
+        print(f"{name:<16} {per:>10,.0f} instructions per event", flush=True)
+        drop_schemas(args.postgres)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Rounds of: the store's writers (this tree, and ``--baseline``'s tree when given) and a bare
     COPY of the same rows, each in its own process and a fresh schema, order rotating per round."""
-    import argparse
     import json
     import statistics
     import subprocess
@@ -330,17 +416,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline", help="a source tree of otel_runjournal to compare (its store case)")
+    parser.add_argument(
+        "--instructions", nargs=2, type=int, metavar=("LO", "HI"),
+        help="instead: writer-side instructions per event (callgrind), LO and HI batches (e.g. 1 3)",
+    )  # fmt: skip
     parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--counted", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.postgres:
         parser.error("no server: --postgres URL or OTEL_RUNJOURNAL_TEST_POSTGRES")
     if args.case:
         print(json.dumps(one_case(args.case, args.postgres, args.events, args.processes)))
         return 0
+    if args.counted:
+        one_counted(args.counted[0], args.postgres, int(args.counted[1]), int(args.counted[2]))
+        return 0
     here = Path(__file__).resolve().parent
     trees = {"store": str(here.parent), "copy": str(here.parent), "copy-binary": str(here.parent)}
     if args.baseline:
         trees["baseline store"] = str(Path(args.baseline).resolve())
+    if args.instructions:
+        instructions(args, trees)
+        return 0
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     print(f"# {args.processes} processes, {args.events:,} events, load average {os.getloadavg()}")
     try:
@@ -373,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{statistics.median(text):>7.2f} [{min(text):.2f}-{max(text):.2f}]"
             f"{statistics.median(top):>7.2f} [{min(top):.2f}-{max(top):.2f}]"
             f"{statistics.median(r['writer_us'] for r in rows):>13.1f}"
-            f"{statistics.median(r['server_us'] for r in rows):>13.1f}"
+            f"{statistics.median([u for r in rows if (u := r['server_us']) == u] or [0]):>13.1f}"
         )
     print(f"# load average at the end {os.getloadavg()}")
     return 0

@@ -25,8 +25,10 @@ server or the driver refuse the batch, and the store writes it again with NUL as
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -120,8 +122,8 @@ def _span_rows(spans: Sequence[SpanRecord], clean: bool) -> list[Any]:
     ]
     rows: list[Any] = [
         (s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, utc(s.start_time),
-         utc(s.end_time), s.duration_ms, s.status_code, s.status_message, *blobs[3 * i : 3 * i + 3])
-        for i, s in enumerate(spans)
+         utc(s.end_time), s.duration_ms, s.status_code, s.status_message, attributes, events, resource)
+        for s, (attributes, events, resource) in zip(spans, zip(*[iter(blobs)] * 3, strict=True), strict=True)
     ]  # fmt: skip
     return [_clean(row) for row in rows] if clean else rows
 
@@ -208,9 +210,7 @@ def write(
         seqs: list[int] = []
         if events:
             event_rows = _event_rows(events, clean)
-            counts: dict[str, int] = {}
-            for row in event_rows:  # per thread id as stored (row[0])
-                counts[row[0]] = counts.get(row[0], 0) + 1
+            counts = Counter(map(itemgetter(0), event_rows))  # per thread id as stored (row[0])
             threads = sorted(counts)
             # the thread rows are locked from here until commit: other writers of them wait
             cur.execute(ADVANCE_THREADS, (threads, [counts[t] for t in threads]))
