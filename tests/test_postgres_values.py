@@ -206,3 +206,21 @@ def test_value_the_driver_cannot_encode_writes_nothing(store: PostgresStore) -> 
     assert store.list_runs() == [] and store.list_events("run-g") == []
     store.write([good])
     assert [e.seq for e in store.list_events("run-g")] == list(range(1, len(good.events) + 1))
+
+
+def test_naive_datetimes_are_taken_as_utc(store: PostgresStore) -> None:
+    """Naive event, span and run times (refused by the binary COPY) are stored as UTC, the rest as given."""
+    write = make_run("run-naive", "thread-naive")
+    aware = write.events[1].created_at.astimezone(ZONE)
+    write.events[1].created_at = aware
+    write.events[2].created_at = naive = datetime(2025, 1, 2, 3, 4, 5, 678_901)
+    write.spans[0].end_time = naive
+    write.run.started_at = naive
+    store.write([write])
+    events = store.list_events("run-naive")
+    assert events[1].created_at == aware and events[2].created_at == naive.replace(tzinfo=UTC)
+    assert {s.end_time for s in store.list_spans("run-naive") if s.span_id == write.spans[0].span_id} == {
+        naive.replace(tzinfo=UTC)
+    }
+    run = store.get_run("run-naive")
+    assert run is not None and run.started_at == naive.replace(tzinfo=UTC)

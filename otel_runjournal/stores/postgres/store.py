@@ -243,8 +243,8 @@ class PostgresStore:
 
     @staticmethod
     def _write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[list[RunEvent], list[int]]:
-        """One transaction; when it is refused for spans already stored or for a NUL, rolled back and
-        written again the careful way (see :func:`.write.write`)."""
+        """One transaction; when it is refused for spans already stored or for a NUL or naive datetime,
+        rolled back and written again the careful way (see :func:`.write.write`)."""
         clean = stored = False
         while True:
             try:
@@ -254,8 +254,8 @@ class PostgresStore:
                 if stored:
                     raise
                 stored = True
-            except (psycopg.DataError, ValueError):
-                if clean or not _write.has_nul(batch):
+            except (psycopg.DataError, ValueError, TypeError):
+                if clean or not _write.unusual(batch):
                     raise
                 clean = True
 

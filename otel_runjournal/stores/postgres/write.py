@@ -19,8 +19,9 @@ Order inside the transaction, and why:
    the events' COPY and the commit.
 4. events: binary COPY straight into ``run_events`` with the seqs just allocated.
 
-Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) makes the
-server or the driver refuse the batch, and the store writes it again with NUL as U+FFFD.
+Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) or a naive
+datetime makes the server or the driver refuse the batch, and the store writes it again with NUL as
+U+FFFD and naive datetimes as UTC.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -100,11 +102,13 @@ def text(value: str | None) -> str | None:
 
 
 def _clean(row: Sequence[Any]) -> list[Any]:
-    return [text(v) if isinstance(v, str) else v for v in row]
+    utc = _codec.utc
+    return [text(v) if isinstance(v, str) else utc(v) if isinstance(v, datetime) else v for v in row]
 
 
-def has_nul(batch: Sequence[RunWrite]) -> bool:
-    """Whether any text value of ``batch`` holds a NUL (then it is written again with U+FFFD)."""
+def unusual(batch: Sequence[RunWrite]) -> bool:
+    """Whether ``batch`` holds a value the fast path leaves to the server and the driver, who refuse
+    it: a text with NUL (stored as U+FFFD) or a naive datetime (taken as UTC)."""
     for unit in batch:
         records: list[RunRecord | SpanRecord | RunEvent] = [unit.run, *unit.spans, *unit.events]
         for record in records:
@@ -112,28 +116,28 @@ def has_nul(batch: Sequence[RunWrite]) -> bool:
                 value = getattr(record, field.name)
                 if isinstance(value, str) and "\x00" in value:
                     return True
+                if isinstance(value, datetime) and value.tzinfo is None:
+                    return True
     return False
 
 
 def _span_rows(spans: Sequence[SpanRecord], clean: bool) -> list[Any]:
-    utc = _codec.utc
     blobs = [
         b.decode() for b in _codec.dumpb_all(v for s in spans for v in (s.attributes, s.events, s.resource))
     ]
     rows: list[Any] = [
-        (s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, utc(s.start_time),
-         utc(s.end_time), s.duration_ms, s.status_code, s.status_message, attributes, events, resource)
+        (s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, s.start_time, s.end_time,
+         s.duration_ms, s.status_code, s.status_message, attributes, events, resource)
         for s, (attributes, events, resource) in zip(spans, zip(*[iter(blobs)] * 3, strict=True), strict=True)
     ]  # fmt: skip
     return [_clean(row) for row in rows] if clean else rows
 
 
 def _event_rows(events: Sequence[RunEvent], clean: bool) -> list[list[Any]]:
-    utc = _codec.utc
     metadata = _codec.dumpb_all(e.metadata for e in events)
     rows = [
-        [e.thread_id, e.run_id, 0, e.event_type, e.category, e.content, m.decode(), utc(e.created_at),
-         e.trace_id, e.span_id]
+        [e.thread_id, e.run_id, 0, e.event_type, e.category, e.content, m.decode(), e.created_at, e.trace_id,
+         e.span_id]
         for e, m in zip(events, metadata, strict=True)
     ]  # fmt: skip
     return [_clean(row) for row in rows] if clean else rows
@@ -183,8 +187,9 @@ def write(
 
     The common batch pays for no check up front; the caller writes it again, in a new transaction,
     with ``stored`` on when the spans' COPY was refused for a span already stored
-    (``UniqueViolation``), and with ``clean`` on (NUL in text values replaced by U+FFFD) when the
-    server or the driver refused a value and :func:`has_nul` finds a NUL."""
+    (``UniqueViolation``), and with ``clean`` on (NUL in text values replaced by U+FFFD, naive
+    datetimes taken as UTC) when the server or the driver refused a value and :func:`unusual` finds
+    such a value. (Aware datetimes in any zone go as they are: the binary form is the instant.)"""
     with conn.cursor() as cur:
         spans = [s for unit in batch for s in unit.spans]
         written: set[tuple[str | None, str | None]] = set()
