@@ -65,6 +65,8 @@ def _writer(
     factory: Callable[[], RunStore], batches: list[list[RunWrite]], start: object, done: object
 ) -> None:
     store = factory()
+    if type(store).__name__ == "PostgresStore":  # its pool connects in the background: connected
+        store.schema_versions()  # type: ignore[attr-defined]  # before the clock, as the COPY processes
     start.wait()  # type: ignore[attr-defined]
     for batch in batches:
         store.write(batch)
