@@ -117,20 +117,3 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
-
-STAGING = (
-    # per connection, for the upserts: a write COPYs its spans and runs here, then inserts them
-    # with ON CONFLICT (COPY itself cannot skip or update existing rows)
-    """CREATE TEMP TABLE IF NOT EXISTS _rj_spans_in (
-        trace_id TEXT, span_id TEXT, parent_span_id TEXT, run_id TEXT, name TEXT, kind TEXT,
-        start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, duration_ms DOUBLE PRECISION, status_code TEXT,
-        status_message TEXT, attributes JSON, events JSON, resource JSON) ON COMMIT DELETE ROWS""",
-    """CREATE TEMP TABLE IF NOT EXISTS _rj_runs_in (
-        run_id TEXT, thread_id TEXT, trace_id TEXT, name TEXT, status TEXT, started_at TIMESTAMPTZ,
-        ended_at TIMESTAMPTZ, duration_ms DOUBLE PRECISION, input_tokens BIGINT, output_tokens BIGINT,
-        total_tokens BIGINT, cached_input_tokens BIGINT, reasoning_tokens BIGINT, llm_call_count BIGINT,
-        lead_agent_tokens BIGINT, subagent_tokens BIGINT, middleware_tokens BIGINT, message_count BIGINT,
-        first_human_message TEXT, last_ai_message TEXT, error TEXT, usage_by_caller JSON,
-        service_name TEXT, cost_usd DOUBLE PRECISION, unpriced_call_count BIGINT, complete BOOLEAN)
-        ON COMMIT DELETE ROWS""",
-)

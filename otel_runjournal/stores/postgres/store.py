@@ -50,7 +50,7 @@ from . import rows as _rows
 from . import sandbox as _sandbox
 from . import write as _write
 from .conninfo import mask, refused, scrub
-from .schema import SCHEMA_TABLE, STAGING
+from .schema import SCHEMA_TABLE
 
 _logger = logging.getLogger(__name__)
 
@@ -150,13 +150,10 @@ class PostgresStore:
         return scrub(str(exc) or type(exc).__name__, self._location)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        """Session settings (timeouts, UTC, read-only) and the writer's staging tables."""
+        """Session settings (timeouts, UTC, read-only)."""
         conn.autocommit = True
         for name, value in self._settings.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-        if not self.read_only:
-            for statement in STAGING:
-                conn.execute(statement)
         conn.autocommit = False
 
     @contextmanager
@@ -238,12 +235,29 @@ class PostgresStore:
             return
         with self._connection("write to") as conn:
             try:
-                with conn.transaction():
-                    events, seqs = _write.write(conn, batch)
+                events, seqs = self._write(conn, batch)
             except (TypeError, ValueError, OverflowError) as exc:  # a value the driver cannot encode
                 raise StoreError(f"cannot write to run journal {self.location}: {self._scrub(exc)}") from None
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
+
+    @staticmethod
+    def _write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[list[RunEvent], list[int]]:
+        """One transaction; when it is refused for spans already stored or for a NUL or naive datetime,
+        rolled back and written again the careful way (see :func:`.write.write`)."""
+        clean = stored = False
+        while True:
+            try:
+                with conn.transaction():
+                    return _write.write(conn, batch, clean=clean, stored=stored)
+            except psycopg.errors.UniqueViolation:
+                if stored:
+                    raise
+                stored = True
+            except (psycopg.DataError, ValueError, TypeError):
+                if clean or not _write.unusual(batch):
+                    raise
+                clean = True
 
     def update_costs(self, events: Sequence[RunEvent], runs: Sequence[RunRecord]) -> None:
         """``reprice``: new event metadata and run cost columns, in one transaction (see

@@ -2,25 +2,35 @@
 
 Order inside the transaction, and why:
 
-1. spans: COPY straight into ``spans`` (in a savepoint). If a span is already stored (the batch is a
-   retry whose first commit did succeed, or an OTLP resend) the primary key refuses the COPY; then
-   the spans go into a per-connection staging table and ``INSERT ... ON CONFLICT DO NOTHING
-   RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the events
-   made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the same
-   span: the second waits on the first's unique-index entry, then takes the second path.
-2. runs: COPY into staging, then one upsert (a run written in parts ends with the latest summary).
+1. spans: binary COPY straight into ``spans``. If a span is already stored (the batch is a retry
+   whose first commit did succeed, or an OTLP resend) the primary key refuses the COPY and the
+   transaction is rolled back (nothing else was done in it yet); the store writes the batch again
+   with ``stored``: the spans go into a per-session staging table and ``INSERT ... ON CONFLICT DO
+   NOTHING RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the
+   events made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the
+   same span: the second waits on the first's unique-index entry, then takes the second path.
+2. runs: one upsert of the runs as a JSON array (a run written in parts ends with the latest
+   summary).
 3. ``thread_seq``: one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
    batch by its number of new events, in thread order (so writers lock rows in one order and cannot
    deadlock on them). The row locks are held until commit, so another writer of the same thread, on
    any host, gets the seqs after ours and commits after us: seq is unique and increasing in commit
    order. This is the last step but one, so writers sharing threads wait on each other only for
    the events' COPY and the commit.
-4. events: COPY straight into ``run_events`` with the seqs just allocated.
+4. events: binary COPY straight into ``run_events`` with the seqs just allocated.
+
+Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) or a naive
+datetime makes the server or the driver refuse the batch, and the store writes it again with NUL as
+U+FFFD and naive datetimes as UTC.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import fields
+from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import psycopg
@@ -36,9 +46,22 @@ _SPAN_COLUMNS = (
 _EVENT_COLUMNS = (
     "thread_id, run_id, seq, event_type, category, content, metadata, created_at, trace_id, span_id"
 )
+# Binary COPY: each value goes in the column type's binary form, which the server reads without
+# parsing text (timestamps, numbers) and psycopg writes in C. The binary form of a JSON column, and
+# of the category enum, is its text ("text" here picks the dumper).
+_SPAN_TYPES = (*["text"] * 6, "timestamptz", "timestamptz", "float8", *["text"] * 5)
+_EVENT_TYPES = ("text", "text", "int8", "text", "text", "text", "text", "timestamptz", "text", "text")
+
 _RUN_COLUMNS = ", ".join(_codec.RUN_FIELDS)
 _RUN_UPDATE = ", ".join(f"{name} = excluded.{name}" for name in _codec.RUN_FIELDS if name != "run_id")
 
+STAGING = (  # per session, made when first needed: COPY cannot skip rows already stored, so a batch
+    # with such spans COPYs them here, then inserts them with ON CONFLICT DO NOTHING
+    "CREATE TEMP TABLE IF NOT EXISTS _rj_spans_in (trace_id TEXT, span_id TEXT, parent_span_id TEXT, "
+    "run_id TEXT, name TEXT, kind TEXT, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, "
+    "duration_ms DOUBLE PRECISION, status_code TEXT, status_message TEXT, attributes JSON, events JSON, "
+    "resource JSON) ON COMMIT DELETE ROWS"
+)
 INSERT_SPANS = (
     f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM _rj_spans_in "
     "ON CONFLICT (trace_id, span_id) DO NOTHING RETURNING trace_id, span_id"
@@ -49,9 +72,25 @@ ADVANCE_THREADS = (
     "ON CONFLICT (thread_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq "
     "RETURNING thread_id, last_seq"
 )
-UPSERT_RUNS = (
-    f"INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_COLUMNS} FROM _rj_runs_in "
-    f"ON CONFLICT (run_id) DO UPDATE SET {_RUN_UPDATE}"
+
+
+def _run_type(name: str) -> str:
+    """The SQL type of a ``runs`` column as the runs' JSON carries it (``usage_by_caller``: its text)."""
+    if name in ("started_at", "ended_at"):
+        return "TIMESTAMPTZ"
+    if name in ("duration_ms", "cost_usd"):
+        return "DOUBLE PRECISION"
+    if name in (*_codec.RUN_TOKEN_FIELDS, "message_count", "unpriced_call_count"):
+        return "BIGINT"
+    return "BOOLEAN" if name == "complete" else "TEXT"
+
+
+UPSERT_RUNS = (  # the runs as one JSON array (one parameter, encoded by orjson in C), no staging table
+    f"INSERT INTO runs ({_RUN_COLUMNS}) SELECT "
+    + ", ".join("usage_by_caller::JSON" if n == "usage_by_caller" else n for n in _codec.RUN_FIELDS)
+    + " FROM json_to_recordset(%s::JSON) AS r ("
+    + ", ".join(f"{n} {_run_type(n)}" for n in _codec.RUN_FIELDS)
+    + f") ON CONFLICT (run_id) DO UPDATE SET {_RUN_UPDATE}"
 )
 
 
@@ -62,83 +101,121 @@ def text(value: str | None) -> str | None:
     return value
 
 
+def _clean(row: Sequence[Any]) -> list[Any]:
+    utc = _codec.utc
+    return [text(v) if isinstance(v, str) else utc(v) if isinstance(v, datetime) else v for v in row]
+
+
+def unusual(batch: Sequence[RunWrite]) -> bool:
+    """Whether ``batch`` holds a value the fast path leaves to the server and the driver, who refuse
+    it: a text with NUL (stored as U+FFFD) or a naive datetime (taken as UTC)."""
+    for unit in batch:
+        records: list[RunRecord | SpanRecord | RunEvent] = [unit.run, *unit.spans, *unit.events]
+        for record in records:
+            for field in fields(record):
+                value = getattr(record, field.name)
+                if isinstance(value, str) and "\x00" in value:
+                    return True
+                if isinstance(value, datetime) and value.tzinfo is None:
+                    return True
+    return False
+
+
+def _span_rows(spans: Sequence[SpanRecord], clean: bool) -> list[Any]:
+    blobs = [
+        b.decode() for b in _codec.dumpb_all(v for s in spans for v in (s.attributes, s.events, s.resource))
+    ]
+    rows: list[Any] = [
+        (s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, s.start_time, s.end_time,
+         s.duration_ms, s.status_code, s.status_message, attributes, events, resource)
+        for s, (attributes, events, resource) in zip(spans, zip(*[iter(blobs)] * 3, strict=True), strict=True)
+    ]  # fmt: skip
+    return [_clean(row) for row in rows] if clean else rows
+
+
+def _event_rows(events: Sequence[RunEvent], clean: bool) -> list[list[Any]]:
+    metadata = _codec.dumpb_all(e.metadata for e in events)
+    rows = [
+        [e.thread_id, e.run_id, 0, e.event_type, e.category, e.content, m.decode(), e.created_at, e.trace_id,
+         e.span_id]
+        for e, m in zip(events, metadata, strict=True)
+    ]  # fmt: skip
+    return [_clean(row) for row in rows] if clean else rows
+
+
+_FLOAT_FIELDS = ("duration_ms", "cost_usd")
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _runs_json(runs: Sequence[RunRecord], clean: bool) -> str:
+    """The runs as a JSON array of objects (one per run id as stored, the last one winning)."""
+    rows: dict[Any, dict[str, Any]] = {}
+    for r in runs:
+        row = _codec.run_to_dict(r)
+        # as a JSON string: PostgreSQL's JSON functions refuse an escaped NUL (\u0000) they unescape
+        row["usage_by_caller"] = _json(row["usage_by_caller"])
+        for name in _FLOAT_FIELDS:  # JSON has no NaN or infinity: as text, which float8 reads
+            value = row[name]
+            if isinstance(value, float) and value - value != 0:
+                row[name] = _NON_FINITE[str(value)]
+        if clean:
+            row = {k: text(v) if isinstance(v, str) else v for k, v in row.items()}
+        rows[row["run_id"]] = row
+    return _json(list(rows.values()))
+
+
 def _json(value: Any) -> str:
     return _codec.dumpb(value).decode()
 
 
-def _span_row(s: SpanRecord) -> tuple[Any, ...]:
-    return (
-        text(s.trace_id), text(s.span_id), text(s.parent_span_id), text(s.run_id), text(s.name),
-        text(s.kind), _codec.utc(s.start_time), _codec.utc(s.end_time), s.duration_ms,
-        text(s.status_code), text(s.status_message), _json(s.attributes), _json(s.events),
-        _json(s.resource),
-    )  # fmt: skip
-
-
-def _event_row(e: RunEvent, seq: int, metadata: bytes) -> list[Any]:
-    return [
-        text(e.thread_id), text(e.run_id), seq, e.event_type, e.category, text(e.content),
-        metadata.decode(), _codec.utc(e.created_at), text(e.trace_id), text(e.span_id),
-    ]  # fmt: skip
-
-
-def _run_row(r: RunRecord) -> tuple[Any, ...]:
-    row = _codec.run_to_dict(r)
-    values: list[Any] = []
-    for name in _codec.RUN_FIELDS:
-        value = row[name]
-        if name == "usage_by_caller":
-            value = _json(value)
-        elif isinstance(value, str):
-            value = text(value)
-        values.append(value)
-    return tuple(values)
+_TYPES = {"spans": _SPAN_TYPES, "_rj_spans_in": _SPAN_TYPES, "run_events": _EVENT_TYPES}
 
 
 def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(_TYPES[table]))
         for row in rows:
             copy.write_row(row)
 
 
-def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[list[RunEvent], list[int]]:
-    """Write ``batch`` in the connection's open transaction; return the events written and their seqs."""
+def write(
+    conn: psycopg.Connection[Any], batch: Sequence[RunWrite], *, clean: bool = False, stored: bool = False
+) -> tuple[list[RunEvent], list[int]]:
+    """Write ``batch`` in the connection's open transaction; return the events written and their seqs.
+
+    The common batch pays for no check up front; the caller writes it again, in a new transaction,
+    with ``stored`` on when the spans' COPY was refused for a span already stored
+    (``UniqueViolation``), and with ``clean`` on (NUL in text values replaced by U+FFFD, naive
+    datetimes taken as UTC) when the server or the driver refused a value and :func:`unusual` finds
+    such a value. (Aware datetimes in any zone go as they are: the binary form is the instant.)"""
     with conn.cursor() as cur:
         spans = [s for unit in batch for s in unit.spans]
         written: set[tuple[str | None, str | None]] = set()
-        if spans:
-            span_rows = [_span_row(s) for s in spans]
-            try:  # the common case, every span new: straight in
-                with conn.transaction():  # a savepoint
-                    _copy(cur, "spans", _SPAN_COLUMNS, span_rows)
-                new = {(row[0], row[1]) for row in span_rows}
-            except psycopg.errors.UniqueViolation:  # some were written before: keep only the others
-                _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, span_rows)
-                cur.execute(INSERT_SPANS)
-                new = set(cur.fetchall())
-            written = {k for s in spans if (k := (text(s.trace_id), text(s.span_id))) not in new}
-            if written:  # compare as stored (NUL-free), then map back to the batch's keys
-                written = {
-                    _codec.span_key(s.trace_id, s.span_id)
-                    for s in spans
-                    if (text(s.trace_id), text(s.span_id)) in written
-                }
+        if spans and not stored:  # the common case, every span new: straight in
+            _copy(cur, "spans", _SPAN_COLUMNS, _span_rows(spans, clean))
+        elif spans:  # some were written before: keep only the others
+            cur.execute(STAGING)
+            _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, _span_rows(spans, clean))
+            cur.execute(INSERT_SPANS)
+            new = set(cur.fetchall())
+            as_stored = text if clean else _same
+            keys = [(as_stored(s.trace_id), as_stored(s.span_id)) for s in spans]
+            written = {  # the stored keys mapped back to the batch's
+                _codec.span_key(s.trace_id, s.span_id)
+                for s, k in zip(spans, keys, strict=True)
+                if k not in new
+            }
         kept = _codec.drop_written(batch, written)
         runs = _codec.latest_runs(unit.run for unit in kept)
         if runs:
-            run_rows = {text(r.run_id): _run_row(r) for r in runs}  # one row per run id as stored
-            _copy(cur, "_rj_runs_in", _RUN_COLUMNS, list(run_rows.values()))
-            cur.execute(UPSERT_RUNS)
+            cur.execute(UPSERT_RUNS, (_runs_json(runs, clean),))
         events = [e for unit in kept for e in unit.events]
         seqs: list[int] = []
         if events:
-            metadata = _codec.dumpb_all(e.metadata for e in events)
-            event_rows = [_event_row(e, 0, m) for e, m in zip(events, metadata, strict=True)]
-            counts: dict[str, int] = {}
-            for row in event_rows:  # per thread id as stored (row[0])
-                counts[row[0]] = counts.get(row[0], 0) + 1
+            event_rows = _event_rows(events, clean)
+            counts = Counter(map(itemgetter(0), event_rows))  # per thread id as stored (row[0])
             threads = sorted(counts)
             # the thread rows are locked from here until commit: other writers of them wait
             cur.execute(ADVANCE_THREADS, (threads, [counts[t] for t in threads]))
@@ -149,6 +226,10 @@ def write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[lis
                 seqs.append(seq)
             _copy(cur, "run_events", _EVENT_COLUMNS, event_rows)
     return events, seqs
+
+
+def _same(value: str | None) -> str | None:
+    return value
 
 
 def update_costs(

@@ -1,0 +1,226 @@
+"""PostgresStore writes values exactly (binary COPY, runs as one JSON parameter): unicode, NUL, huge text,
+nested JSON, timestamps in other zones, non-finite floats; each checked against values computed here."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pg_server import Schema
+from store_batches import make_run
+
+from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord
+from otel_runjournal.stores import StoreError
+
+pytest.importorskip("psycopg", reason="the PostgreSQL store needs the postgres extra")
+
+from otel_runjournal.stores.postgres.store import PostgresStore
+
+ODD_TEXT = [
+    "plain",
+    "",
+    "tab\there, newline\nthere, cr\r, backslash \\ and \\N and \\t literally",
+    "é à ñ 漢字 🚀 👩‍👩‍👧 \u0301 \u200f rtl \u05e9\u05dc\u05d5\u05dd",
+    "quotes ' \" , ; | \x01 \x7f \x1b[31m",
+    "\ufffd already a replacement character",
+]
+NESTED = {
+    "deep": {"a": [1, 2, {"b": [None, True, False, {"c": "🚀\n\t\\\u0000x"}]}]},
+    "floats": [0.1, 1e-300, 1.7976931348623157e308, -0.0, 2.5],
+    "ints": [0, -1, 2**63 - 1, -(2**63)],
+    "unicode keys 漢字": {"é": "ü", "": ""},
+    "empty": [{}, [], ""],
+}
+UTC = timezone.utc
+ZONE = timezone(timedelta(hours=5, minutes=30))
+
+
+@pytest.fixture
+def store() -> Iterator[PostgresStore]:
+    made = Schema()
+    opened = PostgresStore(made.url)
+    yield opened
+    opened.close()
+    made.drop()
+
+
+def _stored(value: str | None) -> str | None:
+    """What PostgreSQL text holds for ``value``: NUL cannot be stored and becomes U+FFFD."""
+    return None if value is None else value.replace("\0", "\ufffd")
+
+
+def _odd_run(run_id: str, thread_id: str, texts: list[str], big: str) -> RunWrite:
+    at = datetime(2025, 6, 30, 23, 59, 59, 999_999, tzinfo=ZONE)
+    trace = "a" * 32
+    events = [
+        RunEvent(thread_id, run_id, "ai_message", "message", at + timedelta(microseconds=i), content=text,
+                 metadata={"i": i, "text": text, **NESTED}, trace_id=trace, span_id=f"{i:016x}")
+        for i, text in enumerate([*texts, big, None])  # type: ignore[list-item]
+    ]  # fmt: skip
+    spans = [
+        SpanRecord(trace, f"{i:016x}", None if i == 0 else f"{0:016x}", run_id, text, "CLIENT",
+                   at.replace(tzinfo=None), at + timedelta(seconds=1.5), 1500.25, "ERROR", text,
+                   {"text": text, **NESTED}, [{"name": text, "attributes": NESTED}], {"service.name": text})
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    run = RunRecord(run_id, thread_id, trace_id=trace, name=texts[3], status="error", started_at=at,
+                    ended_at=at.replace(tzinfo=None), duration_ms=0.1 + 0.2, input_tokens=2**62,
+                    first_human_message=big, last_ai_message=texts[2], error=texts[4],
+                    usage_by_caller={"lead_agent": 2**62, "subagent:é 🚀": 1}, service_name=texts[3],
+                    cost_usd=1e-12, unpriced_call_count=3, complete=False)  # fmt: skip
+    return RunWrite(run=run, events=events, spans=spans)
+
+
+def _check(store: PostgresStore, write: RunWrite) -> None:
+    """Everything written reads back as computed here from the records themselves."""
+    run_id = _stored(write.run.run_id)
+    assert run_id is not None
+    events = store.list_events(run_id, limit=1000)
+    assert len(events) == len(write.events)
+    for got, sent in zip(events, write.events, strict=True):
+        assert (got.thread_id, got.run_id, got.span_id) == tuple(
+            _stored(v) for v in (sent.thread_id, sent.run_id, sent.span_id)
+        )
+        assert got.content == _stored(sent.content)
+        assert got.created_at == sent.created_at.astimezone(UTC)
+        assert got.metadata == json.loads(json.dumps(sent.metadata))
+    spans = sorted(store.list_spans(run_id), key=lambda s: s.span_id)
+    assert len(spans) == len(write.spans)
+    for got_span, sent_span in zip(spans, write.spans, strict=True):
+        assert (got_span.name, got_span.status_message) == (
+            _stored(sent_span.name),
+            _stored(sent_span.status_message),
+        )
+        assert got_span.start_time == sent_span.start_time.replace(tzinfo=UTC)  # naive is UTC
+        assert got_span.end_time == sent_span.end_time.astimezone(UTC)
+        assert got_span.duration_ms == sent_span.duration_ms
+        assert got_span.attributes == json.loads(json.dumps(sent_span.attributes))
+        assert got_span.events == json.loads(json.dumps(sent_span.events))
+        assert got_span.resource == json.loads(json.dumps(sent_span.resource))
+    got_run, sent_run = store.get_run(run_id), write.run
+    assert got_run is not None
+    for name in ("thread_id", "name", "first_human_message", "last_ai_message", "error", "service_name"):
+        assert getattr(got_run, name) == _stored(getattr(sent_run, name)), name
+    assert got_run.started_at == sent_run.started_at.astimezone(UTC)  # type: ignore[union-attr]
+    assert got_run.ended_at == sent_run.ended_at.replace(tzinfo=UTC)  # type: ignore[union-attr]
+    for name in ("duration_ms", "input_tokens", "cost_usd", "unpriced_call_count", "complete", "status"):
+        assert getattr(got_run, name) == getattr(sent_run, name), name
+    assert got_run.usage_by_caller == sent_run.usage_by_caller
+
+
+def test_odd_text_nested_json_and_zones_read_back_exactly(store: PostgresStore) -> None:
+    """Control characters, backslashes, emoji, a 5 MB string, deep JSON and non-UTC times survive exactly."""
+    big = "x\\\t🚀" * 1_250_000
+    write = _odd_run("run-odd", "thread-odd", ODD_TEXT, big)
+    store.write([write])
+    _check(store, write)
+    (text,) = store.sql("SELECT metadata::TEXT FROM run_events WHERE content = %s", [ODD_TEXT[3]])[0]
+    assert json.loads(text) == json.loads(json.dumps(write.events[3].metadata))
+    assert store.sql("SELECT length(content) FROM run_events WHERE seq = %s", [len(ODD_TEXT) + 1]) == [
+        (len(big),)
+    ]
+
+
+@pytest.mark.parametrize("where", ["run_id", "thread_id", "content", "span", "run", "big"])
+def test_nul_anywhere_is_stored_as_replacement(store: PostgresStore, where: str) -> None:
+    """A NUL in any text value of a batch (ids, content, span and run fields) is stored as U+FFFD,
+    everything else as given; the batch's other runs are written once, with seqs 1..n."""
+    texts = list(ODD_TEXT)
+    run_id, thread_id, big = "run-nul", "thread-nul", "big"
+    if where == "run_id":
+        run_id = "run\x00nul"
+    elif where == "thread_id":
+        thread_id = "thread\x00nul"
+    elif where == "content":
+        texts[1] = "a\x00b"
+    elif where == "big":
+        big = "\x00" + "y" * 100_000 + "\x00"
+    write = _odd_run(run_id, thread_id, texts, big)
+    if where == "span":
+        write.spans[2].status_message = "span \x00 message"
+        write.spans[3].resource = {"k\x00": "v\x00"}  # JSON escapes it: kept as written
+    elif where == "run":
+        write.run.error = "run \x00 error"
+        write.run.usage_by_caller = {"caller\x00": 7}
+    other = make_run("run-clean", "thread-other")
+    store.write([write, other])
+    _check(store, write)
+    assert [e.seq for e in store.list_events(_stored(run_id) or "")] == list(range(1, len(write.events) + 1))
+    assert [e.seq for e in write.events] == list(range(1, len(write.events) + 1))  # given back
+    assert [e.seq for e in store.list_events("run-clean")] == list(range(1, len(other.events) + 1))
+    if where == "span":
+        assert next(
+            s for s in store.list_spans(_stored(run_id) or "") if s.span_id == f"{3:016x}"
+        ).resource == {"k\x00": "v\x00"}
+
+
+def test_nul_batch_after_some_spans_were_stored(store: PostgresStore) -> None:
+    """A batch holding a run already stored and a new run with NUL: the stored one is skipped, the new one
+    written with U+FFFD, seqs continue without gaps."""
+    first = make_run("run-a", "thread-x")
+    store.write([first])
+    again = make_run("run-a", "thread-x")
+    fresh = make_run("run-b\x00", "thread-x", start=1)
+    store.write([again, fresh])
+    seqs = [e.seq for e in store.list_messages("thread-x", limit=100)]
+    assert seqs == sorted(seqs) and len(seqs) == 4
+    assert len(store.list_events("run-a", limit=100)) == len(first.events)
+    got = store.list_events("run-b\ufffd", limit=100)
+    assert [e.seq for e in got] == list(
+        range(len(first.events) + 1, len(first.events) + len(fresh.events) + 1)
+    )
+    assert [e.seq for e in again.events] == [0] * len(again.events)  # not written: no seq given
+
+
+def test_run_rewritten_takes_every_new_value(store: PostgresStore) -> None:
+    """A run written again replaces its summary, NULLs, non-finite floats and a NUL included."""
+    write = _odd_run("run-re", "thread-re", ODD_TEXT, "big")
+    store.write([write])
+    later = RunRecord("run-re", "thread-re", status="success", duration_ms=math.inf, cost_usd=None,
+                      error="e\x00", complete=None, usage_by_caller={})  # fmt: skip
+    store.write([RunWrite(run=later, events=[], spans=[])])
+    got = store.get_run("run-re")
+    assert got is not None
+    assert (got.status, got.duration_ms, got.cost_usd, got.error, got.complete) == (
+        "success",
+        math.inf,
+        None,
+        "e\ufffd",
+        None,
+    )
+    assert (got.name, got.started_at, got.input_tokens, got.usage_by_caller) == (None, None, 0, {})
+    store.write([RunWrite(run=RunRecord("run-re", "thread-re", duration_ms=math.nan), events=[], spans=[])])
+    again = store.get_run("run-re")
+    assert again is not None and again.duration_ms is not None and math.isnan(again.duration_ms)
+
+
+def test_value_the_driver_cannot_encode_writes_nothing(store: PostgresStore) -> None:
+    """A lone surrogate (not UTF-8) fails the whole batch with a StoreError; nothing of it is stored."""
+    good, bad = make_run("run-g", "thread-g"), make_run("run-s", "thread-g")
+    bad.events[1].content = "lone \ud800"
+    with pytest.raises(StoreError, match="cannot write"):
+        store.write([good, bad])
+    assert store.list_runs() == [] and store.list_events("run-g") == []
+    store.write([good])
+    assert [e.seq for e in store.list_events("run-g")] == list(range(1, len(good.events) + 1))
+
+
+def test_naive_datetimes_are_taken_as_utc(store: PostgresStore) -> None:
+    """Naive event, span and run times (refused by the binary COPY) are stored as UTC, the rest as given."""
+    write = make_run("run-naive", "thread-naive")
+    aware = write.events[1].created_at.astimezone(ZONE)
+    write.events[1].created_at = aware
+    write.events[2].created_at = naive = datetime(2025, 1, 2, 3, 4, 5, 678_901)
+    write.spans[0].end_time = naive
+    write.run.started_at = naive
+    store.write([write])
+    events = store.list_events("run-naive")
+    assert events[1].created_at == aware and events[2].created_at == naive.replace(tzinfo=UTC)
+    assert {s.end_time for s in store.list_spans("run-naive") if s.span_id == write.spans[0].span_id} == {
+        naive.replace(tzinfo=UTC)
+    }
+    run = store.get_run("run-naive")
+    assert run is not None and run.started_at == naive.replace(tzinfo=UTC)
