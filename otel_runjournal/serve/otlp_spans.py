@@ -23,7 +23,7 @@ import base64
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -40,16 +40,13 @@ from opentelemetry.trace.status import Status, StatusCode
 
 __all__ = [
     "Converted",
-    "Decoded",
     "ExportTraceServiceRequest",
     "ExportTraceServiceResponse",
     "MalformedRequest",
     "convert",
-    "decode",
     "parse_json",
     "parse_protobuf",
     "response_json",
-    "spans_of",
 ]
 
 _HAS_IS_REMOTE = 0x100  # SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
@@ -171,33 +168,17 @@ def _check_id(raw: bytes, size: int) -> int | None:
 _REJECT_REASON = "spans with a missing or malformed trace_id / span_id / parent_span_id"
 
 
-class Decoded(NamedTuple):
-    """A request as plain values (cheap to pickle): what :func:`decode` reads, :func:`spans_of` builds.
-
-    ``spans``: ``(name, trace_id, span_id, parent_id, parent_remote, flags, kind, status_code,
-    status_message, start, end, attributes, events, resource, scope)`` with ``events`` a tuple of
-    ``(name, attributes, time)`` and ``resource`` / ``scope`` indexes into the two lists.
-    """
-
-    resources: list[tuple[dict[str, Any], str | None]]
-    scopes: list[tuple[str, str | None, str | None]]
-    spans: list[tuple[Any, ...]]
-    rejected: int
-    reason: str | None
-
-
-def decode(request: ExportTraceServiceRequest) -> Decoded:
-    """The request's valid spans as plain values; spans with malformed ids are counted, not kept."""
-    resources: list[tuple[dict[str, Any], str | None]] = []
-    scopes: list[tuple[str, str | None, str | None]] = []
-    out: list[tuple[Any, ...]] = []
+def convert(request: ExportTraceServiceRequest) -> Converted:
+    """Every valid span of the request as a finished ``ReadableSpan`` (one pass, straight from the
+    protobuf objects); spans with malformed ids are counted, not kept."""
+    out: list[ReadableSpan] = []
     rejected = 0
+    kinds, codes, plain_status = _KINDS, _STATUS_CODES, _PLAIN_STATUS
+    error, unset, internal = StatusCode.ERROR, StatusCode.UNSET, SpanKind.INTERNAL
     for rs in request.resource_spans:
-        resource = len(resources)
-        resources.append((attributes(rs.resource.attributes), rs.schema_url or None))
+        resource = Resource(attributes(rs.resource.attributes), rs.schema_url or None)
         for ss in rs.scope_spans:
-            scope = len(scopes)
-            scopes.append((ss.scope.name, ss.scope.version or None, ss.schema_url or None))
+            scope = InstrumentationScope(ss.scope.name, ss.scope.version or None, ss.schema_url or None)
             for span in ss.spans:
                 trace_id = _check_id(span.trace_id, 16)
                 span_id = _check_id(span.span_id, 8)
@@ -207,78 +188,36 @@ def decode(request: ExportTraceServiceRequest) -> Decoded:
                     rejected += 1
                     continue
                 flags = span.flags
+                trace_flags = TraceFlags(flags & 0xFF)
                 status = span.status
-                events = (
-                    tuple((e.name, attributes(e.attributes), e.time_unix_nano) for e in span.events)
-                    if span.events
-                    else ()
-                )
+                status_code = codes.get(status.code, unset)
+                message = status.message
                 out.append(
-                    (
+                    ReadableSpan(
                         span.name,
-                        trace_id,
-                        span_id,
-                        parent_id,
-                        bool(flags & _HAS_IS_REMOTE and flags & _IS_REMOTE),
-                        flags & 0xFF,
-                        span.kind,
-                        status.code,
-                        status.message,
-                        span.start_time_unix_nano,
-                        span.end_time_unix_nano,
-                        attributes(span.attributes),
-                        events,
-                        resource,
-                        scope,
+                        context=SpanContext(trace_id, span_id, False, trace_flags),
+                        parent=SpanContext(
+                            trace_id,
+                            parent_id,
+                            bool(flags & _HAS_IS_REMOTE and flags & _IS_REMOTE),
+                            trace_flags,
+                        )
+                        if parent_id
+                        else None,
+                        resource=resource,
+                        attributes=attributes(span.attributes),
+                        events=[
+                            Event(e.name, attributes(e.attributes), e.time_unix_nano) for e in span.events
+                        ]
+                        if span.events
+                        else (),
+                        kind=kinds.get(span.kind, internal),
+                        status=Status(status_code, message)
+                        if status_code is error and message
+                        else plain_status[status_code],
+                        start_time=span.start_time_unix_nano,
+                        end_time=span.end_time_unix_nano,
+                        instrumentation_scope=scope,
                     )
                 )
-    return Decoded(resources, scopes, out, rejected, _REJECT_REASON if rejected else None)
-
-
-def spans_of(decoded: Decoded) -> Converted:
-    """Finished ``ReadableSpan`` objects of a decoded request, as the SDK would hand them to exporters."""
-    resources = [Resource(attrs, schema_url) for attrs, schema_url in decoded.resources]
-    scopes = [InstrumentationScope(*scope) for scope in decoded.scopes]
-    out: list[ReadableSpan] = []
-    for (
-        name,
-        trace_id,
-        span_id,
-        parent_id,
-        remote,
-        flags,
-        kind,
-        code,
-        message,
-        start,
-        end,
-        attrs,
-        events,
-        resource,
-        scope,
-    ) in decoded.spans:
-        trace_flags = TraceFlags(flags)
-        status_code = _STATUS_CODES.get(code, StatusCode.UNSET)
-        out.append(
-            ReadableSpan(
-                name,
-                context=SpanContext(trace_id, span_id, False, trace_flags),
-                parent=SpanContext(trace_id, parent_id, remote, trace_flags) if parent_id else None,
-                resource=resources[resource],
-                attributes=attrs,
-                events=[Event(*event) for event in events] if events else (),
-                kind=_KINDS.get(kind, SpanKind.INTERNAL),
-                status=Status(status_code, message)
-                if status_code is StatusCode.ERROR and message
-                else _PLAIN_STATUS[status_code],
-                start_time=start,
-                end_time=end,
-                instrumentation_scope=scopes[scope],
-            )
-        )
-    return Converted(out, decoded.rejected, decoded.reason)
-
-
-def convert(request: ExportTraceServiceRequest) -> Converted:
-    """Every valid span of the request as a finished ``ReadableSpan``; invalid ones are counted."""
-    return spans_of(decode(request))
+    return Converted(out, rejected, _REJECT_REASON if rejected else None)

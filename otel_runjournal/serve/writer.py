@@ -52,7 +52,7 @@ from ..pricing import resolve_pricer
 from ..records import RunWrite
 from ..stores.base import RunStore
 from . import spool as _spool
-from .otlp_spans import Converted, Decoded, MalformedRequest, convert, decode, parse_protobuf, spans_of
+from .otlp_spans import Converted, MalformedRequest, convert, parse_protobuf
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -120,21 +120,13 @@ def run_key(attrs: dict[str, Any], trace_id: str) -> str:
     return run_id if isinstance(run_id, str) and run_id else trace_id
 
 
-def read_body(body: bytes) -> Decoded | Outcome:
-    """The spans of an OTLP/protobuf body as plain values, or the ``malformed`` answer to give."""
+def read_body(body: bytes) -> Converted | Outcome:
+    """The spans of an OTLP/protobuf body, or the ``malformed`` answer to give."""
     try:
-        return decode(parse_protobuf(body))
+        return convert(parse_protobuf(body))
     except MalformedRequest as exc:
         return Outcome(False, message=str(exc), reason="malformed")
-    except Exception as exc:  # anything else a hostile body can trigger: the protocol's error
-        return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
-
-
-def build_spans(decoded: Decoded) -> Converted | Outcome:
-    """:func:`~.otlp_spans.spans_of`, or the ``malformed`` answer if the SDK refuses a value."""
-    try:
-        return spans_of(decoded)
-    except Exception as exc:  # a hostile body must never stop the journal
+    except Exception as exc:  # anything else a hostile body can trigger (or the SDK refuses)
         return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
 
 
@@ -268,8 +260,7 @@ class JournalWriter:
     def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
         """Read an OTLP/protobuf body, queue its spans and wait for the answer (a malformed body is
         answered at once with reason ``malformed``)."""
-        decoded = read_body(body)
-        converted = decoded if isinstance(decoded, Outcome) else build_spans(decoded)
+        converted = read_body(body)
         if isinstance(converted, Outcome):
             return converted
         return self.submit(converted.spans, body, converted.rejected, converted.reason, timeout=timeout)
