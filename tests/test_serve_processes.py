@@ -214,9 +214,8 @@ def test_serve_embedded_in_a_script_without_a_main_guard(tmp_path: Path) -> None
 
 
 def test_runs_acknowledged_before_serve_is_killed_are_journaled_once(tmp_path: Path) -> None:
-    """SIGKILL of serve while its journal process writes: every run acknowledged (whole, written or in
-    flight or not yet handed over) is in the store exactly once after the journal process took the
-    spool over."""
+    """SIGKILL of serve right after its last answer: every run acknowledged is in the store exactly
+    once (whole, every span once) when the journal process has finished and exited."""
     location = str(tmp_path / "served.duckdb")
     serve = ServeProcess(location, tmp_path / "spool", free_port(), free_port(), "--settle", "0").start()
     spans = agent_spans(12)

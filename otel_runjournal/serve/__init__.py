@@ -1,9 +1,8 @@
 """``otel-runjournal serve``: the OTLP stage in front of the journal.
 
-``otlp_spans`` (OTLP protobuf / JSON → the SDK ``ReadableSpan``s the journal
+``otlp_spans`` (OTLP protobuf / JSON → plain decoded values → SDK ``ReadableSpan``s the journal
 mapping reads), ``spool`` (the write-ahead spool that makes acknowledged spans survive a SIGKILL),
 ``writer`` (the one thread that spools, dedupes, assembles and writes), ``journal_process`` (the
-store in a child process, fed finished runs over a socket pair: ``channel``, ``wire``),
-``grpc_server`` / ``http_server`` (the receivers), ``auth`` (bind rules, bearer token), ``server``
-(lifecycle, graceful shutdown).
+writer in a child process, fed over a pipe), ``grpc_server`` / ``http_server`` (the receivers),
+``auth`` (bind rules, bearer token), ``server`` (lifecycle, graceful shutdown).
 """

@@ -1,29 +1,29 @@
-"""The store in a process of its own: the receiving process receives and maps, this one writes.
+"""The journal in a process of its own: the receivers' process only receives, this one journals.
 
-One Python process cannot journal much faster than one core: receiving, decoding, mapping and the
-store's write share one interpreter lock. So ``serve`` splits the journal's work at the cheapest
-hand-over: the receiving process decodes each request, spools it and runs the
-:class:`~.writer.JournalWriter` (dedupe, settle, the mapping and run assembly), and a child process
+One Python process cannot journal much faster than one core: the receivers (gRPC, HTTP) and the
+writer (parse, map, write) share one interpreter lock. So ``serve`` runs the
+:class:`~.writer.JournalWriter` — spool, store, assembler, all of its state — in a child process
 (``python -m otel_runjournal.serve.journal_process FD``: no ``multiprocessing``, so nothing of the
-parent's ``__main__`` is run again, as spawn would) owns the store and writes the finished runs —
-while the parent maps the next batch (:class:`~.writer.PipelinedStore`). The runs cross as tuples
-(:mod:`.wire`) over a socket pair (:mod:`.channel`). Measured in ``bench/bench_serve.py``.
+parent's ``__main__`` is run again, as spawn would) and the receivers forward each request to it
+over a socket pair (:mod:`.channel`); the answers come back the same way. Measured in
+``bench/bench_serve.py``.
 
-Messages, parent → child: first the options (JSON); then ``W`` + write id (8 bytes) + the encoded
-runs; ``S`` (stop). Child → parent: ``pickle(("ready" | "error", message))`` once, then
-``pickle((id, None | error message))`` per write.
+Messages, parent → child: first the options (JSON); then ``R`` + request id (8 bytes) + body size
+(8 bytes) + body (for the spool) + the pickled :class:`~.otlp_spans.Decoded` body; ``H`` + id
+(health); ``M`` + id (a malformed request was refused: counted, not answered); ``S`` (stop).
+Child → parent: ``pickle(("ready" | "error", message))`` once, then ``pickle((id, Outcome | health
+dict))``.
 
 Lifecycle: the child ignores SIGINT / SIGTERM (the parent decides when to stop, so a Ctrl-C of the
-process group cannot cut the journal short); on ``S`` it closes the store and exits. When the parent
-is gone (the channel ends, e.g. the parent was SIGKILLed) it finishes the write it has, then takes
-the spool over and journals what the parent accepted (the spool's replay, as a restart does, and
-every run whose root arrived), and exits. If the child dies, the write in flight fails (its runs
-stay in memory and in the spool) and the parent is told (``on_exit``): serve stops.
+process group cannot cut the journal short); on ``S`` or when the parent is gone (the channel ends,
+e.g. the parent was SIGKILLed) it journals what it accepted, closes spool and store, and exits. If
+the child dies, every waiting request is answered as retryable and the parent is told (``on_exit``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import itertools
 import json
@@ -40,17 +40,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .channel import Channel
-from .writer import JournalWriter, Outcome
+from .writer import JournalWriter, Outcome, build_spans, read_body
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
-_WRITE, _STOP = b"W", b"S"
+_REQUEST, _HEALTH, _STOP, _MALFORMED = b"R", b"H", b"S", b"M"
 SPOOL_LOCK_WAIT_S = 30.0
 """How long a starting journal waits for the spool of a previous serve still finishing (restart)."""
 
 
 class Journal(Protocol):
-    """What the receivers call: a :class:`~.writer.JournalWriter` (with the store here or in a child)."""
+    """What the receivers call: in this process (:class:`~.writer.JournalWriter`) or in a child."""
 
     def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome: ...
 
@@ -77,19 +77,24 @@ class JournalOptions:
     spool_lock_wait: float = 0.0
 
 
-def _open_spool(options: JournalOptions) -> Any:
+def open_journal(options: JournalOptions) -> JournalWriter:
+    """Open spool and store, replay the spool, start the writer thread (the receiving process of a
+    two-process serve never calls this, so it never loads DuckDB)."""
+    from ..stores.location import open_store
     from .spool import Spool
 
-    return Spool(
+    spool = Spool(
         options.spool,
         fsync=options.fsync,
         segment_bytes=options.spool_segment_bytes,
         lock_wait=options.spool_lock_wait,
     )
-
-
-def _writer(options: JournalOptions, store: Any, spool: Any, *, close_store: bool = True) -> JournalWriter:
-    return JournalWriter(
+    try:
+        store = open_store(options.store)
+    except Exception:
+        spool.close()
+        raise
+    writer = JournalWriter(
         store,
         spool,
         max_pending_spans=options.max_pending_spans,
@@ -97,21 +102,7 @@ def _writer(options: JournalOptions, store: Any, spool: Any, *, close_store: boo
         max_queued_spans=options.max_queued_spans,
         settle=options.settle,
         run_idle_timeout=options.run_idle_timeout,
-        close_store=close_store,
     )
-
-
-def open_journal(options: JournalOptions) -> JournalWriter:
-    """Open spool and store in this process, replay the spool, start the writer thread."""
-    from ..stores.location import open_store
-
-    spool = _open_spool(options)
-    try:
-        store = open_store(options.store)
-    except Exception:
-        spool.close()
-        raise
-    writer = _writer(options, store, spool)
     writer.start()
     return writer
 
@@ -120,27 +111,14 @@ def open_journal(options: JournalOptions) -> JournalWriter:
 GC_THRESHOLDS = (100_000, 50, 100)
 
 
-def tune_gc() -> None:
+def _tune_gc() -> None:
     """Collect cycles rarely: the journal allocates millions of short-lived objects and holds many
     (runs waiting for their root), so CPython's default thresholds (700, 10, 10) make it walk
-    everything it holds again and again — a third of its time (``bench/bench_serve.py``). Only for
-    processes that are serve's own; the objects of start-up are frozen out of collection."""
+    everything it holds again and again — a third of its time (``bench/bench_serve.py``). This is
+    our own process, so it is ours to tune; the objects of start-up are frozen out of collection."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def _take_over(options: JournalOptions, store: Any) -> None:
-    """The parent is gone: journal what it accepted from its spool (as a restart would), then stop."""
-    _logger.warning("serve: the receiving process is gone; journaling what was accepted")
-    try:
-        spool = _open_spool(replace(options, spool_lock_wait=max(options.spool_lock_wait, SPOOL_LOCK_WAIT_S)))
-    except Exception as exc:  # another serve took it: it replays the spool itself
-        _logger.warning("serve: cannot take the spool over (%s); the next start journals it", exc)
-        return
-    writer = _writer(options, store, spool, close_store=False)
-    writer.start()  # the replay: runs complete in the spool are written
-    writer.stop()  # and every run whose root arrived
 
 
 def _child_main(channel: Channel) -> None:
@@ -148,95 +126,63 @@ def _child_main(channel: Channel) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = json.loads(channel.recv())
     logging.basicConfig(level=settings.pop("log_level"), format="%(asctime)s %(levelname)s %(message)s")
-    options = JournalOptions(**settings)
-    from ..stores.location import open_store
-    from .wire import load_writes
-
     try:
-        store = open_store(options.store)
+        writer = open_journal(JournalOptions(**settings))
     except Exception as exc:
         channel.send(pickle.dumps(("error", str(exc) or type(exc).__name__)))
         return
-    tune_gc()
+    _tune_gc()
+    send_lock = threading.Lock()
+
+    def reply(request_id: int, payload: Outcome | dict[str, Any]) -> None:
+        data = pickle.dumps((request_id, payload))
+        with send_lock:
+            channel.send(data)
+
     channel.send(pickle.dumps(("ready", None)))
-    parent_gone = False
     try:
         while True:
             try:
                 message = channel.recv()
             except (EOFError, OSError):
-                parent_gone = True
+                _logger.warning("serve: the receiving process is gone; journaling what was accepted")
                 break
-            if message[:1] == _STOP:
+            kind, request_id = message[:1], int.from_bytes(message[1:9], "little")
+            if kind == _REQUEST:
+                size = int.from_bytes(message[9:17], "little")
+                converted = build_spans(pickle.loads(memoryview(message)[17 + size :]))
+                if isinstance(converted, Outcome):
+                    reply(request_id, converted)
+                    continue
+                writer.submit_async(
+                    converted.spans,
+                    message[17 : 17 + size],
+                    converted.rejected,
+                    converted.reason,
+                    functools.partial(reply, request_id),
+                )
+            elif kind == _HEALTH:
+                reply(request_id, writer.health())
+            elif kind == _MALFORMED:
+                writer.note_malformed()
+            elif kind == _STOP:
                 break
-            request_id = int.from_bytes(message[1:9], "little")
-            error: str | None = None
-            try:
-                store.write(load_writes(memoryview(message)[9:]))
-            except Exception as exc:  # the parent keeps the runs and retries
-                error = f"{type(exc).__name__}: {exc}"
-            try:
-                channel.send(pickle.dumps((request_id, error)))
-            except OSError:
-                parent_gone = True
-                break
-        if parent_gone:
-            _take_over(options, store)
     finally:
-        try:
-            store.close()
-        finally:
-            channel.close()
+        writer.stop()
+        channel.close()
 
 
 # --- the parent's side ----------------------------------------------------------------------------
-class StoreWriteError(Exception):
-    """The journal process's store write failed (the message is the store's error)."""
-
-
-class _StoreClient:
-    """The child's store as the writer sees it: a :class:`~.writer.PipelinedStore`."""
-
-    def __init__(self, process: JournalProcess) -> None:
-        self._process = process
-        self._pending: _Waiter | None = None
-
-    def begin_write(self, writes: list[Any]) -> None:
-        from .wire import dump_writes
-
-        self._pending = self._process.send_write(dump_writes(writes))
-
-    def end_write(self) -> None:
-        waiter, self._pending = self._pending, None
-        if waiter is None:
-            return
-        waiter.event.wait()
-        if waiter.value is _GONE:
-            raise StoreWriteError("the journal process is not running")
-        if waiter.value is not None:
-            raise StoreWriteError(waiter.value)
-
-    def write(self, writes: list[Any]) -> None:
-        self.begin_write(writes)
-        self.end_write()
-
-    def close(self) -> None:
-        self._process.stop_child()
-
-
-_GONE = object()
-
-
 class _Waiter:
     __slots__ = ("event", "value")
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self.value: Any = _GONE
+        self.value: Any = None
 
 
 class JournalProcess:
-    """The journal with its store in a child process, with the :class:`Journal` interface."""
+    """The journal in a child process, with the :class:`Journal` interface for the receivers."""
 
     def __init__(self, options: JournalOptions, *, on_exit: Callable[[], None] | None = None) -> None:
         self._options = replace(options, spool_lock_wait=max(options.spool_lock_wait, SPOOL_LOCK_WAIT_S))
@@ -250,26 +196,9 @@ class JournalProcess:
         self._alive = False
         self._stopping = False
         self._reader: threading.Thread | None = None
-        self._writer: JournalWriter | None = None
 
     def start(self, timeout: float = 300.0) -> None:
-        """Open the spool, start the child (it opens the store), replay the spool, start the writer."""
-        spool = _open_spool(self._options)
-        try:
-            self._start_child(timeout)
-        except Exception:
-            spool.close()
-            raise
-        writer = _writer(self._options, _StoreClient(self), spool)
-        try:
-            writer.start()
-        except Exception:
-            spool.close()
-            self.stop_child()
-            raise
-        self._writer = writer
-
-    def _start_child(self, timeout: float) -> None:
+        """Start the child and wait until it has opened spool and store and replayed the spool."""
         ours, theirs = socket.socketpair()
         # the child imports this very package, wherever it was imported from here
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -294,7 +223,6 @@ class JournalProcess:
         except (EOFError, OSError):
             self._process.kill()
             code = self._process.wait()
-            channel.close()
             raise RuntimeError(
                 f"the journal process did not start within {timeout:.0f} s"
                 if code == -signal.SIGKILL
@@ -302,7 +230,6 @@ class JournalProcess:
             ) from None
         if first[0] == "error":
             self._process.wait(30)
-            channel.close()
             raise RuntimeError(first[1])
         ours.settimeout(None)
         self._alive = True
@@ -325,33 +252,71 @@ class JournalProcess:
         with self._waiting_lock:
             waiting, self._waiting = self._waiting, {}
         for waiter in waiting.values():
-            waiter.event.set()  # value _GONE: the write failed
+            waiter.event.set()  # value None: answered as retryable below
         if not self._stopping:
             _logger.error("serve: the journal process exited (exit code %s)", self._process.wait())
             if self._on_exit is not None:
                 self._on_exit()
 
-    def send_write(self, payload: bytes) -> _Waiter:
-        """Send encoded runs to the child; the waiter is set when it answers (or is gone)."""
-        waiter = _Waiter()
-        if not self._alive or self._channel is None:
-            waiter.event.set()
-            return waiter
+    def _call(self, kind: bytes, body: bytes, timeout: float) -> Any:
+        """Send one message, wait for its answer (None: the child is gone or ``timeout`` passed)."""
+        if not self._alive:
+            return None
         request_id = next(self._ids)
+        waiter = _Waiter()
         with self._waiting_lock:
             self._waiting[request_id] = waiter
+        assert self._channel is not None
         try:
             with self._send_lock:
-                self._channel.send(_WRITE, request_id.to_bytes(8, "little"), payload)
+                self._channel.send(kind, request_id.to_bytes(8, "little"), body)
         except (OSError, ValueError):
             with self._waiting_lock:
                 self._waiting.pop(request_id, None)
-            waiter.event.set()
-        return waiter
+            return None
+        if not waiter.event.wait(timeout):
+            with self._waiting_lock:
+                self._waiting.pop(request_id, None)
+        return waiter.value
 
-    def stop_child(self, timeout: float = 30.0) -> None:
-        """Let the child close the store; wait for it to exit (the writer's last step)."""
-        if self._process is None or self._channel is None or self._process.returncode is not None:
+    def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
+        """Journal an OTLP/protobuf body in the child; its answer (retryable when it cannot answer).
+
+        The body is decoded here, in the receiver's thread, and sent along as plain values: decoding
+        is a quarter of the journal's work per span, and this process has a core to spare."""
+        decoded = read_body(body)
+        if isinstance(decoded, Outcome):
+            return decoded
+        if not decoded.spans:
+            return Outcome(True, decoded.rejected, decoded.reason)
+        payload = pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL)
+        outcome = self._call(_REQUEST, len(body).to_bytes(8, "little") + body + payload, timeout)
+        if isinstance(outcome, Outcome):
+            return outcome
+        if self._alive:  # still queued in the child: journaled there; a re-send is a duplicate
+            return Outcome(False, reason="timeout", message="the journal is busy", retry_after=1)
+        return Outcome(False, reason="shutdown", message="the journal is not running", retry_after=5)
+
+    def note_malformed(self) -> None:
+        """Count a refused malformed request in the child (its counters and log are the journal's)."""
+        if not self._alive or self._channel is None:
+            return
+        try:
+            with self._send_lock:
+                self._channel.send(_MALFORMED, bytes(8), b"")
+        except (OSError, ValueError):
+            pass
+
+    def health(self) -> dict[str, Any]:
+        """The child's status and counters (``status: down`` when it does not answer)."""
+        if self._stopping:
+            return {"status": "stopping"}
+        answer = self._call(_HEALTH, b"", 10.0)
+        return answer if isinstance(answer, dict) else {"status": "down"}
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the child journal what it accepted and close spool and store; wait for it to exit."""
+        if self._stopping or self._process is None or self._channel is None:
             return
         self._stopping = True
         if self._alive:
@@ -369,31 +334,6 @@ class JournalProcess:
         if self._reader is not None:
             self._reader.join(5)
         self._channel.close()
-
-    # --- the Journal interface (the receivers' threads) ---------------------------------------------
-    def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
-        """Decode an OTLP/protobuf body here, in the receiver's thread, and queue it for the writer."""
-        assert self._writer is not None
-        return self._writer.submit_body(body, timeout=timeout)
-
-    def note_malformed(self) -> None:
-        """Count a refused malformed request."""
-        if self._writer is not None:
-            self._writer.note_malformed()
-
-    def health(self) -> dict[str, Any]:
-        """The writer's status and counters."""
-        if self._stopping or self._writer is None:
-            return {"status": "stopping"}
-        return self._writer.health()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Journal what was accepted, close the spool, let the child close the store and exit."""
-        if self._writer is None:
-            return
-        self._stopping = True
-        self._writer.stop(timeout)
-        self.stop_child()
 
 
 if __name__ == "__main__":  # the child: python -m otel_runjournal.serve.journal_process FD

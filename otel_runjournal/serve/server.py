@@ -1,9 +1,9 @@
 """``serve``'s lifecycle: start the journal, start the receivers, stop gracefully.
 
-The store runs in a child process by default (:mod:`.journal_process`): this process receives,
-decodes, spools and maps, the child writes the finished runs, so the journal uses two cores instead
-of sharing one interpreter lock. Spool and store are open and the spool replayed before the
-receivers listen; if the child dies, serve stops and exits non-zero.
+The journal (spool, store, the writer thread) runs in a child process by default
+(:mod:`.journal_process`): the receivers forward request bodies to it, so receiving and journaling
+use two cores instead of sharing one interpreter lock. It opens spool and store and replays the
+spool before the receivers listen; if it dies, serve stops and exits non-zero.
 
 Shutdown (SIGTERM / SIGINT, or :meth:`Serve.stop`): the receivers stop accepting (gRPC lets the
 RPCs in flight finish within the grace period; HTTP stops taking connections), the writer journals
@@ -24,7 +24,7 @@ from typing import Any
 from .. import settings as _env
 from ..stores.location import split_location
 from .auth import TokenCheck, check_bind, load_tls
-from .journal_process import Journal, JournalOptions, JournalProcess, open_journal, tune_gc
+from .journal_process import Journal, JournalOptions, JournalProcess, open_journal
 from .retention import DEFAULT_INTERVAL as DEFAULT_RETENTION_INTERVAL
 from .retention import Retention
 from .spool import DEFAULT_SEGMENT_BYTES
@@ -68,7 +68,7 @@ class ServeConfig:
     spool_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     settle: float = DEFAULT_SETTLE_S
     run_idle_timeout: float = DEFAULT_RUN_IDLE_S
-    journal_process: bool = True  # the store in a child process (False: in this process)
+    journal_process: bool = True  # journal in a child process (False: a thread of this process)
     tls_cert: str | None = None  # PEM certificate (chain) and key: TLS on both ports
     tls_key: str | None = None
     retention: timedelta | None = None  # prune runs older than this, every retention_interval seconds
@@ -180,10 +180,7 @@ class Serve:
         threading.Thread(target=self.stop, name="otel-runjournal-serve-stop", daemon=True).start()
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM / SIGINT stop the server gracefully (main thread only; the CLI calls it: the
-        process is serve's own, so its garbage collector is tuned for the journal too)."""
-        if self.config.journal_process:
-            tune_gc()
+        """SIGTERM / SIGINT stop the server gracefully (main thread only)."""
 
         def handle(signum: int, frame: Any) -> None:
             _logger.warning(

@@ -15,12 +15,6 @@ wait for the writer's answer. The writer takes the queued requests in arrival or
    the store, held in the spool like the spans of runs whose root has not arrived), retryable when
    the store is failing.
 
-With a store in another process (:class:`PipelinedStore`, serve's journal process) step 4 is only
-started: the writer maps the next batch while the other process writes this one, and takes the
-write's result (commit record, or failure: the runs are kept as below) before it starts the next. So
-mapping and the store's write use two cores; up to two batches are acknowledged ahead of the store
-(the one being written and the one being mapped), both in the spool.
-
 Never accept and drop: while the store fails, the failed runs stay in memory (and the spool), the
 writer retries them every ``retry_interval`` seconds, and new requests are refused as retryable
 (``store``); past ``max_queued_spans`` waiting in the queue requests are refused (``memory``);
@@ -41,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -52,7 +46,7 @@ from ..pricing import resolve_pricer
 from ..records import RunWrite
 from ..stores.base import RunStore
 from . import spool as _spool
-from .otlp_spans import Converted, MalformedRequest, convert, parse_protobuf
+from .otlp_spans import Converted, Decoded, MalformedRequest, convert, decode, parse_protobuf, spans_of
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -103,30 +97,27 @@ class _SeenIds:
         self._new.add(span_id)
 
 
-@runtime_checkable
-class PipelinedStore(Protocol):
-    """A store written in another process: :meth:`begin_write` sends, :meth:`end_write` waits."""
-
-    def begin_write(self, writes: list[RunWrite]) -> None:
-        """Start writing ``writes`` (never raises: a failure is raised by :meth:`end_write`)."""
-
-    def end_write(self) -> None:
-        """Wait for the write :meth:`begin_write` started; raises what the store raised."""
-
-
 def run_key(attrs: dict[str, Any], trace_id: str) -> str:
     """The assembler's run key of a span: ``runjournal.run_id``, else the trace id (foreign spans)."""
     run_id = attrs.get(sc.RJ_RUN_ID)
     return run_id if isinstance(run_id, str) and run_id else trace_id
 
 
-def read_body(body: bytes) -> Converted | Outcome:
-    """The spans of an OTLP/protobuf body, or the ``malformed`` answer to give."""
+def read_body(body: bytes) -> Decoded | Outcome:
+    """The spans of an OTLP/protobuf body as plain values, or the ``malformed`` answer to give."""
     try:
-        return convert(parse_protobuf(body))
+        return decode(parse_protobuf(body))
     except MalformedRequest as exc:
         return Outcome(False, message=str(exc), reason="malformed")
-    except Exception as exc:  # anything else a hostile body can trigger (or the SDK refuses)
+    except Exception as exc:  # anything else a hostile body can trigger: the protocol's error
+        return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
+
+
+def build_spans(decoded: Decoded) -> Converted | Outcome:
+    """:func:`~.otlp_spans.spans_of`, or the ``malformed`` answer if the SDK refuses a value."""
+    try:
+        return spans_of(decoded)
+    except Exception as exc:  # a hostile body must never stop the journal
         return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
 
 
@@ -160,8 +151,6 @@ class JournalWriter:
         if max_queued_spans < 1 or max_batch_spans < 1 or max_pending_spans < 1:
             raise ValueError("max_queued_spans, max_batch_spans and max_pending_spans must be >= 1")
         self._store = store
-        self._pipelined = isinstance(store, PipelinedStore)
-        self._inflight: list[RunWrite] | None = None  # runs begin_write sent (pipelined store only)
         self._spool = spool
         self._close_store = close_store
         self._assembler = Assembler(
@@ -260,7 +249,8 @@ class JournalWriter:
     def submit_body(self, body: bytes, *, timeout: float = 30.0) -> Outcome:
         """Read an OTLP/protobuf body, queue its spans and wait for the answer (a malformed body is
         answered at once with reason ``malformed``)."""
-        converted = read_body(body)
+        decoded = read_body(body)
+        converted = decoded if isinstance(decoded, Outcome) else build_spans(decoded)
         if isinstance(converted, Outcome):
             return converted
         return self.submit(converted.spans, body, converted.rejected, converted.reason, timeout=timeout)
@@ -341,7 +331,7 @@ class JournalWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._queue and not self._stopping and self._inflight is None:
+                if not self._queue and not self._stopping:
                     self._cond.wait(timeout=self._retry_interval)
                 batch: list[_Request] = []
                 count = 0
@@ -408,8 +398,7 @@ class JournalWriter:
         if early:
             for request in batch:
                 self._answer(request, Outcome(True, request.rejected, request.reason))
-        writes = self._assembler.add(fresh)
-        ok = self._begin_write(writes) if early and self._pipelined else self._write(writes)
+        ok = self._write(self._assembler.add(fresh))
         for request in batch:
             if early:
                 continue
@@ -475,8 +464,6 @@ class JournalWriter:
         return out
 
     def _idle(self) -> None:
-        if self._inflight is not None:
-            self._end_write()
         if self._backlog and self._clock() >= self._next_retry:
             self._write([])
         elif not self._backlog:
@@ -486,55 +473,20 @@ class JournalWriter:
         self._housekeeping()
 
     def _write(self, writes: list[RunWrite]) -> bool:
-        """Write the failed runs and ``writes`` now (after the write in flight, if any)."""
-        self._end_write()
         batch = self._backlog + writes
         if not batch:
             return True
         try:
             self._store.write(batch)
         except Exception as exc:  # any store failure: keep everything, refuse new data, retry
-            self._failed(batch, exc)
+            self._backlog = batch
+            self.counters["failed_writes"] += 1
+            self._next_retry = self._clock() + self._retry_interval
+            self._log_failure(exc, batch)
             return False
         if self._backlog:
             _logger.warning("serve: the store accepts writes again; %d held runs written", len(self._backlog))
         self._backlog = []
-        self._committed(batch)
-        return True
-
-    def _begin_write(self, writes: list[RunWrite]) -> bool:
-        """Take the result of the write in flight, then start writing ``writes`` (pipelined store)."""
-        if not self._end_write():
-            self._backlog.extend(writes)
-            return False
-        if writes:
-            assert isinstance(self._store, PipelinedStore)
-            self._store.begin_write(writes)
-            self._inflight = writes
-        return True
-
-    def _end_write(self) -> bool:
-        """Wait for the write in flight (if any): commit record, or its runs kept as failed."""
-        batch, self._inflight = self._inflight, None
-        if batch is None:
-            return True
-        assert isinstance(self._store, PipelinedStore)
-        try:
-            self._store.end_write()
-        except Exception as exc:  # as in _write: keep the runs (they are in the spool too), retry
-            self._failed(batch + self._backlog, exc)
-            return False
-        self._committed(batch)
-        return True
-
-    def _failed(self, batch: list[RunWrite], exc: Exception) -> None:
-        self._backlog = batch
-        self.counters["failed_writes"] += 1
-        self._next_retry = self._clock() + self._retry_interval
-        self._log_failure(exc, batch)
-
-    def _committed(self, batch: list[RunWrite]) -> None:
-        """The store has ``batch``: count it and record its span ids in the spool as committed."""
         ids = [int(span.span_id, 16) for write in batch for span in write.spans]
         self.counters["written_runs"] += len(batch)
         self.counters["written_events"] += sum(len(w.events) for w in batch)
@@ -544,20 +496,18 @@ class JournalWriter:
             self._spool.append(_spool.COMMIT, [_spool.pack_ids(ids)])
         except OSError as exc:  # the runs are in the store; a replay would re-write them
             _logger.warning("serve: cannot record a commit in the spool: %s", exc)
+        return True
 
     def _housekeeping(self) -> None:
         """Forget written runs, delete spool segments nothing held needs, rotate / compact the spool."""
-        spool = self._spool
-        if self._inflight is not None and (spool.full or spool.too_many):
-            self._end_write()  # the write in flight holds its segment: finish it before rotating
         if self._backlog:
             return
         held = self._assembler.pending_run_ids()
         roots = self._roots
         run_seg = self._run_seg
-        writing = {w.run.run_id for w in self._inflight} if self._inflight else set()  # not yet committed
-        for key in [k for k in run_seg if k not in held and k not in roots and k not in writing]:
+        for key in [k for k in run_seg if k not in held and k not in roots]:
             del run_seg[key]
+        spool = self._spool
         floor = min(run_seg.values(), default=spool.current + 1)
         spool.release(floor)
         if spool.full:
@@ -566,7 +516,7 @@ class JournalWriter:
                 spool.append(_spool.COMMIT, [_spool.pack_ids(self._recent)])
             spool.release(min(run_seg.values(), default=spool.current))
         if spool.too_many:
-            held_keys = set(held) | set(roots) | writing
+            held_keys = set(held) | set(roots)
             copied = spool.compact(lambda s: _pb_run_key(s) in held_keys, self._recent)
             for key in run_seg:
                 run_seg[key] = spool.current
@@ -606,7 +556,6 @@ class JournalWriter:
         )
 
     def _finish(self) -> None:
-        self._end_write()
         roots = self._settled_roots(everything=True)  # graceful stop: every run whose root arrived
         if roots and not self._backlog:
             self._write(self._assembler.add(roots))
