@@ -10,8 +10,8 @@ keep-alive connections as fast as serve answers. Throughput = spans / (start →
 request; the settle delay would only add a constant at the end). RSS of the serve process is sampled
 every 50 ms (idle before the load, peak during, after).
 
-serve writes the store in a child process (the receiving process decodes, spools and maps, the child
-writes): the CPU seconds of both are printed, and RSS is the sum of serve's processes.
+serve journals in a child process (the receiving process decodes, the child maps and writes): the
+CPU seconds of both are printed, and RSS is the sum of serve's processes.
 
 Baselines in the same run: ``RunJournalExporter.export`` of as many spans of the same kind into a
 DuckDB file in this process (no network, no protobuf; as many, so that it pays for DuckDB's
