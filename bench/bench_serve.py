@@ -19,7 +19,11 @@ checkpoints as serve does), batches of 2048 like ``configure()``'s journal proce
 and ``--senders`` processes each journaling their share straight into ONE DuckDB file (DuckDB
 turn-taking, the way without serve).
 The ratio serve / in-process is the number to compare between machines; the machine is shared and
-has 2 cores, so senders and serve compete for CPU: absolute numbers are noisy.
+has 2 cores, so senders and serve compete for CPU: absolute numbers are noisy. CPU seconds per span
+(serve's two processes against the exporter's process) move less with the load. ``--rounds N``
+repeats serve and the in-process baseline, alternating, and prints medians and ranges;
+``--compare DIR`` runs the serve of another source tree (e.g. ``git archive`` of an older commit) in
+every round too, for a before / after in one run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -277,19 +282,104 @@ def turn_taking(processes: int, total: int, content: bool, directory: Path) -> t
     return int(count) / elapsed, problems
 
 
-def baseline(total: int, content: bool, directory: Path) -> float:
-    """spans/s of RunJournalExporter.export into DuckDB in this process, same kind of spans."""
+def baseline(total: int, content: bool, directory: Path, seed: int = 99) -> tuple[float, float]:
+    """(spans/s, CPU s per span) of RunJournalExporter.export into DuckDB in this process, same
+    kind of spans (CPU: every thread of this process, DuckDB's too)."""
     from otel_runjournal import RunJournalExporter
 
-    spans = _spans_of(build_requests(total, 2048, content, seed=99))
-    exporter = RunJournalExporter(str(directory / "baseline.duckdb"))
-    start = time.perf_counter()
+    spans = _spans_of(build_requests(total, 2048, content, seed=seed))
+    path = directory / f"baseline-{seed}.duckdb"
+    exporter = RunJournalExporter(str(path))
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(spans), 2048):
         exporter.export(spans[i : i + 2048])
     exporter.force_flush()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     exporter.shutdown()
-    return len(spans) / elapsed
+    return len(spans) / elapsed, cpu / len(spans)
+
+
+def serve_once(args: argparse.Namespace, directory: Path, tree: Path, tag: str) -> dict[str, Any]:
+    """One serve (the code in ``tree``) journaling ``--spans`` spans from ``--senders`` processes."""
+    grpc_port, http_port = _free_port(), _free_port()
+    env = {**os.environ, "PYTHONPATH": str(tree)}  # and cwd=tree: `python -m` imports from there
+    serve = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "otel_runjournal", "serve", "--store", str(directory / f"{tag}.duckdb")),
+            *("--grpc", f"127.0.0.1:{grpc_port}", "--http", f"127.0.0.1:{http_port}"),
+            *("--settle", "0", "--log-level", "warning"),
+        ],
+        cwd=tree,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _health(http_port)
+                break
+            except OSError:
+                if time.monotonic() > deadline or serve.poll() is not None:
+                    raise SystemExit("serve did not start") from None
+                time.sleep(0.1)
+        per_sender = args.spans // args.senders
+        port = grpc_port if args.protocol == "grpc" else http_port
+        senders = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--sender", "--count", str(per_sender), "--port", str(port)]
+                + ["--batch", str(args.batch), "--protocol", args.protocol, "--seed", str(i + 1)]
+                + (["--content"] if args.content else []),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            for i in range(args.senders)
+        ]
+        idle_rss = _rss_mb(serve.pid)
+        expected = _health(http_port)["written_spans"]
+        cpu_before = _cpu_s(serve.pid)
+        start = _start_all(senders)
+        peak = idle_rss
+        total = 0
+        while True:
+            peak = max(peak, _rss_mb(serve.pid))
+            written = _health(http_port)["written_spans"] - expected
+            if total == 0 and all(p.poll() is not None for p in senders):
+                total = _health(http_port)["received_spans"]
+            if total and written >= total:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        serve_cpu = [a - b for a, b in zip(_cpu_s(serve.pid), cpu_before, strict=False)]
+        after_rss = _rss_mb(serve.pid)
+        for proc in senders:
+            proc.wait()
+    finally:
+        serve.terminate()
+        serve.wait(60)
+    return {
+        "total": total,
+        "elapsed": elapsed,
+        "rate": total / elapsed,
+        "cpu": serve_cpu,
+        "rss": (idle_rss, peak, after_rss),
+    }
+
+
+def _spread(values: list[float], fmt: str = "{:,.0f}") -> str:
+    """median [min - max] of ``values``."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    if len(ordered) == 1:
+        return fmt.format(median)
+    return f"{fmt.format(median)} [{fmt.format(ordered[0])} - {fmt.format(ordered[-1])}]"
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
@@ -299,6 +389,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512, help="spans per request")
     parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
     parser.add_argument("--content", action="store_true", help="content on the spans (capture_content=True)")
+    parser.add_argument("--rounds", type=int, default=1, help="serve and the baseline, alternating")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="also run the serve of this source tree (e.g. an older checkout) in every round",
+    )
+    parser.add_argument("--no-turn-taking", action="store_true", help="skip the turn-taking baseline")
     parser.add_argument("--sender", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--direct", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
@@ -312,89 +410,66 @@ def main() -> None:
         direct_writer(args)
         return
 
+    trees = {"serve": ROOT}
+    if args.compare is not None:
+        trees["compared"] = args.compare.resolve()
+    how = f"{args.senders} sender processes over {args.protocol}, {args.batch} spans/request"
+    print(f"## serve → DuckDB, {how}, content {'on' if args.content else 'off'}")
+    if args.compare is not None:
+        print(f"compared: the serve of {trees['compared']}")
+    rates: dict[str, list[float]] = {name: [] for name in (*trees, "in-process")}
+    cpus: dict[str, list[float]] = {name: [] for name in rates}
+    ratios: dict[str, list[float]] = {name: [] for name in trees}
+    cpu_ratios: dict[str, list[float]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         directory = Path(tmp)
-        grpc_port, http_port = _free_port(), _free_port()
-        serve = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "otel_runjournal",
-                "serve",
-                "--store",
-                str(directory / "served.duckdb"),
-                "--grpc",
-                f"127.0.0.1:{grpc_port}",
-                "--http",
-                f"127.0.0.1:{http_port}",
-                "--settle",
-                "0",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    _health(http_port)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or serve.poll() is not None:
-                        raise SystemExit("serve did not start") from None
-                    time.sleep(0.1)
-            per_sender = args.spans // args.senders
-            port = grpc_port if args.protocol == "grpc" else http_port
-            senders = [
-                subprocess.Popen(
-                    [sys.executable, __file__, "--sender", "--count", str(per_sender), "--port", str(port)]
-                    + ["--batch", str(args.batch), "--protocol", args.protocol, "--seed", str(i + 1)]
-                    + (["--content"] if args.content else []),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=ROOT,
+        for r in range(args.rounds):
+            order = list(trees) if r % 2 == 0 else list(reversed(trees))
+            got: dict[str, dict[str, Any]] = {}
+            for name in order:
+                got[name] = serve_once(args, directory, trees[name], f"{name}-{r}")
+            base, base_cpu = baseline(args.spans, args.content, directory, seed=99 + r)
+            rates["in-process"].append(base)
+            cpus["in-process"].append(base_cpu * 1e6)
+            for name, result in got.items():
+                cpu = sum(result["cpu"]) / result["total"]
+                rates[name].append(result["rate"])
+                cpus[name].append(cpu * 1e6)
+                ratios[name].append(result["rate"] / base)
+                cpu_ratios[name].append(cpu / base_cpu)
+                parts = " + ".join(f"{c:.2f}" for c in result["cpu"])
+                idle, peak, after = result["rss"]
+                print(
+                    f"round {r + 1} {name:9s} {result['rate']:>8,.0f} spans/s ({result['total']:,} in "
+                    f"{result['elapsed']:.2f} s)  {result['rate'] / base:.2f}x  CPU {parts} s = "
+                    f"{cpu * 1e6:.1f} µs/span  RSS idle/peak/after {idle:.0f}/{peak:.0f}/{after:.0f} MB",
+                    flush=True,
                 )
-                for i in range(args.senders)
-            ]
-            idle_rss = _rss_mb(serve.pid)
-            expected = _health(http_port)["written_spans"]
-            cpu_before = _cpu_s(serve.pid)
-            start = _start_all(senders)
-            peak = idle_rss
-            total = 0
-            while True:
-                peak = max(peak, _rss_mb(serve.pid))
-                written = _health(http_port)["written_spans"] - expected
-                if total == 0 and all(p.poll() is not None for p in senders):
-                    total = _health(http_port)["received_spans"]
-                if total and written >= total:
-                    break
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - start
-            serve_cpu = [a - b for a, b in zip(_cpu_s(serve.pid), cpu_before, strict=False)]
-            after_rss = _rss_mb(serve.pid)
-            for proc in senders:
-                proc.wait()
-        finally:
-            serve.terminate()
-            serve.wait(60)
-        rate = total / elapsed
-        how = f"{args.senders} sender processes over {args.protocol}, {args.batch} spans/request"
-        print(f"## serve → DuckDB, {how}")
-        print(f"spans journaled              {total:>10,}")
-        print(f"elapsed (s)                  {elapsed:>10.2f}")
-        print(f"serve spans/s                {rate:>10,.0f}   (target >= 20,000)")
-        cpu = " + ".join(f"{c:.2f}" for c in serve_cpu)
-        print(f"serve CPU s (receive + journal)  {cpu}   ({sum(serve_cpu) / total * 1e6:.1f} µs/span)")
-        print(f"serve RSS MB idle/peak/after {idle_rss:>6.0f} / {peak:.0f} / {after_rss:.0f}", flush=True)
-        base = baseline(args.spans, args.content, directory)
-        print(f"in-process exporter spans/s  {base:>10,.0f}   (baseline, same run)")
-        print(f"serve / in-process           {rate / base:>10.2f}x", flush=True)
-        shared, problems = turn_taking(args.senders, min(args.spans, 100_000), args.content, directory)
-        print(f"{args.senders} processes, one file     {shared:>10,.0f}   (DuckDB turn-taking: {problems})")
+            print(
+                f"round {r + 1} in-process {base:>8,.0f} spans/s  CPU {base_cpu * 1e6:.1f} µs/span  "
+                f"(load {_load()})",
+                flush=True,
+            )
+        print("### medians [min - max]")
+        for name in rates:
+            print(f"{name} spans/s              {_spread(rates[name])}")
+            print(f"{name} CPU µs/span          {_spread(cpus[name], '{:.1f}')}")
+        # the line names test_serve_bench.py reads
+        last = got["serve"]
+        print(f"spans journaled              {last['total']:>10,}")
+        print("serve RSS MB idle/peak/after  " + " / ".join(f"{x:.0f}" for x in last["rss"]))
+        print(f"serve spans/s                {statistics.median(rates['serve']):>10,.0f}")
+        print(f"in-process exporter spans/s  {statistics.median(rates['in-process']):>10,.0f}")
+        for name in trees:
+            label = "serve / in-process" if name == "serve" else f"{name} / in-process"
+            print(f"{label:28s} {_spread(ratios[name], '{:.2f}')}x")
+            print(f"{name} CPU / in-process CPU  {_spread(cpu_ratios[name], '{:.2f}')}x", flush=True)
+        if not args.no_turn_taking:
+            shared, problems = turn_taking(args.senders, min(args.spans, 100_000), args.content, directory)
+            print(
+                f"{args.senders} processes, one file     {shared:>10,.0f}   (DuckDB turn-taking: {problems})"
+            )
+    print(f"load average at the end: {_load()}")
     print("note: 2 shared cores; senders and serve compete for CPU, so the numbers are noisy")
 
 

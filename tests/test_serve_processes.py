@@ -211,3 +211,33 @@ def test_serve_embedded_in_a_script_without_a_main_guard(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["app starts", "serving ok"]
+
+
+def test_runs_acknowledged_before_serve_is_killed_are_journaled_once(tmp_path: Path) -> None:
+    """SIGKILL of serve right after its last answer: every run acknowledged is in the store exactly
+    once (whole, every span once) when the journal process has finished and exited."""
+    location = str(tmp_path / "served.duckdb")
+    serve = ServeProcess(location, tmp_path / "spool", free_port(), free_port(), "--settle", "0").start()
+    spans = agent_spans(12)
+    run_ids = sorted({str(s.attributes["runjournal.run_id"]) for s in spans if s.attributes})
+    assert len(run_ids) == 12
+    for i in range(0, len(spans), len(spans) // 6):
+        assert (
+            post(serve.http_port, request_of(spans[i : i + len(spans) // 6]).SerializeToString()).status
+            == 200
+        )
+    children = serve.children()
+    serve.kill()
+    deadline = time.monotonic() + 60
+    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in children), "the journal process outlived serve"
+    store = open_store(location, read_only=True)
+    try:
+        runs = store.list_runs(limit=100)
+        assert sorted(r.run_id for r in runs) == run_ids
+        assert {r.status for r in runs} == {"success"}
+        rows = store.sql("select count(*), count(distinct span_id) from spans")  # type: ignore[attr-defined]
+        assert rows[0] == (len(spans), len(spans))
+    finally:
+        store.close()
