@@ -24,6 +24,7 @@ from otel_runjournal.stores.base import RunStore
 genai_prices = pytest.importorskip("genai_prices", reason="genai-prices needs Python 3.11")
 
 AT = datetime.fromtimestamp(T0 / 1e9, timezone.utc)
+_CALC_PRICE = genai_prices.calc_price  # the table itself, not the counting wrapper a test puts in
 
 # OpenAI-shaped: input includes cache reads, output includes reasoning (what LangChain reports)
 OPENAI = {"provider": "openai", "model": "o3-mini", "input": 1200, "output": 400, "read": 1000, "write": 0,
@@ -35,7 +36,7 @@ UNKNOWN = {"provider": "openai", "model": "no-such-model-xyz", "input": 50, "out
            "write": 0, "reasoning": 0}  # fmt: skip
 
 
-def expected(call: dict[str, Any]) -> float:
+def expected(call: dict[str, Any], at: datetime = AT) -> float:
     """The call's price straight from genai-prices (independent of the code under test)."""
     usage = genai_prices.Usage(
         input_tokens=call["input"],
@@ -44,9 +45,7 @@ def expected(call: dict[str, Any]) -> float:
         cache_write_tokens=call["write"] or None,
         output_reasoning_tokens=call["reasoning"] or None,
     )
-    result = genai_prices.calc_price(
-        usage, call["model"], provider_id=call["provider"], genai_request_timestamp=AT
-    )
+    result = _CALC_PRICE(usage, call["model"], provider_id=call["provider"], genai_request_timestamp=at)
     return float(result.total_price)
 
 
@@ -446,25 +445,10 @@ def test_repeated_calls_cost_what_the_table_says(
         call = {"provider": provider, "model": model, "input": i, "output": o, "read": read, "write": write,
                 "reasoning": reasoning}  # fmt: skip
         try:
-            want: float | None = _table(call, at)
+            want: float | None = expected(call, at)
         except (LookupError, ValueError):  # an unknown model; usage the table refuses
             want = None
 
         got = pricer.price(provider, model, CallUsage(i, o, read, write, reasoning), at)
         assert (got.cost_usd if got is not None else None) == want, (n, call, at)
     assert len(table_calls) < 60, len(table_calls)  # the table: a model's first call, then reading its rates
-
-
-def _table(call: dict[str, Any], at: datetime) -> float:
-    usage = genai_prices.Usage(
-        input_tokens=call["input"],
-        output_tokens=call["output"],
-        cache_read_tokens=call["read"] or None,
-        cache_write_tokens=call["write"] or None,
-        output_reasoning_tokens=call["reasoning"] or None,
-    )
-    return float(_CALC_PRICE(usage, call["model"], provider_id=call["provider"],
-                             genai_request_timestamp=at).total_price)  # fmt: skip
-
-
-_CALC_PRICE = genai_prices.calc_price  # the table itself, not the counting wrapper a test puts in
