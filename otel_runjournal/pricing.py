@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from .price_rates import Rates, ordinary, table_usage
 
 _logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Pricer:
         self._usage_type: Any = None
         self._loaded = False
         self._misses: set[tuple[str | None, str]] = set()
-        self._rates: dict[tuple[str | None, str], _Rates] = {}  # table models priced before
+        self._rates: dict[tuple[str | None, str], Rates] = {}  # table models priced before (see price_rates)
         self._version = table_version()
 
     @property
@@ -214,13 +214,13 @@ class Pricer:
             return None
         at = at or datetime.now(timezone.utc)
         rates = self._rates.get(key)
-        if rates is not None and _ordinary(usage):
+        if rates is not None and ordinary(usage):
             found = rates.price(usage, at)
             if found is not None:
-                return found
+                return Price(float(found), rates.source)
         try:
             result = calc(
-                _table_usage(usage_type, usage), model, provider_id=provider_id, genai_request_timestamp=at
+                table_usage(usage_type, usage), model, provider_id=provider_id, genai_request_timestamp=at
             )
         except LookupError:
             if len(self._misses) < 10_000:
@@ -228,131 +228,8 @@ class Pricer:
             return None
         source = f"{self._version}: {result.provider.id}/{result.model.id}"
         if rates is None and len(self._rates) < 10_000:
-            self._rates[key] = _Rates(calc, usage_type, model, provider_id, result.model, source)
+            self._rates[key] = Rates(calc, usage_type, model, provider_id, result.model, source)
         return Price(float(result.total_price), source)
-
-
-_MTOK = 1_000_000
-
-
-def _table_usage(usage_type: Any, usage: CallUsage) -> Any:
-    return usage_type(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens or None,
-        cache_write_tokens=usage.cache_write_tokens or None,
-        output_reasoning_tokens=usage.reasoning_tokens or None,
-    )
-
-
-def _ordinary(usage: CallUsage) -> bool:
-    """Counts as the conventions define them (input includes the cache, output the reasoning)."""
-    i, o, cr, cw, r = usage
-    return min(usage) >= 0 and i >= cr + cw and o >= r
-
-
-_Band = tuple[int, tuple[Decimal, ...] | None]  # (its lowest input, rates: base price, then per token)
-
-
-class _Rates:
-    """A table model's price as rates per kind of token. genai-prices computes a call's price in
-    ~0.1-0.5 ms (unit registry, validation, decomposition, ``Decimal``s). Within one price set (a
-    model's prices may change at dates or hours) and one input-size band (tiered prices: past a
-    threshold of input tokens every token costs the tier's rate) a price is affine in the token counts,
-    so its rates are read from the table itself, once per set and band: the price of a call at the
-    band's lowest input, and of a few more tokens of each kind; a call is then priced from them in the
-    same ``Decimal`` arithmetic, exactly. Each band's rates are checked against the table on a call
-    mixing every kind; a set whose prices are not plain numbers or tiers is left to the table."""
-
-    __slots__ = ("_by_price", "_calc", "_info", "_model", "_provider_id", "_source", "_usage_type")
-
-    def __init__(
-        self, calc: Any, usage_type: Any, model: str, provider_id: str | None, info: Any, source: str
-    ) -> None:
-        self._calc, self._usage_type, self._model, self._provider_id = calc, usage_type, model, provider_id
-        self._info, self._source = info, source
-        # id(price set) → (the set, its thresholds or None, rates per band as read)
-        self._by_price: dict[int, tuple[Any, list[int] | None, dict[int, _Band]]] = {}
-
-    def price(self, usage: CallUsage, at: datetime) -> Price | None:
-        """The call's price from the rates in force at ``at`` for its input size; ``None``: ask the table."""
-        price_set = self._info.get_prices(at)
-        entry = self._by_price.get(id(price_set))
-        if entry is None or entry[0] is not price_set:
-            entry = (price_set, _thresholds(price_set), {})
-            if len(self._by_price) < 64:
-                self._by_price[id(price_set)] = entry
-        starts, bands = entry[1], entry[2]
-        if starts is None:
-            return None
-        index = bisect_left(starts, usage.input_tokens)  # tiers apply to input > start
-        band = bands.get(index)
-        if band is None:
-            low = starts[index - 1] + 1 if index else 0
-            high = starts[index] if index < len(starts) else None
-            band = bands[index] = (low, self._probe(low, high, at))
-        low, rates = band
-        if rates is None:
-            return None
-        return Price(float(_from_rates(rates, low, usage)), self._source)
-
-    def _probe(self, low: int, high: int | None, at: datetime) -> tuple[Decimal, ...] | None:
-        """The band's rates, checked on a mixed call against the table; ``None``: not affine there."""
-        step = _MTOK if high is None else (high - low) // 8
-        if step < 1:
-            return None
-        probes = (
-            CallUsage(low),
-            CallUsage(low + step),
-            CallUsage(low, step),
-            CallUsage(low + step, 0, step),
-            CallUsage(low + step, 0, 0, step),
-            CallUsage(low, step, 0, 0, step),
-        )
-        check = CallUsage(low + 7 * step, 3 * step + 1, 2 * step + 3, step + 5, step)
-        try:
-            totals = [self._table_total(u, at) for u in (*probes, check)]
-        except Exception:
-            return None
-        base = totals[0]
-        rates = (base, *((t - base) / step for t in totals[1:-1]))
-        return rates if _from_rates(rates, low, check) == totals[-1] else None
-
-    def _table_total(self, usage: CallUsage, at: datetime) -> Decimal:
-        result = self._calc(
-            _table_usage(self._usage_type, usage),
-            self._model,
-            provider_id=self._provider_id,
-            genai_request_timestamp=at,
-        )
-        return Decimal(result.total_price)
-
-
-def _thresholds(price_set: Any) -> list[int] | None:
-    """The input sizes where a price set's tiers start (sorted; none for plain prices), or ``None`` for
-    a set holding a kind of price this reading does not know (left to the table)."""
-    starts: set[int] = set()
-    try:
-        for value in vars(price_set).values():
-            if value is None or isinstance(value, Decimal):
-                continue
-            tiers = getattr(value, "tiers", None)
-            if not isinstance(getattr(value, "base", None), Decimal) or not isinstance(tiers, list):
-                return None
-            for tier in tiers:
-                start = getattr(tier, "start", None)
-                if not isinstance(start, int) or not isinstance(getattr(tier, "price", None), Decimal):
-                    return None
-                starts.add(start)
-    except TypeError:  # no instance dict
-        return None
-    return sorted(starts)
-
-
-def _from_rates(rates: tuple[Decimal, ...], low: int, usage: CallUsage) -> Decimal:
-    base, r_in, r_out, r_cr, r_cw, r_rs = rates
-    i, o, cr, cw, r = usage
-    return base + r_in * (i - low - cr - cw) + r_cr * cr + r_cw * cw + r_out * (o - r) + r_rs * r
 
 
 def priced_model(attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
