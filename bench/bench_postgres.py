@@ -32,6 +32,7 @@ import resource
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from otel_runjournal.records import RunWrite
@@ -116,11 +117,20 @@ def parallel_writes(
 ) -> tuple[float, float]:
     """(events per wall second, events per CPU second of the writer processes) with one forked
     writer process per entry of ``per_process``."""
+    events = sum(len(u.events) for b in per_process for batch in b for u in batch)
+    return _timed_processes(_writer, [(factory, b) for b in per_process], events, "writer")
+
+
+def _timed_processes(
+    target: Callable[..., None], args: list[tuple[Any, ...]], events: int, what: str
+) -> tuple[float, float]:
+    """Fork one process per ``args`` entry (``target(*entry, start_barrier, done_queue)``), start them
+    together; (events per wall second until the last one is done, events per CPU second of them)."""
     ctx = mp.get_context("fork")
     children_cpu = _children_cpu()
-    start = ctx.Barrier(len(per_process) + 1)
+    start = ctx.Barrier(len(args) + 1)
     done = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(factory, b, start, done)) for b in per_process]
+    procs = [ctx.Process(target=target, args=(*entry, start, done)) for entry in args]
     for p in procs:
         p.start()
     start.wait()
@@ -128,9 +138,8 @@ def parallel_writes(
     for p in procs:
         p.join()
         if p.exitcode != 0:
-            raise RuntimeError(f"a writer process failed (exit code {p.exitcode})")
+            raise RuntimeError(f"a {what} process failed (exit code {p.exitcode})")
     ends = [done.get(timeout=10) for _ in procs]
-    events = sum(len(u.events) for b in per_process for batch in b for u in batch)
     return events / (max(ends) - began), events / max(_children_cpu() - children_cpu, 1e-9)
 
 
@@ -277,26 +286,10 @@ def parallel_copy(
 ) -> tuple[float, float]:
     """:func:`parallel_writes` for a bare ``COPY`` of the same rows (built before the clock starts),
     ``batches`` dealt to ``processes`` processes as ``bench_stores.split_batches`` deals them."""
-    ctx = mp.get_context("fork")
     rows = copy_rows(batches)
-    children_cpu = _children_cpu()
-    start = ctx.Barrier(processes + 1)
-    done = ctx.Queue()
-    procs = [
-        ctx.Process(target=_copy_writer, args=(url, rows[i::processes], binary, start, done))
-        for i in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    start.wait()
-    began = time.perf_counter()
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"a COPY process failed (exit code {p.exitcode})")
-    ends = [done.get(timeout=10) for _ in procs]
     events = sum(len(u.events) for b in batches for u in b)
-    return events / (max(ends) - began), events / max(_children_cpu() - children_cpu, 1e-9)
+    args = [(url, rows[i::processes], binary) for i in range(processes)]
+    return _timed_processes(_copy_writer, args, events, "COPY")
 
 
 def one_case(case: str, server: str, events: int, processes: int) -> dict[str, float]:
