@@ -28,7 +28,7 @@ from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
 from ..pricing import Pricer
-from ..records import _FLOAT_EXACT_US, _UTC, SpanRecord, _from_timestamp, utc
+from ..records import SpanRecord, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
 from .spanfacts import EVENT_OPS, LLM_OPS, ROOT_OPS, RootInfo, error_of, operation_named, run_name
@@ -65,14 +65,9 @@ def _row(
         trace_text, span_text = hex_trace_id(0), hex_span_id(0)
     else:
         trace_text = trace_id if trace_id is not None else trace_hex(ctx.trace_id)
-        span_text = ctx.span_id.to_bytes(8, "big").hex()  # hex_span_id, inline: every span
-    start_us, end_us = start // 1000, end // 1000
-    if 0 <= start_us <= end_us < _FLOAT_EXACT_US:  # utc(), inline: the common case
-        start_at = _from_timestamp(start_us / 1e6, _UTC)
-        end_at = start_at if end_us == start_us else _from_timestamp(end_us / 1e6, _UTC)
-    else:
-        start_at = utc(start)
-        end_at = start_at if end_us == start_us else utc(end)
+        span_text = hex_span_id(ctx.span_id)
+    start_at = utc(start)
+    end_at = start_at if end // 1000 == start // 1000 else utc(end)
     # the row shares the finished span's (immutable) attribute dict: nothing may modify it; tuple
     # values stay tuples (JSON arrays all the same)
     row = attrs
