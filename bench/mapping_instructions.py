@@ -6,7 +6,7 @@
 The spans of ``--invokes`` runs of the bench agent (``bench/bench_exporter.py``'s ``agent`` workload:
 the real handler, content in the side channel as the journal takes it) are made once; then the
 ``Assembler`` (what ``RunJournalExporter.export`` does before ``store.write``, pricing on) maps them
-``--lo`` and ``--hi`` times, each in its own process under ``valgrind --tool=callgrind``.
+``--lo`` and ``--hi`` times (1 and 11), each in its own process under ``valgrind --tool=callgrind``.
 Per pass = (I_hi - I_lo) / (hi - lo): start-up, imports and the spans' making cancel; the garbage
 collector's work during the passes is counted (the spans and their content stay alive, as they do in
 an application). ``--tree`` puts another copy of ``otel_runjournal`` first on ``sys.path`` (e.g. a
@@ -76,7 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invokes", type=int, default=100)
     parser.add_argument("--lo", type=int, default=1)
-    parser.add_argument("--hi", type=int, default=3)
+    # 10 passes apart: the full garbage collections the held rows trigger are whole events (about one
+    # per 5 passes here, ~10% of a pass each), so 2 passes apart can see one more or one fewer
+    parser.add_argument("--hi", type=int, default=11)
     parser.add_argument("--tree", type=Path, help="a directory holding another otel_runjournal package")
     parser.add_argument("--child", nargs=2, type=int, metavar=("INVOKES", "PASSES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
