@@ -250,3 +250,29 @@ def test_hard_text_huge_values_and_deep_json_are_stored_exactly(tmp_path: Path, 
         assert store.list_events("r1") == expected_events
         assert [s for s in store.list_spans("r1") if s.span_id == expected_span.span_id] == [expected_span]
         assert store.get_run("r1") == expected_run
+
+
+def test_pages_of_interleaved_runs_read_back_every_field(tmp_path: Path) -> None:
+    """A page of a thread or run read while other threads' rows sit between its rows: every field exact."""
+    written = []
+    with DuckDBStore(tmp_path / "j.duckdb") as store:
+        for i in range(6):  # each write interleaves three threads' runs, so a thread's rows are far apart
+            batch = [
+                make_run(f"r{i}-{t}", f"t{t}", start=i, messages=3, tool_calls=2, content=f"text {i} {t} ")
+                for t in range(3)
+            ]
+            for unit in batch:
+                for n, event in enumerate(unit.events):
+                    event.metadata = {**event.metadata, "n": n, "run": unit.run.run_id}
+            store.write(batch)
+            written.extend(copy.deepcopy(batch))
+    by_thread = sorted((e for u in written for e in u.events if e.thread_id == "t1"), key=lambda e: e.seq)
+    messages = [e for e in by_thread if e.category == "message"]
+    with DuckDBStore(tmp_path / "j.duckdb", read_only=True) as reader:
+        assert reader.list_messages("t1", limit=1000) == messages
+        assert reader.list_messages("t1", before_seq=messages[-1].seq, limit=4) == messages[-5:-1]
+        run = [e for e in by_thread if e.run_id == "r3-1"]
+        assert reader.list_events("r3-1") == run
+        assert reader.list_events("r3-1", after_seq=run[2].seq, limit=3) == run[3:6]
+        tools = [e for e in run if e.event_type in ("tool_start", "tool_end")]
+        assert reader.list_events("r3-1", event_types=["tool_start", "tool_end"]) == tools
