@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from datetime import timezone
 from pathlib import Path
 
@@ -276,3 +277,20 @@ def test_pages_of_interleaved_runs_read_back_every_field(tmp_path: Path) -> None
         assert reader.list_events("r3-1", after_seq=run[2].seq, limit=3) == run[3:6]
         tools = [e for e in run if e.event_type in ("tool_start", "tool_end")]
         assert reader.list_events("r3-1", event_types=["tool_start", "tool_end"]) == tools
+
+
+def test_json_path_prepares_once_per_connection_and_leaves_no_files(tmp_path: Path) -> None:
+    """Later writes on one connection reuse the prepared inserts with new data; nothing is left in temp."""
+    store = DuckDBStore(tmp_path / "j.duckdb", arrow=False, linger=float("inf"))
+    try:
+        store.write([make_run("a", "t1", content="first ")])
+        batch_dir = store._batches.dir
+        later = [make_run("b", "t1", start=1, content="second "), make_run("c", "t2", start=2)]
+        store.write(later)
+        assert store._batches.dir == batch_dir and os.listdir(batch_dir) == []  # files gone after each write
+        assert [r.run_id for r in store.list_runs()] == ["c", "b", "a"]
+        assert store.list_events("b") == later[0].events  # the second batch's rows, not the first's again
+        assert store.list_spans("c") == sorted(later[1].spans, key=lambda s: (s.start_time, s.span_id))
+    finally:
+        store.close()
+    assert not os.path.exists(batch_dir)  # removed with the connection

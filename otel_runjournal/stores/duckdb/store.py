@@ -188,6 +188,7 @@ class DuckDBStore:
         self._write_lock = self._state.write_lock
         self._mutex = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._batches: Any = None  # the json path's insert.Batches of this connection
         self._timer: threading.Timer | None = None
         self._opened_at = 0.0
         self._last_used = 0.0
@@ -298,8 +299,17 @@ class DuckDBStore:
             else:
                 self._schedule_release(self._linger - idle)
 
+    def _batch_files(self, insert: ModuleType) -> Any:
+        """This connection's :class:`insert.Batches` (json path), made on first use."""
+        if self._batches is None and self._mode == "json":
+            self._batches = insert.Batches()
+        return self._batches
+
     def _release(self) -> None:
         con, self._con = self._con, None
+        batches, self._batches = self._batches, None
+        if batches is not None:  # its prepared statements belong to the connection closed here
+            batches.close()
         if con is not None:
             with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
                 con.close()
@@ -393,10 +403,11 @@ class DuckDBStore:
                     spans = [s for unit in batch for s in unit.spans]
                     runs = _codec.latest_runs(unit.run for unit in batch)
                     seqs, new_last = _codec.assign_seqs(events, last)
-                    _insert.events(con, events, seqs, self._mode)
+                    files = self._batch_files(_insert)
+                    _insert.events(con, events, seqs, self._mode, files)
                     _insert.thread_seqs(con, new_last, set(last))
-                    _insert.runs(con, runs, known, self._mode)
-                    _insert.spans(con, spans, self._mode)
+                    _insert.runs(con, runs, known, self._mode, files)
+                    _insert.spans(con, spans, self._mode, files)
                     con.execute("COMMIT")
                 except BaseException:
                     _rollback(con)
