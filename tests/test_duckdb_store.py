@@ -294,3 +294,21 @@ def test_json_path_prepares_once_per_connection_and_leaves_no_files(tmp_path: Pa
     finally:
         store.close()
     assert not os.path.exists(batch_dir)  # removed with the connection
+
+
+def test_json_path_reconnecting_caches_no_statement_per_connection(tmp_path: Path) -> None:
+    """A connection per write (linger 0) releases its batch files each time and grows no cached statement."""
+    with DuckDBStore(tmp_path / "j.duckdb", arrow=False, linger=0) as store:
+        store.write([make_run("a", "t1")])
+        cached = (
+            _duckdb_insert._formatted.cache_info().currsize,
+            _duckdb_insert._runs_rows_sql.cache_info().currsize,
+        )
+        for i in range(3):
+            store.write([make_run(f"b{i}", "t1", start=i + 1)])
+        assert (
+            _duckdb_insert._formatted.cache_info().currsize,
+            _duckdb_insert._runs_rows_sql.cache_info().currsize,
+        ) == cached
+        assert store._batches is None  # released with its connection after each write
+        assert len(store.list_runs()) == 4

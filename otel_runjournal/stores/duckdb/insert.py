@@ -61,6 +61,9 @@ _JSON_TYPES = {_STR: "VARCHAR", _INT: "BIGINT", _FLOAT: "DOUBLE", _JSON: "JSON",
                _CATEGORY: "VARCHAR", _BOOL: "BOOLEAN"}  # fmt: skip
 
 
+_FILE = "__runjournal_batch_file__"
+"""Stands for the batch file's quoted path in the json path's SQL (replaced when it is prepared)."""
+
 _JSON_FILE_MIN_LIMIT = 2**24
 """``read_json``'s default ``maximum_object_size`` (one document: here the whole batch). DuckDB
 allocates a buffer of that size, so larger batches get the next power of two, not a huge constant."""
@@ -74,15 +77,15 @@ class Table:
     columns: tuple[tuple[str, str, Callable[[Any], Any]], ...]
 
     @cache  # noqa: B019 - a handful of module-level tables, each with two modes (and a few sizes)
-    def source(self, mode: str, limit: int = _JSON_FILE_MIN_LIMIT, path: str = "") -> str:
-        """The batch as a relation: a pyarrow table (arrow) or read from the JSON file ``path``
-        (json), a document of at most ``limit`` bytes."""
+    def source(self, mode: str, limit: int = _JSON_FILE_MIN_LIMIT) -> str:
+        """The batch as a relation: a pyarrow table (arrow) or read from the JSON file ``_FILE``
+        stands for (json, see :meth:`Batches.run`), a document of at most ``limit`` bytes."""
         if mode == "arrow":
             return _ARROW_NAME
         columns = ", ".join(f"{name}: '{_JSON_TYPES[kind]}[]'" for name, kind, _ in self.columns)
         unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
         return (
-            f"(SELECT {unnested} FROM read_json({_quoted(path)}, columns={{{columns}}}, "
+            f"(SELECT {unnested} FROM read_json({_FILE}, columns={{{columns}}}, "
             f"format='newline_delimited', records=true, maximum_object_size={limit:d}) AS j)"
         )
 
@@ -153,7 +156,7 @@ RUNS = Table(
 )  # fmt: skip
 _RUN_NAMES = ", ".join(name for name, _, _ in RUNS.columns)
 _RUNS_ROWS_SQL = (
-    f"INSERT INTO runs ({_RUN_NAMES}) SELECT {_RUN_NAMES} FROM read_json({{path}}, columns={{{{"
+    f"INSERT INTO runs ({_RUN_NAMES}) SELECT {_RUN_NAMES} FROM read_json({_FILE}, columns={{{{"
     + ", ".join(f"{name}: '{_JSON_TYPES[kind]}'" for name, kind, _ in RUNS.columns)
     + "}}, format='newline_delimited', records=true, maximum_object_size={limit:d})"
 )
@@ -208,9 +211,10 @@ class Batches:
     """One writer connection's batch files and the inserts prepared over them (json path).
 
     Each table's batch goes to a fixed file in a private directory, so its ``INSERT ... FROM
-    read_json('<file>')`` is parsed, bound and planned once per connection (``PREPARE``) and each
-    write only runs ``EXECUTE`` (parsing and binding were ~5 M instructions per statement, an eighth
-    of a write). The file exists only while its statement runs, as a ``mkstemp`` file did before.
+    read_json('<file>')`` is parsed once per connection (``PREPARE``) and each write only runs
+    ``EXECUTE``. DuckDB still binds ``read_json`` again on every ``EXECUTE``, so this saves the
+    parsing only: ~2.5% of an exporter batch's instructions (``bench/README.md``, "Third round").
+    The file exists only while its statement runs, as a ``mkstemp`` file did before.
     """
 
     def __init__(self) -> None:
@@ -235,18 +239,29 @@ class Batches:
         finally:
             os.unlink(path)
 
-    def run(self, con: duckdb.DuckDBPyConnection, key: str, sql: str) -> None:
-        """Run ``sql`` (no parameters), prepared under ``key`` on first use."""
-        name = self._prepared.get(key)
+    def run(self, con: duckdb.DuckDBPyConnection, path: str, sql: str) -> None:
+        """Run ``sql`` over the batch file ``path`` (``_FILE`` in ``sql``), prepared on first use."""
+        name = self._prepared.get(sql)
         if name is None:
             name = f"runjournal_{len(self._prepared)}"
-            con.execute(f"PREPARE {name} AS {sql}")
-            self._prepared[key] = name
+            con.execute(f"PREPARE {name} AS {sql.replace(_FILE, _quoted(path))}")
+            self._prepared[sql] = name
         con.execute(f"EXECUTE {name}")
 
 
 def _quoted(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
+
+
+@cache
+def _formatted(statement: str, source: str) -> str:
+    """``statement`` over ``source`` (cached: the same few strings every write, no path in them)."""
+    return statement.format(source=source)
+
+
+@cache
+def _runs_rows_sql(limit: int) -> str:
+    return _RUNS_ROWS_SQL.format(limit=limit)
 
 
 def execute(
@@ -289,9 +304,8 @@ def execute(
         data = _dumpb(payload)
         limit = _limit(data)
         with batches.file(table.name, data) as path:
-            source = table.source(mode, limit, path)
-            for i, statement in enumerate(statements):
-                batches.run(con, f"{table.name}:{i}:{limit}:{statement}", statement.format(source=source))
+            for statement in statements:
+                batches.run(con, path, _formatted(statement, table.source(mode, limit)))
 
 
 def events(
@@ -330,7 +344,7 @@ def runs(
     data = b"\n".join(map(_run_line, rows))
     limit = _limit(data)
     with batches.file("runs", data) as path:
-        batches.run(con, f"runs:{limit}", _RUNS_ROWS_SQL.format(path=_quoted(path), limit=limit))
+        batches.run(con, path, _runs_rows_sql(limit))
 
 
 def thread_seqs(con: duckdb.DuckDBPyConnection, last: dict[str, int], existing: set[str]) -> None:
