@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from datetime import timezone
 from pathlib import Path
 
@@ -250,3 +251,64 @@ def test_hard_text_huge_values_and_deep_json_are_stored_exactly(tmp_path: Path, 
         assert store.list_events("r1") == expected_events
         assert [s for s in store.list_spans("r1") if s.span_id == expected_span.span_id] == [expected_span]
         assert store.get_run("r1") == expected_run
+
+
+def test_pages_of_interleaved_runs_read_back_every_field(tmp_path: Path) -> None:
+    """A page of a thread or run read while other threads' rows sit between its rows: every field exact."""
+    written = []
+    with DuckDBStore(tmp_path / "j.duckdb") as store:
+        for i in range(6):  # each write interleaves three threads' runs, so a thread's rows are far apart
+            batch = [
+                make_run(f"r{i}-{t}", f"t{t}", start=i, messages=3, tool_calls=2, content=f"text {i} {t} ")
+                for t in range(3)
+            ]
+            for unit in batch:
+                for n, event in enumerate(unit.events):
+                    event.metadata = {**event.metadata, "n": n, "run": unit.run.run_id}
+            store.write(batch)
+            written.extend(copy.deepcopy(batch))
+    by_thread = sorted((e for u in written for e in u.events if e.thread_id == "t1"), key=lambda e: e.seq)
+    messages = [e for e in by_thread if e.category == "message"]
+    with DuckDBStore(tmp_path / "j.duckdb", read_only=True) as reader:
+        assert reader.list_messages("t1", limit=1000) == messages
+        assert reader.list_messages("t1", before_seq=messages[-1].seq, limit=4) == messages[-5:-1]
+        run = [e for e in by_thread if e.run_id == "r3-1"]
+        assert reader.list_events("r3-1") == run
+        assert reader.list_events("r3-1", after_seq=run[2].seq, limit=3) == run[3:6]
+        tools = [e for e in run if e.event_type in ("tool_start", "tool_end")]
+        assert reader.list_events("r3-1", event_types=["tool_start", "tool_end"]) == tools
+
+
+def test_json_path_prepares_once_per_connection_and_leaves_no_files(tmp_path: Path) -> None:
+    """Later writes on one connection reuse the prepared inserts with new data; nothing is left in temp."""
+    store = DuckDBStore(tmp_path / "j.duckdb", arrow=False, linger=float("inf"))
+    try:
+        store.write([make_run("a", "t1", content="first ")])
+        batch_dir = store._batches.dir
+        later = [make_run("b", "t1", start=1, content="second "), make_run("c", "t2", start=2)]
+        store.write(later)
+        assert store._batches.dir == batch_dir and os.listdir(batch_dir) == []  # files gone after each write
+        assert [r.run_id for r in store.list_runs()] == ["c", "b", "a"]
+        assert store.list_events("b") == later[0].events  # the second batch's rows, not the first's again
+        assert store.list_spans("c") == sorted(later[1].spans, key=lambda s: (s.start_time, s.span_id))
+    finally:
+        store.close()
+    assert not os.path.exists(batch_dir)  # removed with the connection
+
+
+def test_json_path_reconnecting_caches_no_statement_per_connection(tmp_path: Path) -> None:
+    """A connection per write (linger 0) releases its batch files each time and grows no cached statement."""
+    with DuckDBStore(tmp_path / "j.duckdb", arrow=False, linger=0) as store:
+        store.write([make_run("a", "t1")])
+        cached = (
+            _duckdb_insert._formatted.cache_info().currsize,
+            _duckdb_insert._runs_rows_sql.cache_info().currsize,
+        )
+        for i in range(3):
+            store.write([make_run(f"b{i}", "t1", start=i + 1)])
+        assert (
+            _duckdb_insert._formatted.cache_info().currsize,
+            _duckdb_insert._runs_rows_sql.cache_info().currsize,
+        ) == cached
+        assert store._batches is None  # released with its connection after each write
+        assert len(store.list_runs()) == 4

@@ -54,10 +54,6 @@ MAX_HOLD = 2.0
 YIELD_AFTER_HOLD = 0.03
 """Pause before reopening after such a forced release (readers retry at least this often)."""
 
-_EVENT_SELECT = (
-    "thread_id, run_id, seq, event_type, category::VARCHAR, content, metadata::VARCHAR, "
-    "epoch_us(created_at), trace_id, span_id"
-)
 _SPAN_SELECT = (
     "trace_id, span_id, parent_span_id, run_id, name, kind, epoch_us(start_time), epoch_us(end_time), "
     "duration_ms, status_code, status_message, attributes::VARCHAR, events::VARCHAR, resource::VARCHAR"
@@ -192,6 +188,7 @@ class DuckDBStore:
         self._write_lock = self._state.write_lock
         self._mutex = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._batches: Any = None  # the json path's insert.Batches of this connection
         self._timer: threading.Timer | None = None
         self._opened_at = 0.0
         self._last_used = 0.0
@@ -302,8 +299,17 @@ class DuckDBStore:
             else:
                 self._schedule_release(self._linger - idle)
 
+    def _batch_files(self, insert: ModuleType) -> Any:
+        """This connection's :class:`insert.Batches` (json path), made on first use."""
+        if self._batches is None and self._mode == "json":
+            self._batches = insert.Batches()
+        return self._batches
+
     def _release(self) -> None:
         con, self._con = self._con, None
+        batches, self._batches = self._batches, None
+        if batches is not None:  # its prepared statements belong to the connection closed here
+            batches.close()
         if con is not None:
             with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
                 con.close()
@@ -397,10 +403,11 @@ class DuckDBStore:
                     spans = [s for unit in batch for s in unit.spans]
                     runs = _codec.latest_runs(unit.run for unit in batch)
                     seqs, new_last = _codec.assign_seqs(events, last)
-                    _insert.events(con, events, seqs, self._mode)
+                    files = self._batch_files(_insert)
+                    _insert.events(con, events, seqs, self._mode, files)
                     _insert.thread_seqs(con, new_last, set(last))
-                    _insert.runs(con, runs, known, self._mode)
-                    _insert.spans(con, spans, self._mode)
+                    _insert.runs(con, runs, known, self._mode, files)
+                    _insert.spans(con, spans, self._mode, files)
                     con.execute("COMMIT")
                 except BaseException:
                     _rollback(con)
@@ -598,33 +605,66 @@ class DuckDBStore:
         before_seq: int | None,
         limit: int,
     ) -> list[RunEvent]:
-        """Select (rowid, seq) through the index on ``key_column``, then fetch the page by rowid.
+        """A page of the rows whose ``key_column`` is ``key``, in two statements.
 
-        No explicit transaction: rows are only ever appended, so the rowids found stay valid.
+        DuckDB (2.0) fetches a row through an index column by column, and a long, mostly distinct
+        string (``content``, ``metadata``) costs tens of microseconds per row that way; a scan by
+        rowid costs per row group touched and per column instead. So the first statement reads every
+        column but those two through the index (the short ones) for all the key's rows, the second
+        only those two by rowid for the page (measured in ``bench/README.md``, "Third round"). In
+        one transaction, so the rowids of the first statement name the same rows in the second.
         """
+        other = "run_id" if key_column == "thread_id" else "thread_id"
         with self._session() as con:
             try:
-                keys = con.execute(
-                    "SELECT rowid, seq, category::VARCHAR, event_type FROM run_events "
-                    f"WHERE {key_column} = $1",
-                    [key],
-                ).fetchall()
-                by_seq = {
-                    seq: rowid for rowid, seq, category, event_type in keys if keep(category, event_type)
-                }
-                page = _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)
-                rows = (
-                    con.execute(
-                        f"SELECT {_EVENT_SELECT} FROM run_events "
-                        "WHERE rowid IN (SELECT unnest($1::BIGINT[])) ORDER BY seq",
-                        [[by_seq[s] for s in page]],
+                con.execute("BEGIN")
+                try:
+                    found = con.execute(
+                        f"SELECT rowid, seq, category::VARCHAR, event_type, {other}, epoch_us(created_at), "
+                        f"trace_id, span_id FROM run_events WHERE {key_column} = $1",
+                        [key],
                     ).fetchall()
-                    if page
-                    else []
-                )
+                    by_seq = {row[1]: row for row in found if keep(row[2], row[3])}
+                    page = [
+                        by_seq[s] for s in _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)
+                    ]
+                    texts = (
+                        dict(
+                            (rowid, (content, metadata))
+                            for rowid, content, metadata in con.execute(
+                                "SELECT rowid, content, metadata::VARCHAR FROM run_events "
+                                "WHERE rowid IN (SELECT unnest($1::BIGINT[]))",
+                                [[row[0] for row in page]],
+                            ).fetchall()
+                        )
+                        if page
+                        else {}
+                    )
+                finally:
+                    _rollback(con)
             except duckdb.Error as exc:
                 raise StoreError(f"query on run journal {self.path} failed: {exc}") from exc
-        return [_event_from_row(r) for r in rows]
+        events = []
+        for rowid, seq, category, event_type, other_key, created_us, trace_id, span_id in page:
+            content, metadata = texts[rowid]
+            thread_id, run_id = (key, other_key) if key_column == "thread_id" else (other_key, key)
+            created_at = _codec.from_us(created_us)
+            assert created_at is not None
+            events.append(
+                _codec.event_from_values(
+                    thread_id,
+                    run_id,
+                    seq,
+                    event_type,
+                    category,
+                    content,
+                    metadata,
+                    created_at,
+                    trace_id,
+                    span_id,
+                )
+            )
+        return events
 
     def list_events(
         self,
@@ -718,12 +758,6 @@ class DuckDBStore:
         )
         usage.by_caller = {str(k): int(v or 0) for k, v in split}
         return usage
-
-
-def _event_from_row(r: tuple[Any, ...]) -> RunEvent:
-    created_at = _codec.from_us(r[7])
-    assert created_at is not None
-    return _codec.event_from_values(r[0], r[1], r[2], r[3], r[4], r[5], r[6], created_at, r[8], r[9])
 
 
 def _span_from_row(r: tuple[Any, ...]) -> SpanRecord:
