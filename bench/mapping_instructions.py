@@ -1,6 +1,6 @@
 """The journal's mapping (span → rows, held per run, one ``RunWrite`` per run) in instructions per span.
 
-    python bench/mapping_instructions.py                        # ~5 min of CPU
+    python bench/mapping_instructions.py                        # ~15 min of CPU
     python bench/mapping_instructions.py --tree /tmp/old        # another tree's package (its own run)
 
 The spans of ``--invokes`` runs of the bench agent (``bench/bench_exporter.py``'s ``agent`` workload:
