@@ -155,6 +155,7 @@ def unusual(batch: Sequence[RunWrite]) -> bool:
     return False
 
 
+# short: from 6 bytes on, CPython's bytes.split prepares a costlier search at every piece
 _GAP = orjson.Fragment(b"\n")
 _SPLIT = b",\n,"
 _OPTIONS = (orjson.OPT_NAIVE_UTC, orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS)
