@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import time
 import uuid
 from collections.abc import Callable
@@ -69,10 +68,11 @@ def _writer(
     if type(store).__name__ == "PostgresStore":  # its pool connects in the background: connected
         store.schema_versions()  # type: ignore[attr-defined]  # before the clock, as the COPY processes
     start.wait()  # type: ignore[attr-defined]
+    cpu = time.process_time()
     for batch in batches:
         store.write(batch)
     store.close()
-    done.put(time.perf_counter())  # type: ignore[attr-defined]
+    done.put((time.perf_counter(), time.process_time() - cpu))  # type: ignore[attr-defined]
 
 
 def server_cpu(url: str) -> Callable[[], float] | None:
@@ -125,9 +125,9 @@ def _timed_processes(
     target: Callable[..., None], args: list[tuple[Any, ...]], events: int, what: str
 ) -> tuple[float, float]:
     """Fork one process per ``args`` entry (``target(*entry, start_barrier, done_queue)``), start them
-    together; (events per wall second until the last one is done, events per CPU second of them)."""
+    together; (events per wall second until the last one is done, events per CPU second they spent
+    from the start to their end: all their threads, not their set-up before the clock)."""
     ctx = mp.get_context("fork")
-    children_cpu = _children_cpu()
     start = ctx.Barrier(len(args) + 1)
     done = ctx.Queue()
     procs = [ctx.Process(target=target, args=(*entry, start, done)) for entry in args]
@@ -139,13 +139,8 @@ def _timed_processes(
         p.join()
         if p.exitcode != 0:
             raise RuntimeError(f"a {what} process failed (exit code {p.exitcode})")
-    ends = [done.get(timeout=10) for _ in procs]
-    return events / (max(ends) - began), events / max(_children_cpu() - children_cpu, 1e-9)
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    ends, cpus = zip(*[done.get(timeout=10) for _ in procs], strict=True)
+    return events / (max(ends) - began), events / max(sum(cpus), 1e-9)
 
 
 def build_big(url: str, events: int) -> tuple[float, list[str], list[str]]:
@@ -253,6 +248,7 @@ def _copy_writer(url: str, rows: list, binary: bool, start: object, done: object
         conn.execute("SET TimeZone = 'UTC'")
         conn.commit()
         start.wait()  # type: ignore[attr-defined]
+        cpu = time.process_time()
         with conn.cursor() as cur:
             for parts in rows:
                 with conn.transaction():
@@ -266,7 +262,7 @@ def _copy_writer(url: str, rows: list, binary: bool, start: object, done: object
                                 copy.set_types(kinds)
                             for row in part:
                                 copy.write_row(row)
-    done.put(time.perf_counter())  # type: ignore[attr-defined]
+    done.put((time.perf_counter(), time.process_time() - cpu))  # type: ignore[attr-defined]
 
 
 def _run_type(name: str) -> str:
@@ -346,7 +342,10 @@ def one_counted(case: str, server: str, batches: int, built: int) -> None:
     gc.collect()
     gc.freeze()
     if case == "store":
-        store = PostgresStore(url)
+        # one connection, made before the batches: a pool that may grow when a request races its
+        # first connection would count a connection set-up in one run and not in the other
+        store = PostgresStore(url, pool_size=1)
+        store.schema_versions()
         for batch in data:
             store.write(batch)
         store.close()
@@ -365,6 +364,11 @@ def one_counted(case: str, server: str, batches: int, built: int) -> None:
                             copy.write_row(row)
 
 
+# numpy (imported with the bench's other stores) starts OpenBLAS threads that spin: their instructions
+# would be counted, a different number in each run
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 def instructions(args: argparse.Namespace, trees: dict[str, str]) -> None:
     """Writer-side instructions per event: (I(hi batches) - I(lo batches)) / events between, so start-up,
     imports and building the test data cancel; the server's work is not counted (another process)."""
@@ -381,7 +385,9 @@ def instructions(args: argparse.Namespace, trees: dict[str, str]) -> None:
         for batches in (lo, hi):
             with tempfile.TemporaryDirectory(prefix="rj-instr-") as tmp:
                 out = f"{tmp}/callgrind.out"
-                env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=os.pathsep.join([tree, _HERE]))
+                env = dict(
+                    os.environ, PYTHONHASHSEED="0", PYTHONPATH=os.pathsep.join([tree, _HERE]), **_ONE_THREAD
+                )
                 case = name.removeprefix("baseline ")
                 cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no",
                        "--dump-instr=no", sys.executable, __file__, "--counted", case, str(batches),

@@ -157,6 +157,19 @@ def test_nul_anywhere_is_stored_as_replacement(store: PostgresStore, where: str)
         ).resource == {"k\x00": "v\x00"}
 
 
+def test_nul_only_in_a_run_callers_key_is_kept(store: PostgresStore) -> None:
+    """A NUL only inside a run's callers (JSON, which PostgreSQL's JSON functions refuse to unescape):
+    the batch is written, the key read back as given, the other run of the batch too."""
+    write, other = make_run("run-u", "thread-u"), make_run("run-v", "thread-u", start=1)
+    write.run.usage_by_caller = {"lead_agent": 3, "caller\x00": 7}
+    store.write([write, other])
+    for sent in (write, other):
+        got = store.get_run(sent.run.run_id)
+        assert got is not None and got.usage_by_caller == sent.run.usage_by_caller
+    seqs = [e.seq for w in (write, other) for e in store.list_events(w.run.run_id, limit=100)]
+    assert seqs == list(range(1, len(write.events) + len(other.events) + 1))
+
+
 def test_nul_batch_after_some_spans_were_stored(store: PostgresStore) -> None:
     """A batch holding a run already stored and a new run with NUL: the stored one is skipped, the new one
     written with U+FFFD, seqs continue without gaps."""
@@ -224,3 +237,40 @@ def test_naive_datetimes_are_taken_as_utc(store: PostgresStore) -> None:
     }
     run = store.get_run("run-naive")
     assert run is not None and run.started_at == naive.replace(tzinfo=UTC)
+
+
+def test_values_beyond_the_fast_encoder_read_back_exactly(store: PostgresStore) -> None:
+    """Ints beyond 64 bits and non-string keys in metadata, span attributes and a run's callers (the
+    JSON of a batch then encoded value by value), next to plain runs, read back as the JSON says."""
+    odd = make_run("run-wide", "thread-wide")
+    odd.events[1].metadata = {"big": 2**70, "neg": -(2**80), 3: "int key"}
+    odd.spans[0].attributes = {"gen_ai.usage.input_tokens": 2**65, 1.5: "float key"}
+    odd.run.usage_by_caller = {"lead_agent": 2**66}
+    plain = make_run("run-plain", "thread-wide", start=1)
+    store.write([odd, plain])
+    for write in (odd, plain):
+        events = store.list_events(write.run.run_id, limit=100)
+        assert [e.metadata for e in events] == [json.loads(json.dumps(e.metadata)) for e in write.events]
+        assert [e.seq for e in write.events] == [e.seq for e in events]
+        spans = {s.span_id: s.attributes for s in store.list_spans(write.run.run_id)}
+        assert spans == {s.span_id: json.loads(json.dumps(s.attributes)) for s in write.spans}
+        got = store.get_run(write.run.run_id)
+        assert got is not None and got.usage_by_caller == write.run.usage_by_caller
+    seqs = sorted(e.seq for w in (odd, plain) for e in store.list_events(w.run.run_id, limit=100))
+    assert seqs == list(range(1, 1 + len(odd.events) + len(plain.events)))  # one thread, no gap
+
+
+def test_non_finite_run_floats_next_to_finite_ones(store: PostgresStore) -> None:
+    """A batch whose runs mix NaN, infinities and plain floats stores each run's own values."""
+    values = [math.nan, math.inf, -math.inf, 2.5, None]
+    writes = [make_run(f"run-f{i}", "thread-f", start=i) for i in range(len(values))]
+    for write, value in zip(writes, values, strict=True):
+        write.run.duration_ms, write.run.cost_usd = value, 0.25
+    store.write(writes)
+    for write, value in zip(writes, values, strict=True):
+        got = store.get_run(write.run.run_id)
+        assert got is not None and got.cost_usd == 0.25
+        if value is not None and math.isnan(value):
+            assert got.duration_ms is not None and math.isnan(got.duration_ms)
+        else:
+            assert got.duration_ms == value

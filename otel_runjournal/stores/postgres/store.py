@@ -150,7 +150,8 @@ class PostgresStore:
         return scrub(str(exc) or type(exc).__name__, self._location)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        """Session settings (timeouts, UTC, read-only)."""
+        """Session settings (timeouts, UTC, read-only), the COPYs' dumpers."""
+        _write.prepare(conn)
         conn.autocommit = True
         for name, value in self._settings.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))

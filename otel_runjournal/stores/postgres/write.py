@@ -21,7 +21,9 @@ Order inside the transaction, and why:
 
 Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) or a naive
 datetime makes the server or the driver refuse the batch, and the store writes it again with NUL as
-U+FFFD and naive datetimes as UTC.
+U+FFFD and naive datetimes as UTC. The rows are built with as few Python steps per value as can be
+(this is most of a writer's own CPU): one orjson call per batch for each kind of JSON column, the
+seqs counted out in C, a row read from its record in one comprehension.
 """
 
 from __future__ import annotations
@@ -30,27 +32,40 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
-from operator import itemgetter
+from itertools import chain, count
+from operator import attrgetter
 from typing import Any
 
+import orjson
 import psycopg
 import psycopg.errors
+from psycopg.types.string import BytesBinaryDumper
 
 from ...records import RunEvent, RunRecord, RunWrite, SpanRecord
 from .. import codec as _codec
 
-_SPAN_COLUMNS = (
-    "trace_id, span_id, parent_span_id, run_id, name, kind, start_time, end_time, duration_ms, "
-    "status_code, status_message, attributes, events, resource"
+_SPAN_HEAD = ("trace_id", "span_id", "parent_span_id", "run_id", "name", "kind", "start_time", "end_time",
+              "duration_ms", "status_code", "status_message")  # fmt: skip
+_SPAN_JSON = ("attributes", "events", "resource")
+_SPAN_COLUMNS = ", ".join((*_SPAN_HEAD, *_SPAN_JSON))
+_EVENT_HEAD = (
+    "thread_id",
+    "run_id",
+    "event_type",
+    "category",
+    "content",
+    "created_at",
+    "trace_id",
+    "span_id",
 )
-_EVENT_COLUMNS = (
-    "thread_id, run_id, seq, event_type, category, content, metadata, created_at, trace_id, span_id"
-)
+_EVENT_COLUMNS = ", ".join((*_EVENT_HEAD, "metadata", "seq"))
 # Binary COPY: each value goes in the column type's binary form, which the server reads without
 # parsing text (timestamps, numbers) and psycopg writes in C. The binary form of a JSON column, and
-# of the category enum, is its text ("text" here picks the dumper).
-_SPAN_TYPES = (*["text"] * 6, "timestamptz", "timestamptz", "float8", *["text"] * 5)
-_EVENT_TYPES = ("text", "text", "int8", "text", "text", "text", "text", "timestamptz", "text", "text")
+# of the category enum, is its text: "text" picks the dumper of a str, "bytea" the one of bytes (JSON
+# already encoded, sent as it is; :func:`prepare` makes it psycopg's C dumper).
+_SPAN_TYPES = (*["text"] * 6, "timestamptz", "timestamptz", "float8", "text", "text", *["bytea"] * 3)
+_EVENT_TYPES = (*["text"] * 5, "timestamptz", "text", "text", "bytea", "int8")
+_run_floats = attrgetter("duration_ms", "cost_usd")
 
 _RUN_COLUMNS = ", ".join(_codec.RUN_FIELDS)
 _RUN_UPDATE = ", ".join(f"{name} = excluded.{name}" for name in _codec.RUN_FIELDS if name != "run_id")
@@ -68,30 +83,38 @@ INSERT_SPANS = (
 )
 ADVANCE_THREADS = (
     "INSERT INTO thread_seq AS t (thread_id, last_seq) "
-    "SELECT thread_id, n FROM unnest(%s::TEXT[], %s::BIGINT[]) AS b (thread_id, n) ORDER BY thread_id "
+    "SELECT thread_id, n FROM unnest(%b::TEXT[], %b::BIGINT[]) AS b (thread_id, n) ORDER BY thread_id "
     "ON CONFLICT (thread_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq "
     "RETURNING thread_id, last_seq"
 )
 
 
-def _run_type(name: str) -> str:
-    """The SQL type of a ``runs`` column as the runs' JSON carries it (``usage_by_caller``: its text)."""
+def _run_type(name: str, usage: str) -> str:
+    """The SQL type of a ``runs`` column as the runs' JSON carries it (``usage_by_caller``: ``usage``)."""
     if name in ("started_at", "ended_at"):
         return "TIMESTAMPTZ"
     if name in ("duration_ms", "cost_usd"):
         return "DOUBLE PRECISION"
     if name in (*_codec.RUN_TOKEN_FIELDS, "message_count", "unpriced_call_count"):
         return "BIGINT"
+    if name == "usage_by_caller":
+        return usage
     return "BOOLEAN" if name == "complete" else "TEXT"
 
 
-UPSERT_RUNS = (  # the runs as one JSON array (one parameter, encoded by orjson in C), no staging table
-    f"INSERT INTO runs ({_RUN_COLUMNS}) SELECT "
-    + ", ".join("usage_by_caller::JSON" if n == "usage_by_caller" else n for n in _codec.RUN_FIELDS)
-    + " FROM json_to_recordset(%s::JSON) AS r ("
-    + ", ".join(f"{n} {_run_type(n)}" for n in _codec.RUN_FIELDS)
-    + f") ON CONFLICT (run_id) DO UPDATE SET {_RUN_UPDATE}"
-)
+def _upsert_runs(usage: str) -> str:
+    """The runs as one JSON array (one parameter, encoded by orjson in C), no staging table."""
+    return (
+        f"INSERT INTO runs ({_RUN_COLUMNS}) SELECT "
+        + ", ".join("usage_by_caller::JSON" if n == "usage_by_caller" else n for n in _codec.RUN_FIELDS)
+        + " FROM json_to_recordset(%s::JSON) AS r ("
+        + ", ".join(f"{n} {_run_type(n, usage)}" for n in _codec.RUN_FIELDS)
+        + f") ON CONFLICT (run_id) DO UPDATE SET {_RUN_UPDATE}"
+    )
+
+
+UPSERT_RUNS = _upsert_runs("JSON")  # the records encoded whole: usage_by_caller nested
+UPSERT_RUNS_TEXT = _upsert_runs("TEXT")  # usage_by_caller as a JSON string holding its JSON text
 
 
 def text(value: str | None) -> str | None:
@@ -101,14 +124,25 @@ def text(value: str | None) -> str | None:
     return value
 
 
-def _clean(row: Sequence[Any]) -> list[Any]:
+def _clean(row: Sequence[Any]) -> tuple[Any, ...]:
     utc = _codec.utc
-    return [text(v) if isinstance(v, str) else utc(v) if isinstance(v, datetime) else v for v in row]
+    return tuple(text(v) if isinstance(v, str) else utc(v) if isinstance(v, datetime) else v for v in row)
+
+
+def _nul_inside(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_inside(k) or _nul_inside(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(map(_nul_inside, value))
+    return False
 
 
 def unusual(batch: Sequence[RunWrite]) -> bool:
     """Whether ``batch`` holds a value the fast path leaves to the server and the driver, who refuse
-    it: a text with NUL (stored as U+FFFD) or a naive datetime (taken as UTC)."""
+    it: a text with NUL (stored as U+FFFD; in a run's JSON too, which the server's JSON functions
+    refuse) or a naive datetime (taken as UTC)."""
     for unit in batch:
         records: list[RunRecord | SpanRecord | RunEvent] = [unit.run, *unit.spans, *unit.events]
         for record in records:
@@ -118,27 +152,49 @@ def unusual(batch: Sequence[RunWrite]) -> bool:
                     return True
                 if isinstance(value, datetime) and value.tzinfo is None:
                     return True
+        if _nul_inside(unit.run.usage_by_caller):
+            return True
     return False
 
 
-def _span_rows(spans: Sequence[SpanRecord], clean: bool) -> list[Any]:
-    blobs = [
-        b.decode() for b in _codec.dumpb_all(v for s in spans for v in (s.attributes, s.events, s.resource))
-    ]
-    rows: list[Any] = [
+# short: from 6 bytes on, CPython's bytes.split prepares a costlier search at every piece
+_GAP = orjson.Fragment(b"\n")
+_SPLIT = b",\n,"
+_OPTIONS = (orjson.OPT_NAIVE_UTC, orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS)
+
+
+def _json_each(values: list[Any]) -> list[bytes]:
+    """:func:`codec.dumpb` of each value, in one orjson call: the values are encoded as one array
+    with a raw newline between them (compact JSON never holds one) and split there again.
+    Without ``OPT_NON_STR_KEYS`` first (faster; the same text when every key is a string)."""
+    if not values:
+        return []
+    items: list[Any] = [_GAP] * (2 * len(values) - 1)
+    items[0::2] = values
+    for option in _OPTIONS:
+        try:
+            return orjson.dumps(items, default=str, option=option)[1:-1].split(_SPLIT)
+        except (TypeError, ValueError):  # a non-str key, then an int beyond 64 bits: the stdlib's
+            continue
+    return [_codec.dumpb(v) for v in values]
+
+
+def _span_rows(spans: Sequence[SpanRecord], clean: bool) -> list[tuple[Any, ...]]:
+    blobs = iter(_json_each([v for s in spans for v in (s.attributes, s.events, s.resource)]))
+    rows = [
         (s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, s.start_time, s.end_time,
          s.duration_ms, s.status_code, s.status_message, attributes, events, resource)
-        for s, (attributes, events, resource) in zip(spans, zip(*[iter(blobs)] * 3, strict=True), strict=True)
+        for s, attributes, events, resource in zip(spans, blobs, blobs, blobs, strict=True)
     ]  # fmt: skip
     return [_clean(row) for row in rows] if clean else rows
 
 
-def _event_rows(events: Sequence[RunEvent], clean: bool) -> list[list[Any]]:
-    metadata = _codec.dumpb_all(e.metadata for e in events)
+def _event_rows(events: Sequence[RunEvent], seqs: list[int], clean: bool) -> list[tuple[Any, ...]]:
+    metadata = _json_each([e.metadata for e in events])
     rows = [
-        [e.thread_id, e.run_id, 0, e.event_type, e.category, e.content, m.decode(), e.created_at, e.trace_id,
-         e.span_id]
-        for e, m in zip(events, metadata, strict=True)
+        (e.thread_id, e.run_id, e.event_type, e.category, e.content, e.created_at, e.trace_id, e.span_id,
+         m, seq)
+        for e, m, seq in zip(events, metadata, seqs, strict=True)
     ]  # fmt: skip
     return [_clean(row) for row in rows] if clean else rows
 
@@ -147,12 +203,31 @@ _FLOAT_FIELDS = ("duration_ms", "cost_usd")
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _runs_json(runs: Sequence[RunRecord], clean: bool) -> str:
-    """The runs as a JSON array of objects (one per run id as stored, the last one winning)."""
+def _runs_statement(runs: Sequence[RunRecord], clean: bool) -> tuple[str, tuple[str]]:
+    """The runs' upsert and its one parameter. Common case: the records encoded whole by orjson in
+    one call. Else (JSON has no NaN or infinity, NUL to replace, a value orjson refuses): field by field
+    (:func:`_runs_text`)."""
+    if not clean:
+        try:
+            total = sum(filter(None, chain.from_iterable(map(_run_floats, runs))))
+            finite = total - total == 0  # NaN and infinities make the sum one
+        except TypeError:
+            finite = False
+        if finite:
+            try:
+                return UPSERT_RUNS, (orjson.dumps(runs, default=str, option=_OPTIONS[1]).decode(),)
+            except (TypeError, ValueError):
+                pass
+    return UPSERT_RUNS_TEXT, (_runs_text(runs, clean),)
+
+
+def _runs_text(runs: Sequence[RunRecord], clean: bool) -> str:
+    """The runs as a JSON array of objects, ``usage_by_caller`` as its JSON text: PostgreSQL's JSON
+    functions refuse an escaped NUL (\\u0000) they unescape, even inside a nested JSON value. One
+    per run id as stored (the last one winning: two ids can differ only by NUL and U+FFFD)."""
     rows: dict[Any, dict[str, Any]] = {}
     for r in runs:
         row = _codec.run_to_dict(r)
-        # as a JSON string: PostgreSQL's JSON functions refuse an escaped NUL (\u0000) they unescape
         row["usage_by_caller"] = _json(row["usage_by_caller"])
         for name in _FLOAT_FIELDS:  # JSON has no NaN or infinity: as text, which float8 reads
             value = row[name]
@@ -169,6 +244,12 @@ def _json(value: Any) -> str:
 
 
 _TYPES = {"spans": _SPAN_TYPES, "_rj_spans_in": _SPAN_TYPES, "run_events": _EVENT_TYPES}
+
+
+def prepare(conn: psycopg.Connection[Any]) -> None:
+    """Per connection: psycopg's C dumper of ``bytes`` for the COPYs' ``bytea`` columns (by oid, its
+    default is the one of ``psycopg.Binary``, in Python); nothing else is dumped by oid."""
+    conn.adapters.register_dumper(None, BytesBinaryDumper)
 
 
 def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -192,8 +273,8 @@ def write(
     such a value. (Aware datetimes in any zone go as they are: the binary form is the instant.)"""
     with conn.cursor() as cur:
         spans = [s for unit in batch for s in unit.spans]
-        written: set[tuple[str | None, str | None]] = set()
-        if spans and not stored:  # the common case, every span new: straight in
+        kept = batch  # the common case, every span new: their COPY refuses a span stored or repeated
+        if spans and not stored:
             _copy(cur, "spans", _SPAN_COLUMNS, _span_rows(spans, clean))
         elif spans:  # some were written before: keep only the others
             cur.execute(STAGING)
@@ -207,24 +288,23 @@ def write(
                 for s, k in zip(spans, keys, strict=True)
                 if k not in new
             }
-        kept = _codec.drop_written(batch, written)
-        runs = _codec.latest_runs(unit.run for unit in kept)
+            kept = _codec.drop_written(batch, written)
+        runs = _codec.latest_runs([unit.run for unit in kept])
         if runs:
-            cur.execute(UPSERT_RUNS, (_runs_json(runs, clean),))
+            cur.execute(*_runs_statement(runs, clean))
         events = [e for unit in kept for e in unit.events]
         seqs: list[int] = []
         if events:
-            event_rows = _event_rows(events, clean)
-            counts = Counter(map(itemgetter(0), event_rows))  # per thread id as stored (row[0])
-            threads = sorted(counts)
+            threads = [e.thread_id for e in events]
+            if clean:
+                threads = [t.replace("\x00", "\ufffd") for t in threads]  # as stored (see text)
+            counts = Counter(threads)
+            order = sorted(counts)
             # the thread rows are locked from here until commit: other writers of them wait
-            cur.execute(ADVANCE_THREADS, (threads, [counts[t] for t in threads]))
-            previous = {t: int(last) - counts[t] for t, last in cur.fetchall()}  # the seq before ours
-            for row in event_rows:
-                seq = previous[row[0]] = previous[row[0]] + 1
-                row[2] = seq
-                seqs.append(seq)
-            _copy(cur, "run_events", _EVENT_COLUMNS, event_rows)
+            cur.execute(ADVANCE_THREADS, (order, [counts[t] for t in order]))
+            after = {t: count(int(last) - counts[t] + 1) for t, last in cur.fetchall()}  # our first seqs
+            seqs = list(map(next, map(after.__getitem__, threads)))
+            _copy(cur, "run_events", _EVENT_COLUMNS, _event_rows(events, seqs, clean))
     return events, seqs
 
 
