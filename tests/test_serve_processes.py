@@ -142,6 +142,15 @@ def _gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
 
 
+def _kill_and_wait_for(serve: ServeProcess, children: list[int], timeout: float) -> None:
+    """SIGKILL serve, then wait until its journal process (``children``) has exited too."""
+    serve.kill()
+    deadline = time.monotonic() + timeout
+    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in children), "the journal process outlived serve"
+
+
 def test_journal_process_finishes_and_exits_when_serve_is_killed(tmp_path: Path) -> None:
     """SIGKILL of serve leaves no orphan: its journal process journals what it took, lets go of spool and
     store, and exits; the journal then opens, with the run written."""
@@ -151,11 +160,7 @@ def test_journal_process_finishes_and_exits_when_serve_is_killed(tmp_path: Path)
     assert children
     spans = agent_spans(1)
     assert post(serve.http_port, request_of(spans).SerializeToString()).status == 200
-    serve.kill()
-    deadline = time.monotonic() + 30
-    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(_gone(pid) for pid in children), "the journal process outlived serve"
+    _kill_and_wait_for(serve, children, 30)
     store = open_store(location, read_only=True)
     try:
         assert len(store.list_runs()) == 1
@@ -226,12 +231,7 @@ def test_runs_acknowledged_before_serve_is_killed_are_journaled_once(tmp_path: P
             post(serve.http_port, request_of(spans[i : i + len(spans) // 6]).SerializeToString()).status
             == 200
         )
-    children = serve.children()
-    serve.kill()
-    deadline = time.monotonic() + 60
-    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(_gone(pid) for pid in children), "the journal process outlived serve"
+    _kill_and_wait_for(serve, serve.children(), 60)
     store = open_store(location, read_only=True)
     try:
         runs = store.list_runs(limit=100)
