@@ -628,18 +628,16 @@ class DuckDBStore:
                     page = [
                         by_seq[s] for s in _codec.select_page(sorted(by_seq), after_seq, before_seq, limit)
                     ]
-                    texts = (
-                        dict(
-                            (rowid, (content, metadata))
-                            for rowid, content, metadata in con.execute(
-                                "SELECT rowid, content, metadata::VARCHAR FROM run_events "
-                                "WHERE rowid IN (SELECT unnest($1::BIGINT[]))",
-                                [[row[0] for row in page]],
-                            ).fetchall()
-                        )
+                    rows = (
+                        con.execute(
+                            "SELECT rowid, content, metadata::VARCHAR FROM run_events "
+                            "WHERE rowid IN (SELECT unnest($1::BIGINT[]))",
+                            [[row[0] for row in page]],
+                        ).fetchall()
                         if page
-                        else {}
+                        else []
                     )
+                    texts = {rowid: (content, metadata) for rowid, content, metadata in rows}
                 finally:
                     _rollback(con)
             except duckdb.Error as exc:
