@@ -96,15 +96,15 @@ def _endpoint(value: str, default_port: int) -> tuple[str, int] | None:
     default=3.0,
     show_default=True,
     help="Seconds a run must be quiet after its root span arrived before it is journaled (through a "
-    "Collector a root can overtake its children).",
+    "Collector a root can overtake its children; up to 10x while spans the root announces are missing).",
 )
 @click.option(
     "--run-idle-timeout",
     type=click.FloatRange(1),
     default=600.0,
     show_default=True,
-    help="Seconds after which a run with no new span is written as it is (its sender died mid-run, or a "
-    "span came after its run was written).",
+    help="Seconds after which a run whose root never came, with no new span, is written as it is "
+    "(its sender died mid-run).",
 )
 @click.option(
     "--retention",

@@ -15,7 +15,9 @@ When is a run complete?
   group held for them is adopted when the first one does).
 - With ``run_idle_timeout`` (``serve`` sets it; the exporter does not), a handler run with no new span
   for that long is written as it is (``running``, or appended to the run already written): the
-  sender died mid-run, or a span arrived after its run was written.
+  sender died mid-run, or a span arrived after its run was written. ``late_idle_timeout`` (``serve``:
+  its settle time) is the shorter wait for spans of a run already finished, in its trace: nothing
+  more is coming for it, so its late part is appended once they stop arriving, not minutes later.
 
 Memory is bounded by ``max_pending_spans``: past it the run seen first is written early as a partial
 run (status ``running``) and its later spans are written when they arrive, appended after what was
@@ -55,6 +57,7 @@ class _Pending:
     last_seen: float
     spans: list[MappedSpan] = field(default_factory=list)
     settled: bool = True  # False while it holds only duplicates (they do not know the run's thread)
+    late: bool = False  # a late part: its run was already written finished, in this trace
 
 
 class Assembler:
@@ -67,6 +70,7 @@ class Assembler:
         with_content: bool = True,
         foreign_idle_timeout: float = 60.0,
         run_idle_timeout: float | None = None,
+        late_idle_timeout: float | None = None,
         max_written_runs: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
         pricer: Pricer | None = None,
@@ -76,11 +80,13 @@ class Assembler:
         self._with_content = with_content
         self._idle_timeout = foreign_idle_timeout
         self._run_idle_timeout = run_idle_timeout  # handler runs too (serve: senders that died mid-run)
+        self._late_idle_timeout = late_idle_timeout  # late parts of finished runs (serve: its settle)
         self._max_written = max_written_runs
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
         self._spans_written: dict[str, int] = {}  # run id (in ``_written``) → its spans handed out
+        self._announced: dict[str, int] = {}  # run id (in ``_written``) → its root's span count
         # LRU of traces with our spans → the run of ours last seen in each
         self._handler_traces: OrderedDict[str, str] = OrderedDict()
         self._last_handler_trace: str | None = None  # the newest entry of that LRU, and its run
@@ -204,6 +210,11 @@ class Assembler:
             prior = self._written.get(run_id)
             pending = _Pending(run_id, prior.thread_id if prior else thread_id, foreign, now)
             pending.settled = settled or prior is not None
+            # a late part: the run was written finished and this span is of the same invocation (an
+            # application reusing a run id starts a new trace; its spans wait for their own root)
+            pending.late = (
+                prior is not None and prior.status != "running" and prior.trace_id == mapped.record.trace_id
+            )
             self._pending[run_id] = pending
         elif not pending.settled and settled:
             pending.thread_id, pending.settled = thread_id, True
@@ -212,6 +223,13 @@ class Assembler:
         pending.spans.append(mapped)
         pending.last_seen = now
         self.pending_spans += 1
+
+    def arrived_spans(self, run_id: str) -> int:
+        """Spans of a run's handler that arrived: handed out in earlier parts plus held (not the
+        duplicates of other instrumentations), to compare with its root's ``runjournal.span_count``."""
+        pending = self._pending.get(run_id)
+        held = _runwrite.own_span_count(pending.spans) if pending is not None else 0
+        return self._spans_written.get(run_id, 0) + held
 
     def _finished(self, run_id: str) -> bool:
         prior = self._written.get(run_id)
@@ -239,8 +257,17 @@ class Assembler:
             elif complete and not self._finished(run_id):
                 root = self._foreign_root(spans)
         before = self._spans_written.get(run_id, 0) if prior is not None else 0
+        if root is not None and root.span_count is not None:
+            self._announced[run_id] = root.span_count
         write = _runwrite.build_write(
-            run_id, thread_id, spans, root=root, status=status, prior=prior, spans_before=before
+            run_id,
+            thread_id,
+            spans,
+            root=root,
+            status=status,
+            prior=prior,
+            spans_before=before,
+            announced=self._announced.get(run_id) if prior is not None else None,
         )
         self._spans_written[run_id] = before + _runwrite.own_span_count(spans)
         for event in write.events:
@@ -264,14 +291,22 @@ class Assembler:
         while len(self._written) > self._max_written:
             old, _ = self._written.popitem(last=False)
             self._spans_written.pop(old, None)
+            self._announced.pop(old, None)
         return write
 
+    def drain_late(self) -> list[RunWrite]:
+        """Write the late parts of finished runs now (``serve``'s graceful stop: nothing else is coming
+        for them, unlike runs still waiting for their root)."""
+        return [self._finish(run_id) for run_id in [k for k, p in self._pending.items() if p.late]]
+
     def _expire_idle(self, now: float) -> list[RunWrite]:
+        forever = float("inf")
+        run_idle = self._run_idle_timeout or forever
+        late_idle = run_idle if self._late_idle_timeout is None else self._late_idle_timeout
         idle = [
             run_id
             for run_id, p in self._pending.items()
-            if now - p.last_seen
-            >= (self._idle_timeout if p.foreign else (self._run_idle_timeout or float("inf")))
+            if now - p.last_seen >= (self._idle_timeout if p.foreign else late_idle if p.late else run_idle)
         ]
         return [self._finish(run_id) for run_id in idle]
 

@@ -133,13 +133,15 @@ def build_write(
     status: str,
     prior: RunRecord | None = None,
     spans_before: int = 0,
+    announced: int | None = None,
 ) -> RunWrite:
     """The :class:`RunWrite` for a run's mapped spans.
 
     ``prior`` is the summary already written for this run (a run written in parts): its totals are
     carried forward and the new row replaces it. ``status`` applies when there is no ``root``.
     ``spans_before``: spans of the run written in earlier parts (``complete`` compares all that
-    arrived with the count the root announces).
+    arrived with the count the root announces; ``announced``: that count, from an earlier part's root,
+    for a late part without one).
     """
     if prior is not None:
         run = replace(prior, usage_by_caller=dict(prior.usage_by_caller))
@@ -147,8 +149,8 @@ def build_write(
         run = RunRecord(run_id, thread_id)
     _add_usage(run, spans)
     arrived = spans_before + own_span_count(spans)
-    if root is None:
-        run.complete = False  # its root has not arrived (yet): the totals may be short
+    if root is None:  # its root has not arrived (yet): the totals may be short; or a late part
+        run.complete = False if announced is None or prior is None else arrived >= announced
     else:
         run.complete = None if root.span_count is None else arrived >= root.span_count
     if spans and root is None:

@@ -54,6 +54,7 @@ DEFAULT_MAX_QUEUED_SPANS = 20_000
 DEFAULT_SEEN_CAPACITY = 200_000
 DEFAULT_SETTLE_S = 3.0
 DEFAULT_RUN_IDLE_S = 600.0
+_MISSING_SETTLE_FACTOR = 10  # a root missing announced spans settles for up to 10 x settle
 _RECENT_COMMITTED = 65_536  # span ids carried into each new spool segment (restart dedupe window)
 _LOG_INTERVAL_S = 10.0
 
@@ -101,6 +102,11 @@ def run_key(attrs: dict[str, Any], trace_id: str) -> str:
     """The assembler's run key of a span: ``runjournal.run_id``, else the trace id (foreign spans)."""
     run_id = attrs.get(sc.RJ_RUN_ID)
     return run_id if isinstance(run_id, str) and run_id else trace_id
+
+
+def _announced(root: ReadableSpan) -> int | None:
+    count = attributes_of(root).get(sc.RJ_SPAN_COUNT)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def read_body(body: bytes) -> Decoded | Outcome:
@@ -157,6 +163,7 @@ class JournalWriter:
             max_pending_spans=max_pending_spans,
             with_content=journal_content,
             run_idle_timeout=run_idle_timeout,
+            late_idle_timeout=settle,  # spans after their run was written: appended once they stop
             pricer=resolve_pricer(),  # OTEL_RUNJOURNAL_PRICES, else genai-prices' table
         )
         self._max_queued = max_queued_spans
@@ -450,18 +457,31 @@ class JournalWriter:
 
         A run is complete when its root span arrives, in the sending process. Through a Collector
         (several senders in parallel, retries after an outage) a root can overtake its children, so
-        the root is held until its run has been quiet for ``settle`` seconds; children later than
-        that are journaled as a later part of the run.
+        the root is held until its run has been quiet for ``settle`` seconds — and, while fewer spans
+        arrived than the root announces (``runjournal.span_count``), up to ``_MISSING_SETTLE_FACTOR``
+        times that: a batch in a Collector's retry backoff can be several seconds behind the ones
+        sent past it. Children later than that are appended to the run as a late part.
         """
         if not self._roots:
             return []
         now = self._clock()
-        due = [k for k, t in self._last_seen.items() if everything or now - t >= self._settle]
+        settle, patient = self._settle, self._settle * _MISSING_SETTLE_FACTOR
+        due = [
+            k
+            for k, t in self._last_seen.items()
+            if everything or (now - t >= settle and (now - t >= patient or self._all_arrived(k)))
+        ]
         out: list[ReadableSpan] = []
         for key in due:
             out.extend(self._roots.pop(key))
             del self._last_seen[key]
         return out
+
+    def _all_arrived(self, key: str) -> bool:
+        """Whether every span the run's root announces has arrived (``True`` when none is announced)."""
+        roots = self._roots[key]
+        counts = [count for count in map(_announced, roots) if count is not None]
+        return not counts or self._assembler.arrived_spans(key) + len(roots) >= max(counts)
 
     def _idle(self) -> None:
         if self._backlog and self._clock() >= self._next_retry:
@@ -557,8 +577,9 @@ class JournalWriter:
 
     def _finish(self) -> None:
         roots = self._settled_roots(everything=True)  # graceful stop: every run whose root arrived
-        if roots and not self._backlog:
-            self._write(self._assembler.add(roots))
+        if not self._backlog:  # ... and the late parts of runs already written
+            writes = self._assembler.add(roots)
+            self._write(writes + self._assembler.drain_late())
         for _ in range(3):
             if not self._backlog or self._write([]):
                 break

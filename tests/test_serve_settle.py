@@ -1,0 +1,143 @@
+"""When ``serve`` writes a run whose root overtook its children (a Collector retrying after an outage
+sends the batches it held in backoff seconds after later ones): whole, in one part, when the children
+come within the wait the root's announced span count buys; appended within seconds when later."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serve_helpers import agent_spans, health, post, request_of, serving
+from test_serve import _events, _in_process, _wait_for
+
+from otel_runjournal import open_store
+from otel_runjournal.journal.assembler import Assembler
+
+
+@pytest.fixture(scope="module")
+def run_spans() -> list[Any]:
+    """The spans of one run of the offline agent."""
+    return agent_spans(1)
+
+
+def _root(spans: list[Any]) -> Any:
+    return next(s for s in spans if s.attributes.get("runjournal.is_root"))
+
+
+def _held_and_written(port: int) -> tuple[int, int]:
+    stats = health(port)[1]
+    return stats["held_runs"], stats["written_runs"]
+
+
+def _summary(location: str, run_id: str) -> tuple[Any, list[Any]]:
+    store = open_store(location)
+    try:
+        return store.get_run(run_id), store.list_events(run_id, limit=1000)
+    finally:
+        store.close()
+
+
+def test_a_root_ahead_of_its_children_waits_for_the_spans_it_announces(
+    run_spans: list[Any], tmp_path: Path
+) -> None:
+    """Root first, children 1 s later (past settle 0.3 s, within 10 x settle): one write, the same
+    events as in-process, run_end last and its roll-up equal to the run's totals, complete."""
+    root = _root(run_spans)
+    children = [s for s in run_spans if s is not root]
+    location = str(tmp_path / "served.duckdb")
+    with serving(location, tmp_path / "spool", settle=0.3) as server:
+        port = server.http_port or 0
+        assert post(port, request_of([root]).SerializeToString()).status == 200
+        time.sleep(1.0)
+        assert _held_and_written(port) == (0, 0)  # the root waits: 1 of its spans arrived
+        assert post(port, request_of(children).SerializeToString()).status == 200
+        _wait_for(lambda: _held_and_written(port) == (0, 1), "the run written once, whole", timeout=20)
+    expected = _in_process(run_spans, str(tmp_path / "local.duckdb"))
+    assert _events(location) == expected
+    run, events = _summary(location, root.attributes["runjournal.run_id"])
+    assert run.complete is True and run.status == "success" and run.llm_call_count > 0
+    assert events[-1].event_type == "run_end"
+    assert events[-1].metadata["total_tokens"] == run.total_tokens > 0
+
+
+def test_children_later_than_the_wait_are_appended_within_seconds(
+    run_spans: list[Any], tmp_path: Path
+) -> None:
+    """Children arriving after their root was written (past 10 x settle) are appended once they stop
+    arriving (settle), not after --run-idle-timeout: events as in-process, totals whole, complete."""
+    root = _root(run_spans)
+    children = [s for s in run_spans if s is not root]
+    location = str(tmp_path / "served.duckdb")
+    with serving(location, tmp_path / "spool", settle=0.1, run_idle_timeout=600) as server:
+        port = server.http_port or 0
+        assert post(port, request_of([root]).SerializeToString()).status == 200
+        _wait_for(lambda: _held_and_written(port) == (0, 1), "the root's part written", timeout=20)
+        assert post(port, request_of(children).SerializeToString()).status == 200
+        _wait_for(lambda: _held_and_written(port) == (0, 2), "the late part appended", timeout=20)
+    local = str(tmp_path / "local.duckdb")
+    assert _events(location) == _in_process(run_spans, local)
+    run_id = root.attributes["runjournal.run_id"]
+    run, _ = _summary(location, run_id)
+    reference, _ = _summary(local, run_id)
+    assert run.complete is True and run.status == "success"
+    totals = ("total_tokens", "input_tokens", "output_tokens", "llm_call_count", "message_count")
+    assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
+    assert run.total_tokens > 0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_assembler_late_parts_wait_the_late_timeout_and_drain_at_stop(run_spans: list[Any]) -> None:
+    """A late part (its run written finished, same trace) waits ``late_idle_timeout``, not the run idle
+    timeout, and ``drain_late`` hands it out at once; a run id reused in another trace is not late."""
+    late = next(s for s in run_spans if s.name.startswith("chat "))
+    clock = _Clock()
+    assembler = Assembler(max_pending_spans=1000, run_idle_timeout=600, late_idle_timeout=5, clock=clock)
+    (first,) = assembler.add([s for s in run_spans if s is not late])
+    assert first.run.status == "success" and first.run.complete is False
+    assert assembler.add([late]) == [] and assembler.pending_runs == 1
+    clock.now = 4.9
+    assert assembler.add([]) == []
+    clock.now = 5.0
+    (part,) = assembler.add([])
+    assert part.run.complete is True and part.run.llm_call_count == first.run.llm_call_count + 1
+    assert assembler.add([late]) == [] and len(assembler.drain_late()) == 1 and assembler.pending_runs == 0
+
+    other = Assembler(max_pending_spans=1000, run_idle_timeout=600, late_idle_timeout=5, clock=clock)
+    other.add(run_spans)
+    reused = _in_other_trace(late)
+    assert other.add([reused]) == [] and other.drain_late() == [] and other.pending_runs == 1
+
+
+def _in_other_trace(span: Any) -> Any:
+    """The span as if a new invocation reusing the run id had made it (another trace)."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    ctx = span.get_span_context()
+    moved = SpanContext(ctx.trace_id ^ 1, ctx.span_id, ctx.is_remote, ctx.trace_flags, ctx.trace_state)
+    parent = span.parent and SpanContext(
+        ctx.trace_id ^ 1, span.parent.span_id, span.parent.is_remote, span.parent.trace_flags
+    )
+    return ReadableSpan(
+        name=span.name,
+        context=moved,
+        parent=parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
