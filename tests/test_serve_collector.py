@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from otlp_receiver import ReceiverProcess
 from serve_helpers import ServeProcess, free_port, health, sender_run_ids, spawn_sender
-from test_serve_processes import _assert_whole, expected_shape  # noqa: F401 - the fixture
+from test_serve_processes import _assert_whole, _shape, expected_shape  # noqa: F401 - the fixture
 
 from otel_runjournal import open_store
 
@@ -79,6 +79,14 @@ def _complete_runs(location: str, run_ids: list[str]) -> int:
         store.close()
 
 
+def _whole_runs(location: str, run_ids: list[str], expected: tuple[str, int, int, int]) -> int:
+    try:
+        shapes = _shape(location, run_ids)
+    except Exception:  # serve holds the store at this instant
+        return 0
+    return sum(1 for shape in shapes.values() if shape == expected)
+
+
 def test_collector_to_serve_survives_sigkill(
     tmp_path: Path,
     expected_shape: tuple[str, int, int, int],  # noqa: F811 - the fixture
@@ -124,6 +132,13 @@ def test_collector_to_serve_survives_sigkill(
             deadline = time.monotonic() + 180
             while _complete_runs(location, run_ids) < len(run_ids) and time.monotonic() < deadline:
                 time.sleep(0.5)
+            # a run written before a batch of its children came out of a retry backoff gets them
+            # appended within seconds (serve's settle), long before --run-idle-timeout
+            deadline = time.monotonic() + 60
+            while _whole_runs(location, run_ids, expected_shape) < len(run_ids):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(1)
         finally:
             collector.send_signal(signal.SIGTERM)
             collector.wait(60)
