@@ -117,22 +117,56 @@ def test_assembler_late_parts_wait_the_late_timeout_and_drain_at_stop(run_spans:
     assert other.add([reused]) == [] and other.drain_late() == [] and other.pending_runs == 1
 
 
+def test_assembler_counts_arrived_spans_without_other_instrumentations_duplicates(
+    run_spans: list[Any],
+) -> None:
+    """``arrived_spans`` (what serve compares with the root's span count) counts the run's own spans
+    held, not a provider SDK's span of a call ours owns (a duplicate)."""
+    root = _root(run_spans)
+    chat = next(s for s in run_spans if s.name.startswith("chat "))
+    held = [s for s in run_spans if s is not root]
+    assembler = Assembler(max_pending_spans=1000)
+    assert assembler.add(held) == []
+    foreign = _clone(
+        chat,
+        span_xor=1,
+        parent=chat.get_span_context(),
+        attributes={k: v for k, v in chat.attributes.items() if not k.startswith("runjournal.")},
+    )
+    assert assembler.add([foreign]) == [] and assembler.ignored_spans == 1
+    run_id = root.attributes["runjournal.run_id"]
+    assert assembler.arrived_spans(run_id) == len(held) == root.attributes["runjournal.span_count"] - 1
+    (write,) = assembler.add([root])
+    assert write.run.complete is True and assembler.arrived_spans(run_id) == len(run_spans)
+
+
 def _in_other_trace(span: Any) -> Any:
     """The span as if a new invocation reusing the run id had made it (another trace)."""
+    from opentelemetry.trace import SpanContext
+
+    parent = span.parent and SpanContext(
+        span.parent.trace_id ^ 1, span.parent.span_id, span.parent.is_remote, span.parent.trace_flags
+    )
+    return _clone(span, trace_xor=1, parent=parent)
+
+
+def _clone(
+    span: Any, *, trace_xor: int = 0, span_xor: int = 0, parent: Any = None, attributes: Any = None
+) -> Any:
+    """A copy of a finished span with another trace / span id, parent or attributes."""
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import SpanContext
 
     ctx = span.get_span_context()
-    moved = SpanContext(ctx.trace_id ^ 1, ctx.span_id, ctx.is_remote, ctx.trace_flags, ctx.trace_state)
-    parent = span.parent and SpanContext(
-        ctx.trace_id ^ 1, span.parent.span_id, span.parent.is_remote, span.parent.trace_flags
+    moved = SpanContext(
+        ctx.trace_id ^ trace_xor, ctx.span_id ^ span_xor, ctx.is_remote, ctx.trace_flags, ctx.trace_state
     )
     return ReadableSpan(
         name=span.name,
         context=moved,
         parent=parent,
         resource=span.resource,
-        attributes=span.attributes,
+        attributes=span.attributes if attributes is None else attributes,
         events=span.events,
         links=span.links,
         kind=span.kind,

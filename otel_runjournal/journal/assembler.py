@@ -58,6 +58,7 @@ class _Pending:
     spans: list[MappedSpan] = field(default_factory=list)
     settled: bool = True  # False while it holds only duplicates (they do not know the run's thread)
     late: bool = False  # a late part: its run was already written finished, in this trace
+    duplicates: int = 0  # of ``spans``: other instrumentations' spans of calls ours own
 
 
 class Assembler:
@@ -222,13 +223,14 @@ class Assembler:
             pending.thread_id = thread_id  # a later span of the group names its conversation
         pending.spans.append(mapped)
         pending.last_seen = now
+        pending.duplicates += mapped.duplicate
         self.pending_spans += 1
 
     def arrived_spans(self, run_id: str) -> int:
         """Spans of a run's handler that arrived: handed out in earlier parts plus held (not the
         duplicates of other instrumentations), to compare with its root's ``runjournal.span_count``."""
         pending = self._pending.get(run_id)
-        held = _runwrite.own_span_count(pending.spans) if pending is not None else 0
+        held = len(pending.spans) - pending.duplicates if pending is not None else 0
         return self._spans_written.get(run_id, 0) + held
 
     def _finished(self, run_id: str) -> bool:
