@@ -31,6 +31,7 @@ LRU (``max_written_runs``) so that each ``runs`` upsert carries the run's cumula
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, KeysView
@@ -47,6 +48,8 @@ from . import runwrite as _runwrite
 from . import spanread as sr
 from .emitter import MappedSpan
 from .spanfacts import RootInfo, is_genai, is_local_root
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ class Assembler:
         run_idle_timeout: float | None = None,
         late_idle_timeout: float | None = None,
         max_written_runs: int = 10_000,
+        stored_run: Callable[[str], RunRecord | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         pricer: Pricer | None = None,
     ) -> None:
@@ -83,6 +87,9 @@ class Assembler:
         self._run_idle_timeout = run_idle_timeout  # handler runs too (serve: senders that died mid-run)
         self._late_idle_timeout = late_idle_timeout  # late parts of finished runs (serve: its settle)
         self._max_written = max_written_runs
+        # the store's summary of a run this assembler does not remember (written before a restart, or
+        # evicted from the LRU): a part without its root then adds to it instead of replacing it
+        self._stored_run = stored_run
         self._clock = clock
         self._pending: OrderedDict[str, _Pending] = OrderedDict()  # oldest first
         self._written: OrderedDict[str, RunRecord] = OrderedDict()  # LRU of runs already handed out
@@ -251,6 +258,8 @@ class Assembler:
         spans = pending.spans if pending else []
         self.pending_spans -= len(spans)
         prior = self._written.get(run_id)
+        if prior is None and root is None and pending is not None and not pending.foreign:
+            prior = self._lookup(run_id)  # rare: a part without its root (late, idle, over the bound)
         thread_id = prior.thread_id if prior else (pending.thread_id if pending else run_id)
         status = prior.status if prior is not None and prior.status != "running" else unfinished
         if pending is not None and pending.foreign:
@@ -276,6 +285,15 @@ class Assembler:
             if event.thread_id != thread_id:  # the run's thread was settled by an earlier part
                 event.thread_id = thread_id
         return self._remember(write)
+
+    def _lookup(self, run_id: str) -> RunRecord | None:
+        if self._stored_run is None:
+            return None
+        try:
+            return self._stored_run(run_id)
+        except Exception as exc:  # the store is failing: write the part as this assembler knows it
+            _logger.debug("journal: reading run %s from the store failed: %r", run_id, exc)
+            return None
 
     def _foreign_root(self, spans: list[MappedSpan]) -> RootInfo | None:
         """The root of a foreign group: its top-level span(s) (parent not in the group)."""

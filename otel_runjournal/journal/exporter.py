@@ -127,6 +127,7 @@ class RunJournalExporter(SpanExporter):
             # a run whose root never arrives (dropped, or its process died) is written, incomplete,
             # once it has been idle as long as the handler's run TTL, instead of waiting for shutdown
             run_idle_timeout=_env.resolve(None, _env.OTEL_RUNJOURNAL_RUN_TTL, 3600.0, float),
+            stored_run=self._store.get_run,  # a late part of a run the assembler no longer remembers
         )
         self._lock = threading.Lock()
         self._retry: list[tuple[RunWrite, int]] = []  # (failed write, attempts so far), oldest first

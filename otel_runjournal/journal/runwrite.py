@@ -150,7 +150,11 @@ def build_write(
     _add_usage(run, spans)
     arrived = spans_before + own_span_count(spans)
     if root is None:  # its root has not arrived (yet): the totals may be short; or a late part
-        run.complete = False if announced is None or prior is None else arrived >= announced
+        if prior is None or prior.status == "running":
+            run.complete = False
+        elif announced is not None:
+            run.complete = arrived >= announced
+        # else a late part of a finished run whose span count is not known here: as it was
     else:
         run.complete = None if root.span_count is None else arrived >= root.span_count
     if spans and root is None:

@@ -1,6 +1,7 @@
-"""When ``serve`` writes a run whose root overtook its children (a Collector retrying after an outage
-sends the batches it held in backoff seconds after later ones): whole, in one part, when the children
-come within the wait the root's announced span count buys; appended within seconds when later."""
+"""Spans that come late: when ``serve`` writes a run whose root overtook its children (a Collector
+retrying after an outage sends the batches it held in backoff seconds after later ones) — whole, in
+one part, when the children come within the wait the root's announced span count buys; appended
+within seconds when later — and a late part of a run written before a restart adds to it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from serve_helpers import agent_spans, health, post, request_of, serving
 from test_serve import _events, _in_process, _wait_for
 
-from otel_runjournal import open_store
+from otel_runjournal import RunJournalExporter, open_store
 from otel_runjournal.journal.assembler import Assembler
 
 
@@ -85,6 +86,56 @@ def test_children_later_than_the_wait_are_appended_within_seconds(
     totals = ("total_tokens", "input_tokens", "output_tokens", "llm_call_count", "message_count")
     assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
     assert run.total_tokens > 0
+
+
+def test_a_late_span_after_a_restart_adds_to_the_run_written_before_it(
+    run_spans: list[Any], tmp_path: Path
+) -> None:
+    """A span of a run written by serve before a restart, arriving after it (idle timeout), adds to the
+    stored run: still ``success``, totals of the whole run, events as in-process."""
+    root = _root(run_spans)
+    late = next(s for s in run_spans if s.name.startswith("chat "))
+    location = str(tmp_path / "served.duckdb")
+    with serving(location, tmp_path / "spool", settle=0) as server:
+        port = server.http_port or 0
+        body = request_of([s for s in run_spans if s is not late]).SerializeToString()
+        assert post(port, body).status == 200
+        _wait_for(lambda: _held_and_written(port) == (0, 1), "the run written without its late span")
+    with serving(location, tmp_path / "spool", settle=0, run_idle_timeout=1) as server:
+        port = server.http_port or 0
+        assert post(port, request_of([late]).SerializeToString()).status == 200
+        _wait_for(lambda: _held_and_written(port) == (0, 1), "the late span written after the idle timeout")
+    local = str(tmp_path / "local.duckdb")
+    assert _events(location) == _in_process(run_spans, local)
+    run_id = root.attributes["runjournal.run_id"]
+    run, _ = _summary(location, run_id)
+    reference, _ = _summary(local, run_id)
+    totals = ("status", "total_tokens", "input_tokens", "llm_call_count", "message_count", "cost_usd")
+    assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
+    assert run.usage_by_caller == reference.usage_by_caller and run.total_tokens > 0
+
+
+def test_exporter_after_a_restart_adds_a_late_part_to_the_stored_run(
+    run_spans: list[Any], tmp_path: Path
+) -> None:
+    """An exporter (a restarted application) flushing a late span of a run an earlier exporter wrote
+    keeps the stored run ``success`` and adds to its totals instead of replacing them."""
+    root = _root(run_spans)
+    late = next(s for s in run_spans if s.name.startswith("chat "))
+    location = str(tmp_path / "journal.duckdb")
+    first = RunJournalExporter(location)
+    first.export([s for s in run_spans if s is not late])
+    first.shutdown()
+    second = RunJournalExporter(location)
+    second.export([late])
+    second.shutdown()  # the run's root never comes to this one: its part is written at shutdown
+    run_id = root.attributes["runjournal.run_id"]
+    run, _ = _summary(location, run_id)
+    local = str(tmp_path / "local.duckdb")
+    assert _events(location) == _in_process(run_spans, local)
+    reference, _ = _summary(local, run_id)
+    totals = ("status", "total_tokens", "output_tokens", "llm_call_count", "message_count")
+    assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
 
 
 class _Clock:
