@@ -12,8 +12,35 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from otel_runjournal import content as _content
 from otel_runjournal import semconv as sc
 
+_KEEP: Any = object()
 T0 = 1_700_000_000_000_000_000  # ns; 2023-11-14T22:13:20Z
 MS = 1_000_000
+
+
+def copy_of(
+    span: ReadableSpan, *, trace_xor: int = 0, span_xor: int = 0, parent: Any = _KEEP, attributes: Any = _KEEP
+) -> ReadableSpan:
+    """A new finished span like ``span``: its trace / span id XORed with ``trace_xor`` / ``span_xor``,
+    its parent and attributes kept unless given."""
+    ctx = span.get_span_context()
+    assert ctx is not None
+    moved = trace.SpanContext(
+        ctx.trace_id ^ trace_xor, ctx.span_id ^ span_xor, ctx.is_remote, ctx.trace_flags, ctx.trace_state
+    )
+    return ReadableSpan(
+        name=span.name,
+        context=moved,
+        parent=span.parent if parent is _KEEP else parent,
+        resource=span.resource,
+        attributes=span.attributes if attributes is _KEEP else attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def user_input(text: str) -> str:

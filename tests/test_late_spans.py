@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from serve_helpers import agent_spans, health, post, request_of, serving
+from spanfactory import copy_of
 from test_serve import _events, _in_process, _wait_for
 
 from otel_runjournal import RunJournalExporter, open_store
@@ -178,7 +179,7 @@ def test_assembler_counts_arrived_spans_without_other_instrumentations_duplicate
     held = [s for s in run_spans if s is not root]
     assembler = Assembler(max_pending_spans=1000)
     assert assembler.add(held) == []
-    foreign = _clone(
+    foreign = copy_of(
         chat,
         span_xor=1,
         parent=chat.get_span_context(),
@@ -198,31 +199,4 @@ def _in_other_trace(span: Any) -> Any:
     parent = span.parent and SpanContext(
         span.parent.trace_id ^ 1, span.parent.span_id, span.parent.is_remote, span.parent.trace_flags
     )
-    return _clone(span, trace_xor=1, parent=parent)
-
-
-def _clone(
-    span: Any, *, trace_xor: int = 0, span_xor: int = 0, parent: Any = None, attributes: Any = None
-) -> Any:
-    """A copy of a finished span with another trace / span id, parent or attributes."""
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
-
-    ctx = span.get_span_context()
-    moved = SpanContext(
-        ctx.trace_id ^ trace_xor, ctx.span_id ^ span_xor, ctx.is_remote, ctx.trace_flags, ctx.trace_state
-    )
-    return ReadableSpan(
-        name=span.name,
-        context=moved,
-        parent=parent,
-        resource=span.resource,
-        attributes=span.attributes if attributes is None else attributes,
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return copy_of(span, trace_xor=1, parent=parent)
