@@ -310,3 +310,22 @@ def test_runs_and_thread_advance_in_one_statement(store: PostgresStore) -> None:
     got_q = store.get_run("run-q")
     assert got_q is not None and got_q.status == "success"
     assert [e.seq for e in events_q] == list(range(1, len(events_q) + 1)) and events_q
+
+
+def test_odd_thread_ids_get_their_own_seqs(store: PostgresStore) -> None:
+    """Thread ids that JSON escapes (quotes, backslash, control characters, emoji, NUL) each get their
+    own seqs from 1, in batch order, and continue from there in the next batch."""
+    threads = [*ODD_TEXT, "\u2028 line separator", "nul\x00inside", "a" * 3000]
+    first = [make_run(f"run-{i}", thread, start=i) for i, thread in enumerate(threads)]
+    store.write(first)
+    second = [make_run(f"run-again-{i}", thread, start=20 + i) for i, thread in enumerate(threads)]
+    store.write(second)
+    for i, thread in enumerate(threads):
+        stored = _stored(thread)
+        assert stored is not None
+        got = store.list_events(f"run-{i}", limit=100)
+        assert [e.seq for e in got] == list(range(1, len(first[i].events) + 1))
+        assert {e.thread_id for e in got} == {stored}
+        again = store.list_events(f"run-again-{i}", limit=100)
+        start = len(first[i].events)
+        assert [e.seq for e in again] == list(range(start + 1, start + len(second[i].events) + 1))

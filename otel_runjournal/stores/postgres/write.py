@@ -11,14 +11,15 @@ Order inside the transaction, and why:
    same span: the second waits on the first's unique-index entry, then takes the second path.
 2. runs and ``thread_seq``, in one statement (one round trip, one statement for the server):
    ``thread_seq``'s ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
-   batch by its number of new events, in thread order (so writers lock rows in one order and cannot
-   deadlock on them), and a ``WITH`` clause upserts the runs from one JSON array (a run written in
-   parts ends with the latest summary). PostgreSQL runs an unreferenced data-modifying ``WITH`` after
-   the main statement, so every writer locks its threads first, then its runs, as one order. The
-   row locks are held until commit, so another writer of the same thread, on any host, gets the seqs
-   after ours and commits after us: seq is unique and increasing in commit order. This is the last
-   step but one, so writers sharing threads wait on each other only for the events' COPY and the
-   commit. A batch without events upserts its runs alone.
+   batch by its number of new events (sent as one JSON object, ``{thread: count}``, encoded by orjson
+   in C: psycopg's list dumpers call Python per item), in thread order (so writers lock rows in one
+   order and cannot deadlock on them), and a ``WITH`` clause upserts the runs from one JSON array (a
+   run written in parts ends with the latest summary). PostgreSQL runs an unreferenced
+   data-modifying ``WITH`` after the main statement, so every writer locks its threads first, then
+   its runs, as one order. The row locks are held until commit, so another writer of the same
+   thread, on any host, gets the seqs after ours and commits after us: seq is unique and increasing
+   in commit order. This is the last step but one, so writers sharing threads wait on each other
+   only for the events' COPY and the commit. A batch without events upserts its runs alone.
 3. events: binary COPY straight into ``run_events`` with the seqs just allocated.
 
 Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) or a naive
@@ -85,7 +86,7 @@ INSERT_SPANS = (
 )
 ADVANCE_THREADS = (
     "INSERT INTO thread_seq AS t (thread_id, last_seq) "
-    "SELECT thread_id, n FROM unnest(%b::TEXT[], %b::BIGINT[]) AS b (thread_id, n) ORDER BY thread_id "
+    "SELECT key, value::BIGINT FROM json_each_text(%s::JSON) ORDER BY key "
     "ON CONFLICT (thread_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq "
     "RETURNING thread_id, last_seq"
 )
@@ -307,12 +308,12 @@ def write(
             if clean:
                 threads = [t.replace("\x00", "\ufffd") for t in threads]  # as stored (see text)
             counts = Counter(threads)
-            order = sorted(counts)
+            per_thread = orjson.dumps(counts).decode()  # {thread: new events}, one C call
             # the thread rows are locked from here until commit: other writers of them wait
             if runs_json is None:
-                cur.execute(ADVANCE_THREADS, (order, [counts[t] for t in order]))
+                cur.execute(ADVANCE_THREADS, (per_thread,))
             else:
-                cur.execute(ADVANCE_WITH_RUNS[upsert], (runs_json, order, [counts[t] for t in order]))
+                cur.execute(ADVANCE_WITH_RUNS[upsert], (runs_json, per_thread))
             after = {t: count(int(last) - counts[t] + 1) for t, last in cur.fetchall()}  # our first seqs
             seqs = list(map(next, map(after.__getitem__, threads)))
             _copy(cur, "run_events", _EVENT_COLUMNS, _event_rows(events, seqs, clean))
