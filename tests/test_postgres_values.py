@@ -274,3 +274,58 @@ def test_non_finite_run_floats_next_to_finite_ones(store: PostgresStore) -> None
             assert got.duration_ms is not None and math.isnan(got.duration_ms)
         else:
             assert got.duration_ms == value
+
+
+def test_runs_and_thread_advance_in_one_statement(store: PostgresStore) -> None:
+    """Runs upserted in the statement that advances the threads: a run twice in a batch ends with the
+    later summary, a run without events is stored, seqs follow batch order per thread, across a
+    runs-only batch, a NaN duration (the field-by-field runs JSON) and the whole batch sent again."""
+    first = make_run("run-m", "thread-m")
+    later = make_run("run-m", "thread-m", start=3, status="error", tokens=(30, 7))
+    later.spans = []  # the same spans as ``first``: a re-send, not this test's case
+    quiet = RunWrite(RunRecord("run-q", "thread-q", status="running", input_tokens=4), events=[], spans=[])
+    other = make_run("run-o", "thread-o", start=1)
+    batch = [first, quiet, other, later]
+    store.write(batch)
+    got = store.get_run("run-m")
+    assert got is not None and (got.status, got.input_tokens, got.output_tokens) == ("error", 30, 7)
+    got_quiet = store.get_run("run-q")
+    assert got_quiet is not None and (got_quiet.status, got_quiet.input_tokens) == ("running", 4)
+    expected_m = [e.content for e in first.events] + [e.content for e in later.events]
+    events_m = store.list_events("run-m", limit=100)
+    assert [e.content for e in events_m] == expected_m
+    assert [e.seq for e in events_m] == list(range(1, len(expected_m) + 1))
+    assert [e.seq for e in store.list_events("run-o", limit=100)] == list(range(1, len(other.events) + 1))
+    store.write([other, quiet])  # sent again: nothing stored twice, no seq taken
+    assert len(store.list_events("run-o", limit=100)) == len(other.events)
+    store.write([RunWrite(run=RunRecord("run-q", "thread-q", status="success"), events=[], spans=[])])
+    odd = make_run("run-n", "thread-m", start=5)
+    odd.run.duration_ms = math.nan
+    store.write([odd, make_run("run-q", "thread-q", start=6)])
+    got_odd = store.get_run("run-n")
+    assert got_odd is not None and got_odd.duration_ms is not None and math.isnan(got_odd.duration_ms)
+    seqs_n = [e.seq for e in store.list_events("run-n", limit=100)]
+    assert seqs_n == list(range(len(expected_m) + 1, len(expected_m) + len(odd.events) + 1))
+    events_q = store.list_events("run-q", limit=100)
+    got_q = store.get_run("run-q")
+    assert got_q is not None and got_q.status == "success"
+    assert [e.seq for e in events_q] == list(range(1, len(events_q) + 1)) and events_q
+
+
+def test_odd_thread_ids_get_their_own_seqs(store: PostgresStore) -> None:
+    """Thread ids that JSON escapes (quotes, backslash, control characters, emoji, NUL) each get their
+    own seqs from 1, in batch order, and continue from there in the next batch."""
+    threads = [*ODD_TEXT, "\u2028 line separator", "nul\x00inside", "a" * 3000]
+    first = [make_run(f"run-{i}", thread, start=i) for i, thread in enumerate(threads)]
+    store.write(first)
+    second = [make_run(f"run-again-{i}", thread, start=20 + i) for i, thread in enumerate(threads)]
+    store.write(second)
+    for i, thread in enumerate(threads):
+        stored = _stored(thread)
+        assert stored is not None
+        got = store.list_events(f"run-{i}", limit=100)
+        assert [e.seq for e in got] == list(range(1, len(first[i].events) + 1))
+        assert {e.thread_id for e in got} == {stored}
+        again = store.list_events(f"run-again-{i}", limit=100)
+        start = len(first[i].events)
+        assert [e.seq for e in again] == list(range(start + 1, start + len(second[i].events) + 1))

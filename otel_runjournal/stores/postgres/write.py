@@ -9,15 +9,18 @@ Order inside the transaction, and why:
    NOTHING RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the
    events made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the
    same span: the second waits on the first's unique-index entry, then takes the second path.
-2. runs: one upsert of the runs as a JSON array (a run written in parts ends with the latest
-   summary).
-3. ``thread_seq``: one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
-   batch by its number of new events, in thread order (so writers lock rows in one order and cannot
-   deadlock on them). The row locks are held until commit, so another writer of the same thread, on
-   any host, gets the seqs after ours and commits after us: seq is unique and increasing in commit
-   order. This is the last step but one, so writers sharing threads wait on each other only for
-   the events' COPY and the commit.
-4. events: binary COPY straight into ``run_events`` with the seqs just allocated.
+2. runs and ``thread_seq``, in one statement (one round trip, one statement for the server):
+   ``thread_seq``'s ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
+   batch by its number of new events (sent as one JSON object, ``{thread: count}``, encoded by orjson
+   in C: psycopg's list dumpers call Python per item), in thread order (so writers lock rows in one
+   order and cannot deadlock on them), and a ``WITH`` clause upserts the runs from one JSON array (a
+   run written in parts ends with the latest summary). PostgreSQL runs an unreferenced
+   data-modifying ``WITH`` after the main statement, so every writer locks its threads first, then
+   its runs, as one order. The row locks are held until commit, so another writer of the same
+   thread, on any host, gets the seqs after ours and commits after us: seq is unique and increasing
+   in commit order. This is the last step but one, so writers sharing threads wait on each other
+   only for the events' COPY and the commit. A batch without events upserts its runs alone.
+3. events: binary COPY straight into ``run_events`` with the seqs just allocated.
 
 Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) or a naive
 datetime makes the server or the driver refuse the batch, and the store writes it again with NUL as
@@ -83,7 +86,7 @@ INSERT_SPANS = (
 )
 ADVANCE_THREADS = (
     "INSERT INTO thread_seq AS t (thread_id, last_seq) "
-    "SELECT thread_id, n FROM unnest(%b::TEXT[], %b::BIGINT[]) AS b (thread_id, n) ORDER BY thread_id "
+    "SELECT key, value::BIGINT FROM json_each_text(%s::JSON) ORDER BY key "
     "ON CONFLICT (thread_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq "
     "RETURNING thread_id, last_seq"
 )
@@ -115,6 +118,10 @@ def _upsert_runs(usage: str) -> str:
 
 UPSERT_RUNS = _upsert_runs("JSON")  # the records encoded whole: usage_by_caller nested
 UPSERT_RUNS_TEXT = _upsert_runs("TEXT")  # usage_by_caller as a JSON string holding its JSON text
+# the runs upserted in the statement that advances the threads (see the module's docstring, step 2)
+ADVANCE_WITH_RUNS = {
+    upsert: f"WITH r AS ({upsert}) {ADVANCE_THREADS}" for upsert in (UPSERT_RUNS, UPSERT_RUNS_TEXT)
+}
 
 
 def text(value: str | None) -> str | None:
@@ -203,7 +210,7 @@ _FLOAT_FIELDS = ("duration_ms", "cost_usd")
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _runs_statement(runs: Sequence[RunRecord], clean: bool) -> tuple[str, tuple[str]]:
+def _runs_statement(runs: Sequence[RunRecord], clean: bool) -> tuple[str, str]:
     """The runs' upsert and its one parameter. Common case: the records encoded whole by orjson in
     one call. Else (JSON has no NaN or infinity, NUL to replace, a value orjson refuses): field by field
     (:func:`_runs_text`)."""
@@ -215,10 +222,10 @@ def _runs_statement(runs: Sequence[RunRecord], clean: bool) -> tuple[str, tuple[
             finite = False
         if finite:
             try:
-                return UPSERT_RUNS, (orjson.dumps(runs, default=str, option=_OPTIONS[1]).decode(),)
+                return UPSERT_RUNS, orjson.dumps(runs, default=str, option=_OPTIONS[1]).decode()
             except (TypeError, ValueError):
                 pass
-    return UPSERT_RUNS_TEXT, (_runs_text(runs, clean),)
+    return UPSERT_RUNS_TEXT, _runs_text(runs, clean)
 
 
 def _runs_text(runs: Sequence[RunRecord], clean: bool) -> str:
@@ -290,18 +297,23 @@ def write(
             }
             kept = _codec.drop_written(batch, written)
         runs = _codec.latest_runs([unit.run for unit in kept])
-        if runs:
-            cur.execute(*_runs_statement(runs, clean))
+        upsert, runs_json = _runs_statement(runs, clean) if runs else ("", None)
         events = [e for unit in kept for e in unit.events]
         seqs: list[int] = []
-        if events:
+        if not events:
+            if runs_json is not None:
+                cur.execute(upsert, (runs_json,))
+        else:
             threads = [e.thread_id for e in events]
             if clean:
                 threads = [t.replace("\x00", "\ufffd") for t in threads]  # as stored (see text)
             counts = Counter(threads)
-            order = sorted(counts)
+            per_thread = orjson.dumps(counts).decode()  # {thread: new events}, one C call
             # the thread rows are locked from here until commit: other writers of them wait
-            cur.execute(ADVANCE_THREADS, (order, [counts[t] for t in order]))
+            if runs_json is None:
+                cur.execute(ADVANCE_THREADS, (per_thread,))
+            else:
+                cur.execute(ADVANCE_WITH_RUNS[upsert], (runs_json, per_thread))
             after = {t: count(int(last) - counts[t] + 1) for t, last in cur.fetchall()}  # our first seqs
             seqs = list(map(next, map(after.__getitem__, threads)))
             _copy(cur, "run_events", _EVENT_COLUMNS, _event_rows(events, seqs, clean))
