@@ -139,6 +139,30 @@ def test_exporter_after_a_restart_adds_a_late_part_to_the_stored_run(
     assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
 
 
+class _WriteOnlyStore:
+    """A sink with only ``write`` and ``close`` (what a benchmark or a forwarding store may be)."""
+
+    def __init__(self) -> None:
+        self.writes: list[Any] = []
+
+    def write(self, batch: list[Any]) -> None:
+        self.writes.extend(batch)
+
+    def close(self) -> None:
+        pass
+
+
+def test_exporter_with_a_write_only_store_writes_late_parts_as_before(run_spans: list[Any]) -> None:
+    """A store without ``get_run`` is still accepted; a part without its root is written as it is."""
+    late = next(s for s in run_spans if s.name.startswith("chat "))
+    store = _WriteOnlyStore()
+    exporter = RunJournalExporter(store)  # type: ignore[arg-type]
+    assert exporter.export([late]).name == "SUCCESS"
+    exporter.shutdown()
+    (write,) = store.writes
+    assert write.run.status == "abandoned" and write.run.llm_call_count == 1
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 0.0

@@ -164,7 +164,7 @@ class JournalWriter:
             with_content=journal_content,
             run_idle_timeout=run_idle_timeout,
             late_idle_timeout=settle,  # spans after their run was written: appended once they stop
-            stored_run=store.get_run,  # ... also to a run written before a restart
+            stored_run=getattr(store, "get_run", None),  # ... also to a run written before a restart
             pricer=resolve_pricer(),  # OTEL_RUNJOURNAL_PRICES, else genai-prices' table
         )
         self._max_queued = max_queued_spans
