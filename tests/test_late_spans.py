@@ -139,6 +139,30 @@ def test_exporter_after_a_restart_adds_a_late_part_to_the_stored_run(
     assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
 
 
+def test_a_root_after_its_children_were_written_elsewhere_adds_to_them(
+    run_spans: list[Any], tmp_path: Path
+) -> None:
+    """Children written by one exporter (its process ended mid-run: ``abandoned``), the root by the next:
+    the run ends ``success`` with the totals and events of the whole run."""
+    root = _root(run_spans)
+    location = str(tmp_path / "journal.duckdb")
+    first = RunJournalExporter(location)
+    first.export([s for s in run_spans if s is not root])
+    first.shutdown()
+    assert _summary(location, root.attributes["runjournal.run_id"])[0].status == "abandoned"
+    second = RunJournalExporter(location)
+    second.export([root])
+    second.shutdown()
+    run_id = root.attributes["runjournal.run_id"]
+    run, _ = _summary(location, run_id)
+    local = str(tmp_path / "local.duckdb")
+    assert _events(location) == _in_process(run_spans, local)
+    reference, _ = _summary(local, run_id)
+    totals = ("status", "total_tokens", "output_tokens", "llm_call_count", "message_count", "last_ai_message")
+    assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
+    assert run.usage_by_caller == reference.usage_by_caller
+
+
 class _WriteOnlyStore:
     """A sink with only ``write`` and ``close`` (what a benchmark or a forwarding store may be)."""
 

@@ -258,8 +258,8 @@ class Assembler:
         spans = pending.spans if pending else []
         self.pending_spans -= len(spans)
         prior = self._written.get(run_id)
-        if prior is None and root is None and pending is not None and not pending.foreign:
-            prior = self._lookup(run_id)  # rare: a part without its root (late, idle, over the bound)
+        if prior is None and pending is not None and not pending.foreign and self._elsewhere(pending, root):
+            prior = self._lookup(run_id)  # rare: a part of a run written in parts, one of them elsewhere
         thread_id = prior.thread_id if prior else (pending.thread_id if pending else run_id)
         status = prior.status if prior is not None and prior.status != "running" else unfinished
         if pending is not None and pending.foreign:
@@ -285,6 +285,15 @@ class Assembler:
             if event.thread_id != thread_id:  # the run's thread was settled by an earlier part
                 event.thread_id = thread_id
         return self._remember(write)
+
+    @staticmethod
+    def _elsewhere(pending: _Pending, root: RootInfo | None) -> bool:
+        """Whether an earlier part of a run this assembler has not written may be in the store: a part
+        without its root (late, idle, over the bound), or a root whose run lacks spans it announces."""
+        if root is None:
+            return True
+        announced = root.span_count
+        return announced is not None and len(pending.spans) - pending.duplicates < announced
 
     def _lookup(self, run_id: str) -> RunRecord | None:
         if self._stored_run is None:
