@@ -63,6 +63,11 @@ class _Pending:
     late: bool = False  # a late part: its run was already written finished, in this trace
     duplicates: int = 0  # of ``spans``: other instrumentations' spans of calls ours own
 
+    @property
+    def own(self) -> int:
+        """Spans of the run's handler held (what ``runjournal.span_count`` counts)."""
+        return len(self.spans) - self.duplicates
+
 
 class Assembler:
     """Buffers mapped spans per run; not thread-safe (the exporter holds its lock around it)."""
@@ -237,7 +242,7 @@ class Assembler:
         """Spans of a run's handler that arrived: handed out in earlier parts plus held (not the
         duplicates of other instrumentations), to compare with its root's ``runjournal.span_count``."""
         pending = self._pending.get(run_id)
-        held = len(pending.spans) - pending.duplicates if pending is not None else 0
+        held = pending.own if pending is not None else 0
         return self._spans_written.get(run_id, 0) + held
 
     def _finished(self, run_id: str) -> bool:
@@ -293,7 +298,7 @@ class Assembler:
         if root is None:
             return True
         announced = root.span_count
-        return announced is not None and len(pending.spans) - pending.duplicates < announced
+        return announced is not None and pending.own < announced
 
     def _lookup(self, run_id: str) -> RunRecord | None:
         if self._stored_run is None:
@@ -329,8 +334,7 @@ class Assembler:
         return [self._finish(run_id) for run_id in [k for k, p in self._pending.items() if p.late]]
 
     def _expire_idle(self, now: float) -> list[RunWrite]:
-        forever = float("inf")
-        run_idle = self._run_idle_timeout or forever
+        run_idle = self._run_idle_timeout or float("inf")
         late_idle = run_idle if self._late_idle_timeout is None else self._late_idle_timeout
         idle = [
             run_id

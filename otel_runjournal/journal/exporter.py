@@ -31,7 +31,7 @@ from .. import content as _content
 from .. import settings as _env
 from ..guard import report_internal_error
 from ..pricing import resolve_pricer
-from ..records import RunRecord, RunWrite
+from ..records import RunWrite
 from ..stores.base import RunStore
 from .assembler import Assembler
 
@@ -127,7 +127,9 @@ class RunJournalExporter(SpanExporter):
             # a run whose root never arrives (dropped, or its process died) is written, incomplete,
             # once it has been idle as long as the handler's run TTL, instead of waiting for shutdown
             run_idle_timeout=_env.resolve(None, _env.OTEL_RUNJOURNAL_RUN_TTL, 3600.0, float),
-            stored_run=self._stored_run,  # a late part of a run the assembler no longer remembers
+            # a part of a run the assembler does not remember adds to the store's summary (None from a
+            # store that only writes)
+            stored_run=getattr(self._store, "get_run", None),
         )
         self._lock = threading.Lock()
         self._retry: list[tuple[RunWrite, int]] = []  # (failed write, attempts so far), oldest first
@@ -168,11 +170,6 @@ class RunJournalExporter(SpanExporter):
                 dropped_spans=self._dropped + self._assembler.unmapped_spans,
                 ignored_spans=self._assembler.ignored_spans,
             )
-
-    def _stored_run(self, run_id: str) -> RunRecord | None:
-        """The store's summary of a run (``None`` from a store that only writes, e.g. a sink of ours)."""
-        get_run = getattr(self._store, "get_run", None)
-        return get_run(run_id) if callable(get_run) else None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Journal finished spans; never raises. FAILURE when the store failed or after shutdown."""

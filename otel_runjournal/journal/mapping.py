@@ -31,7 +31,16 @@ from ..pricing import Pricer
 from ..records import SpanRecord, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
-from .spanfacts import EVENT_OPS, LLM_OPS, ROOT_OPS, RootInfo, error_of, operation_named, run_name
+from .spanfacts import (
+    EVENT_OPS,
+    LLM_OPS,
+    ROOT_OPS,
+    RootInfo,
+    announced_span_count,
+    error_of,
+    operation_named,
+    run_name,
+)
 from .spanread import (
     KIND_NAMES,
     STATUS_NAMES,
@@ -123,7 +132,6 @@ def _root_info(
         data, input_text = content.parsed(sc.GEN_AI_INPUT_MESSAGES)
         human = None if input_text is None else gj.human_text_of(input_text, data)
     record = mapped.record
-    announced = attrs.get(sc.RJ_SPAN_COUNT)
     return RootInfo(
         name=run_name(span, attrs),
         trace_id=record.trace_id,
@@ -139,7 +147,7 @@ def _root_info(
         resumed=resumed,
         start_at=record.start_time,
         end_at=end_at(mapped),
-        span_count=announced if isinstance(announced, int) and not isinstance(announced, bool) else None,
+        span_count=announced_span_count(attrs),
     )
 
 

@@ -196,6 +196,12 @@ def error_of(
     )
 
 
+def announced_span_count(attrs: Mapping[str, Any]) -> int | None:
+    """The spans a handler root says its run made (``runjournal.span_count``), ``None`` when absent."""
+    count = attrs.get(sc.RJ_SPAN_COUNT)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 def run_name(span: ReadableSpan, attrs: Mapping[str, Any]) -> str:
     agent = attrs.get(sc.GEN_AI_AGENT_NAME)
     if isinstance(agent, str) and agent:

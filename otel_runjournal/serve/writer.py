@@ -41,6 +41,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv as sc
 from ..journal.assembler import Assembler
+from ..journal.spanfacts import announced_span_count
 from ..journal.spanread import attributes_of, trace_hex
 from ..pricing import resolve_pricer
 from ..records import RunWrite
@@ -102,11 +103,6 @@ def run_key(attrs: dict[str, Any], trace_id: str) -> str:
     """The assembler's run key of a span: ``runjournal.run_id``, else the trace id (foreign spans)."""
     run_id = attrs.get(sc.RJ_RUN_ID)
     return run_id if isinstance(run_id, str) and run_id else trace_id
-
-
-def _announced(root: ReadableSpan) -> int | None:
-    count = attributes_of(root).get(sc.RJ_SPAN_COUNT)
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def read_body(body: bytes) -> Decoded | Outcome:
@@ -481,7 +477,7 @@ class JournalWriter:
     def _all_arrived(self, key: str) -> bool:
         """Whether every span the run's root announces has arrived (``True`` when none is announced)."""
         roots = self._roots[key]
-        counts = [count for count in map(_announced, roots) if count is not None]
+        counts = [n for n in (announced_span_count(attributes_of(r)) for r in roots) if n is not None]
         return not counts or self._assembler.arrived_spans(key) + len(roots) >= max(counts)
 
     def _idle(self) -> None:
