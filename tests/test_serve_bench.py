@@ -26,5 +26,6 @@ def test_bench_serve_smoke_prints_every_number() -> None:
         "in-process exporter spans/s",
         "serve / in-process",
         "serve RSS MB idle/peak/after",
+        "serve senders CPU µs/span",
     ):
         assert name in lines, out.stdout
