@@ -608,3 +608,22 @@ def test_abandoned_child_is_marked(f: SpanFactory) -> None:
     events = {ev.event_type: ev for _, ev in m.map_span(span, "r", "r").events}
     assert events["tool_end"].metadata["abandoned"] is True
     assert "abandoned" not in events["tool_start"].metadata
+
+
+@pytest.mark.parametrize(
+    ("name", "attrs"),
+    [
+        ("invoke_agent helper", {sc.GEN_AI_OPERATION_NAME: "invoke_agent"}),  # a subagent: no events
+        ("chat m", CHAT),  # events: its Emitter is its content
+        ("execute_tool t", {sc.GEN_AI_OPERATION_NAME: "execute_tool", sc.GEN_AI_TOOL_NAME: "t"}),
+    ],
+)
+def test_mapping_takes_the_content_of_every_span_that_reads_any(
+    f: SpanFactory, name: str, attrs: dict[str, Any]
+) -> None:
+    """The content handed over for a span inside a run is taken when it is mapped, whether or not the
+    span makes events, so nothing is left in the registry."""
+    span = _one(f, name, {**common("r"), **attrs}, content={sc.GEN_AI_INPUT_MESSAGES: user_input("hi")})
+    assert _content.peek(span) is not None
+    m.map_span(span, "r", "r")
+    assert _content.peek(span) is None

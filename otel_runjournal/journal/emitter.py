@@ -95,8 +95,9 @@ def end_at(mapped: MappedSpan) -> datetime:
     return record.end_time if record.end_time > record.start_time else record.start_time
 
 
-class Emitter:
-    """Collects one span's keyed events; knows the span's start / end keys and its error."""
+class Emitter(SpanContent):
+    """Collects one span's keyed events; knows the span's start / end keys and its error. It is also the
+    span's :class:`SpanContent` (one object per span with events, not two)."""
 
     __slots__ = (
         "end_at",
@@ -123,7 +124,10 @@ class Emitter:
         thread_id: str,
         attrs: Mapping[str, Any],
         events: Sequence[Any],
+        ctx: SpanContext | None,
+        with_content: bool,
     ) -> None:
+        SpanContent.__init__(self, ctx, with_content, attrs)
         self.mapped, self.run_id, self.thread_id, self.events = mapped, run_id, thread_id, events
         record = mapped.record
         self.trace_id = record.trace_id

@@ -219,20 +219,24 @@ def map_one(
         op = operation_named(record.name, attrs)
         if op is None and not events and not (candidate or is_root):
             return mapped  # a plain chain / graph node span: its row is all it contributes
-    content = SpanContent(ctx, with_content, attrs)
+    if not events and op not in EVENT_OPS:  # e.g. an agent / workflow span: no events of its own
+        if candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
+            content = SpanContent(ctx, with_content, attrs)
+            mapped.root = _root_info(span, attrs, mapped, events, content)
+        else:
+            SpanContent(ctx, with_content, attrs)  # takes the span's content: nothing else would drop it
+        return mapped  # its root facts are its events (made per run)
+    out = Emitter(span, mapped, run_id, thread_id, attrs, events, ctx, with_content)  # also its content
     if candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
-        mapped.root = _root_info(span, attrs, mapped, events, content)
-    if not events and op not in EVENT_OPS:
-        return mapped  # e.g. an agent / workflow span: its root facts are its events (made per run)
-    out = Emitter(span, mapped, run_id, thread_id, attrs, events)
+        mapped.root = _root_info(span, attrs, mapped, events, out)
     if op in LLM_OPS:
-        llm_events(out, attrs, content, pricer)
+        llm_events(out, attrs, out, pricer)
     elif op == sc.OP_EXECUTE_TOOL:
-        tool_events(out, span, attrs, content)
+        tool_events(out, span, attrs, out)
     elif op == sc.OP_RETRIEVAL:
-        retriever_events(out, span, attrs, content)
+        retriever_events(out, span, attrs, out)
     if events:
-        custom_events(out, content)
+        custom_events(out, out)
     if get(sc.RJ_ABANDONED) and not is_root:  # ended by the handler's TTL, not by LangChain
         for key, event in mapped.events:
             if key == out.end_key:
