@@ -18,9 +18,9 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from .. import semconv as sc
 from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite, utc
 from .emitter import G_FIRST, G_LAST, Keyed, MappedSpan, SortKey
-from .. import semconv as sc
 from .spanfacts import RootInfo
 
 PREVIEW_CHARS = 500
