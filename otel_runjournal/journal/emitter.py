@@ -127,7 +127,14 @@ class Emitter(SpanContent):
         ctx: SpanContext | None,
         with_content: bool,
     ) -> None:
-        SpanContent.__init__(self, ctx, with_content, attrs)
+        # SpanContent.__init__, inline: taken even when not recorded (nothing else would drop it)
+        self.enabled = with_content
+        side = None if ctx is None else _content.REGISTRY.take((ctx.trace_id, ctx.span_id))
+        if with_content:
+            self._side = side or {}
+            self._attrs = attrs
+        else:
+            self._side = self._attrs = {}
         self.mapped, self.run_id, self.thread_id, self.events = mapped, run_id, thread_id, events
         record = mapped.record
         self.trace_id = record.trace_id
