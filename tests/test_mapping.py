@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind
 from spanfactory import (
     HANDLER_RUN_EVENTS,
     MS,
@@ -383,6 +383,39 @@ def test_utc_at_the_fast_path_bounds(ns: int) -> None:
     assert utc(ns) == datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=ns // 1000)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.integers(min_value=0, max_value=2**63 - 1),
+        st.integers(min_value=2**33 * 10**9 - 10**4, max_value=2**33 * 10**9 + 10**4),
+    ),
+    st.integers(min_value=0, max_value=10**12),
+    st.integers(min_value=0, max_value=10**6),
+)
+def test_row_and_event_times_are_utc_of_their_ns(start: int, length: int, event_at: int) -> None:
+    """A span's row times and its events' times (inlined conversions) are records.utc of their ns, on
+    both sides of utc's fast-path bound."""
+    end = min(start + length, 2**63 - 1)
+    at = min(start + event_at, end)
+    ctx = SpanContext(0x1234, 0x5678, False)
+    span = ReadableSpan(
+        name="summarize",
+        context=ctx,
+        attributes={**common("r"), sc.RJ_RUN_TYPE: "chain"},
+        events=(Event(sc.EVENT_CUSTOM_PREFIX + "note", {sc.RJ_CUSTOM_DATA: '{"a": 1}'}, timestamp=at),),
+        start_time=start,
+        end_time=end,
+    )
+    mapped = m.map_span(span, "r", "t")
+    row = mapped.record
+    assert (row.start_time, row.end_time) == (utc(start), utc(end))
+    assert row.start_time.tzinfo is timezone.utc and row.end_time.tzinfo is timezone.utc
+    ((_, event),) = mapped.events
+    ts = max(at, start)
+    assert event.created_at == (utc(ts) if ts < end else utc(end))
+    assert event.created_at.tzinfo is timezone.utc
+
+
 def test_span_row_is_the_same_from_any_span_object(
     f: SpanFactory, span_exporter: InMemorySpanExporter
 ) -> None:
@@ -575,3 +608,22 @@ def test_abandoned_child_is_marked(f: SpanFactory) -> None:
     events = {ev.event_type: ev for _, ev in m.map_span(span, "r", "r").events}
     assert events["tool_end"].metadata["abandoned"] is True
     assert "abandoned" not in events["tool_start"].metadata
+
+
+@pytest.mark.parametrize(
+    ("name", "attrs"),
+    [
+        ("invoke_agent helper", {sc.GEN_AI_OPERATION_NAME: "invoke_agent"}),  # a subagent: no events
+        ("chat m", CHAT),  # events: its Emitter is its content
+        ("execute_tool t", {sc.GEN_AI_OPERATION_NAME: "execute_tool", sc.GEN_AI_TOOL_NAME: "t"}),
+    ],
+)
+def test_mapping_takes_the_content_of_every_span_that_reads_any(
+    f: SpanFactory, name: str, attrs: dict[str, Any]
+) -> None:
+    """The content handed over for a span inside a run is taken when it is mapped, whether or not the
+    span makes events, so nothing is left in the registry."""
+    span = _one(f, name, {**common("r"), **attrs}, content={sc.GEN_AI_INPUT_MESSAGES: user_input("hi")})
+    assert _content.peek(span) is not None
+    m.map_span(span, "r", "r")
+    assert _content.peek(span) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -182,3 +183,29 @@ def test_parsed_renderings_are_what_their_json_parses_to(limit: int, redact: Any
         assert repr(data) == repr(expected), (value, text)
         if expected is gj.NOT_JSON:  # plain text (a tool's string argument): the journal keeps it as text
             assert gj.parse(text) is None
+
+
+class _MappingModel(BaseModel, Mapping[str, Any]):  # type: ignore[misc]
+    """A pydantic model that is also a Mapping: the renderer reads it as a mapping, not by its fields."""
+
+    type: str = "ai"
+    content: str = "from the fields"
+
+    def __getitem__(self, key: str) -> Any:
+        return {"role": "user", "content": "from the mapping"}[key]
+
+    def __iter__(self) -> Any:
+        return iter(("role", "content"))
+
+    def __len__(self) -> int:
+        return 2
+
+
+def test_a_pydantic_mapping_message_renders_as_a_mapping() -> None:
+    """The message-fields fast path (tried before the Mapping branch) leaves a pydantic Mapping to it."""
+    message = _MappingModel()
+    renderer = Renderer(1000)
+    assert json.loads(renderer.input_messages([message])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "from the mapping"}]}
+    ]
+    assert renderer.input_messages([message]) == renderer.input_messages([dict(message.items())])

@@ -143,21 +143,18 @@ class Assembler:
 
     def _add_one(self, span: ReadableSpan, now: float, out: list[RunWrite]) -> None:
         attrs = sr.attributes_of(span)
-        trace_id = sr.trace_id_of(span)
+        ctx = (
+            span.get_span_context()
+        )  # read once: the trace id here, the span id and content key in the mapping
+        trace_id = sr.trace_hex(ctx.trace_id if ctx is not None else 0)
         run_id = attrs.get(sc.RJ_RUN_ID)
         if isinstance(run_id, str) and run_id:
             if trace_id != self._last_handler_trace or run_id != self._last_handler_run:
                 self._handler_trace(trace_id, run_id, now)  # a run's spans come together: rarely here
             thread = attrs.get(sc.RJ_THREAD_ID)
             thread_id = thread if isinstance(thread, str) and thread else run_id
-            mapped = m.map_span(
-                span,
-                run_id,
-                thread_id,
-                with_content=self._with_content,
-                trace_id=trace_id,
-                attrs=attrs,
-                pricer=self._pricer,
+            mapped = m.map_one(
+                span, ctx, attrs, trace_id, run_id, thread_id, self._with_content, False, self._pricer
             )
             pending = self._pending.get(run_id)
             if pending is not None:  # the common case, inline: another span of a run being held
@@ -181,15 +178,8 @@ class Assembler:
             else:
                 conversation = attrs.get(sc.GEN_AI_CONVERSATION_ID)
                 thread_id = conversation if isinstance(conversation, str) and conversation else trace_id
-                mapped = m.map_span(
-                    span,
-                    trace_id,
-                    thread_id,
-                    with_content=self._with_content,
-                    candidate=True,
-                    trace_id=trace_id,
-                    attrs=attrs,
-                    pricer=self._pricer,
+                mapped = m.map_one(
+                    span, ctx, attrs, trace_id, trace_id, thread_id, self._with_content, True, self._pricer
                 )
                 self._hold(trace_id, thread_id, mapped, foreign=True, now=now)
         if trace_id in self._pending and self._pending[trace_id].foreign and is_local_root(span):
@@ -285,7 +275,8 @@ class Assembler:
             spans_before=before,
             announced=self._announced.get(run_id) if prior is not None else None,
         )
-        self._spans_written[run_id] = before + _runwrite.own_span_count(spans)
+        # own_span_count(spans): the held spans less the duplicates counted as they came
+        self._spans_written[run_id] = before + (pending.own if pending is not None and spans else 0)
         for event in write.events:
             if event.thread_id != thread_id:  # the run's thread was settled by an earlier part
                 event.thread_id = thread_id

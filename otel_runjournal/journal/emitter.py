@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,6 +17,10 @@ from .. import genai_json as gj
 from .. import semconv as sc
 from ..records import RunEvent, SpanRecord, utc
 from .spanfacts import RootInfo, Usage, error_of
+from .spanread import FAST_US
+
+_from_timestamp = datetime.fromtimestamp
+_UTC = timezone.utc
 
 SortKey = tuple[int, int, int, int, str, int]
 """(group, time ns, rank, span start ns, span id, sub). Group: run_start / human_message first,
@@ -91,8 +95,9 @@ def end_at(mapped: MappedSpan) -> datetime:
     return record.end_time if record.end_time > record.start_time else record.start_time
 
 
-class Emitter:
-    """Collects one span's keyed events; knows the span's start / end keys and its error."""
+class Emitter(SpanContent):
+    """Collects one span's keyed events; knows the span's start / end keys and its error. It is also the
+    span's :class:`SpanContent` (one object per span with events, not two)."""
 
     __slots__ = (
         "end_at",
@@ -119,12 +124,23 @@ class Emitter:
         thread_id: str,
         attrs: Mapping[str, Any],
         events: Sequence[Any],
+        ctx: SpanContext | None,
+        with_content: bool,
     ) -> None:
+        # SpanContent.__init__, inline: taken even when not recorded (nothing else would drop it)
+        self.enabled = with_content
+        side = None if ctx is None else _content.REGISTRY.take((ctx.trace_id, ctx.span_id))
+        if with_content:
+            self._side = side or {}
+            self._attrs = attrs
+        else:
+            self._side = self._attrs = {}
         self.mapped, self.run_id, self.thread_id, self.events = mapped, run_id, thread_id, events
         record = mapped.record
         self.trace_id = record.trace_id
         span_id = self.span_id = record.span_id
-        self.start_at, self.end_at = record.start_time, end_at(mapped)
+        start_at, record_end = record.start_time, record.end_time
+        self.start_at, self.end_at = start_at, record_end if record_end > start_at else start_at  # end_at()
         start, end = mapped.start_ns, mapped.end_ns
         self.start_key: SortKey = (G_BODY, start, R_START, start, span_id, 0)
         # the end sorts before starts at the same instant, but never before its own start
@@ -134,8 +150,8 @@ class Emitter:
             else (G_BODY, start, R_START, start, span_id, 1_000_000)
         )
         self.latency_ms = (end - start) / 1e6
-        self.failed = record.status_code == "ERROR"  # the span's StatusCode.ERROR
-        self.error_message, self.error_type = error_of(span, attrs, events) if self.failed else (None, None)
+        failed = self.failed = record.status_code == "ERROR"  # the span's StatusCode.ERROR
+        self.error_message, self.error_type = error_of(span, attrs, events) if failed else (None, None)
 
     def emit(
         self, key: SortKey, event_type: str, category: str, text: str | None, meta: dict[str, Any]
@@ -147,16 +163,21 @@ class Emitter:
         elif at == mapped.end_ns:
             created = self.end_at
         else:
-            created = utc(at)
-        event = RunEvent(
-            self.thread_id,
-            self.run_id,
-            event_type,
-            category,
-            created,
-            text,
-            meta,
-            self.trace_id,
-            self.span_id,
+            us = at // 1000  # records.utc, its fast path inline
+            created = _from_timestamp(us / 1e6, _UTC) if 0 <= us < FAST_US else utc(at)
+        mapped.events.append(
+            (
+                key,
+                RunEvent(
+                    self.thread_id,
+                    self.run_id,
+                    event_type,
+                    category,
+                    created,
+                    text,
+                    meta,
+                    self.trace_id,
+                    self.span_id,
+                ),
+            )
         )
-        mapped.events.append((key, event))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -42,6 +43,7 @@ from .spanfacts import (
     run_name,
 )
 from .spanread import (
+    FAST_US,
     KIND_NAMES,
     STATUS_NAMES,
     attributes_of,
@@ -54,6 +56,8 @@ from .spanread import (
 )
 
 _CONTENT_KEYS = frozenset(sc.CONTENT_ATTRIBUTES)
+_from_timestamp = datetime.fromtimestamp
+_UTC = timezone.utc
 
 
 def _row(
@@ -66,34 +70,41 @@ def _row(
 ) -> tuple[SpanRecord, int, int, Sequence[Any]]:
     """The span's row, its start / end ns (the end never before the start) and its OTel events."""
     # public properties only (the SDK's private fields would save ~0.2 us per span, not worth
-    # breaking on an SDK release that renames them)
-    name, kind, parent, status = span.name, span.kind, span.parent, span.status
-    start, end = span.start_time or 0, span.end_time
-    end = end or start
+    # breaking on an SDK release that renames them); every one read once
+    start = span.start_time or 0
+    end = span.end_time or start
     if ctx is None:
         trace_text, span_text = hex_trace_id(0), hex_span_id(0)
     else:
         trace_text = trace_id if trace_id is not None else trace_hex(ctx.trace_id)
-        span_text = hex_span_id(ctx.span_id)
-    start_at = utc(start)
-    end_at = start_at if end // 1000 == start // 1000 else utc(end)
+        span_text = ctx.span_id.to_bytes(8, "big").hex()  # hex_span_id, inline
+    # records.utc, its fast path inline (this runs twice for every span)
+    us = start // 1000
+    start_at = _from_timestamp(us / 1e6, _UTC) if 0 <= us < FAST_US else utc(start)
+    end_us = end // 1000
+    if end_us == us:
+        end_at = start_at
+    else:
+        end_at = _from_timestamp(end_us / 1e6, _UTC) if 0 <= end_us < FAST_US else utc(end)
     # the row shares the finished span's (immutable) attribute dict: nothing may modify it; tuple
     # values stay tuples (JSON arrays all the same)
     row = attrs
     if not with_content and not _CONTENT_KEYS.isdisjoint(attrs):
         row = {k: v for k, v in attrs.items() if k not in _CONTENT_KEYS}
     events = events_of(span)
+    parent, kind, status = span.parent, span.kind, span.status
+    code = status.status_code
     record = SpanRecord(
         trace_text,
         span_text,
-        hex_span_id(parent.span_id) if parent is not None else None,
+        parent.span_id.to_bytes(8, "big").hex() if parent is not None else None,
         run_id,
-        name,
+        span.name,
         KIND_NAMES.get(id(kind)) or kind.name,
         start_at,
         end_at,
         (end - start) / 1e6,
-        STATUS_NAMES.get(id(status.status_code)) or status.status_code.name,
+        STATUS_NAMES.get(id(code)) or code.name,
         status.description,
         row,
         [{"name": e.name, "time_unix_nano": e.timestamp, "attributes": plain(e.attributes)} for e in events]
@@ -171,9 +182,28 @@ def map_span(
     """
     if attrs is None:
         attrs = attributes_of(span)  # read-only
-    ctx = span.get_span_context()
+    return map_one(
+        span, span.get_span_context(), attrs, trace_id, run_id, thread_id, with_content, candidate, pricer
+    )
+
+
+def map_one(
+    span: ReadableSpan,
+    ctx: SpanContext | None,
+    attrs: dict[str, Any],
+    trace_id: str | None,
+    run_id: str,
+    thread_id: str,
+    with_content: bool,
+    candidate: bool,
+    pricer: Pricer | None,
+) -> MappedSpan:
+    """:func:`map_span` with the span's context and attributes already read, arguments positional
+    (the assembler calls it for every span)."""
     record, start, end, events = _row(span, run_id, with_content, attrs, trace_id, ctx)
-    caller = attrs.get(sc.RJ_CALLER)
+    get = attrs.get
+    caller = get(sc.RJ_CALLER)
+    is_root = bool(get(sc.RJ_IS_ROOT))
     mapped = MappedSpan(
         record,
         start,
@@ -182,26 +212,32 @@ def map_span(
         caller if isinstance(caller, str) and caller else sc.CALLER_LEAD_AGENT,
         None,
         None,
-        bool(attrs.get(sc.RJ_IS_ROOT)),
+        is_root,
     )
-    op = operation_named(record.name, attrs)
-    if op is None and not events and not (candidate or mapped.is_root):
-        return mapped  # a plain chain / graph node span: its row is all it contributes
-    content = SpanContent(ctx, with_content, attrs)
-    if candidate or mapped.is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
-        mapped.root = _root_info(span, attrs, mapped, events, content)
-    if not events and op not in EVENT_OPS:
-        return mapped  # e.g. an agent / workflow span: its root facts are its events (made per run)
-    out = Emitter(span, mapped, run_id, thread_id, attrs, events)
+    op = get(sc.GEN_AI_OPERATION_NAME)  # operation_named's first answer, inline
+    if not (isinstance(op, str) and op):
+        op = operation_named(record.name, attrs)
+        if op is None and not events and not (candidate or is_root):
+            return mapped  # a plain chain / graph node span: its row is all it contributes
+    if not events and op not in EVENT_OPS:  # e.g. an agent / workflow span: no events of its own
+        if candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
+            content = SpanContent(ctx, with_content, attrs)
+            mapped.root = _root_info(span, attrs, mapped, events, content)
+        else:
+            SpanContent(ctx, with_content, attrs)  # takes the span's content: nothing else would drop it
+        return mapped  # its root facts are its events (made per run)
+    out = Emitter(span, mapped, run_id, thread_id, attrs, events, ctx, with_content)  # also its content
+    if candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
+        mapped.root = _root_info(span, attrs, mapped, events, out)
     if op in LLM_OPS:
-        llm_events(out, attrs, content, pricer)
+        llm_events(out, attrs, out, pricer)
     elif op == sc.OP_EXECUTE_TOOL:
-        tool_events(out, span, attrs, content)
+        tool_events(out, span, attrs, out)
     elif op == sc.OP_RETRIEVAL:
-        retriever_events(out, span, attrs, content)
+        retriever_events(out, span, attrs, out)
     if events:
-        custom_events(out, content)
-    if attrs.get(sc.RJ_ABANDONED) and not mapped.is_root:  # ended by the handler's TTL, not by LangChain
+        custom_events(out, out)
+    if get(sc.RJ_ABANDONED) and not is_root:  # ended by the handler's TTL, not by LangChain
         for key, event in mapped.events:
             if key == out.end_key:
                 event.metadata["abandoned"] = True

@@ -18,9 +18,10 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from .. import semconv as sc
 from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite, utc
 from .emitter import G_FIRST, G_LAST, Keyed, MappedSpan, SortKey
-from .spanfacts import RootInfo, caller_bucket
+from .spanfacts import RootInfo
 
 PREVIEW_CHARS = 500
 """Length of ``input_preview`` (the run's input as recorded in ``run_start``)."""
@@ -84,12 +85,16 @@ def _lifecycle(run: RunRecord, root: RootInfo, start_at: datetime, end_at: datet
     return out
 
 
-def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
+def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> int:
+    """Add the model calls' usage to the run's totals; the spans the run's handler made (not the
+    duplicates of other instrumentations), counted in the same pass."""
+    duplicates = 0
     for span in spans:
         usage = span.usage
         if usage is None:
+            duplicates += span.duplicate
             continue
-        total = usage.total_tokens
+        total = usage.input_tokens + usage.output_tokens  # usage.total_tokens
         run.input_tokens += usage.input_tokens
         run.output_tokens += usage.output_tokens
         run.total_tokens += total
@@ -101,9 +106,17 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> None:
             run.unpriced_call_count += 1
         else:
             run.cost_usd = cost if run.cost_usd is None else run.cost_usd + cost
-        bucket = caller_bucket(span.caller)
-        setattr(run, bucket, getattr(run, bucket) + total)
-        run.usage_by_caller[span.caller] = run.usage_by_caller.get(span.caller, 0) + total
+        caller = span.caller
+        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):  # caller_bucket, inline
+            run.subagent_tokens += total
+        elif caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
+            run.middleware_tokens += total
+        else:
+            run.lead_agent_tokens += total
+        by_caller = run.usage_by_caller
+        by_caller[caller] = by_caller.get(caller, 0) + total
+        duplicates += span.duplicate
+    return len(spans) - duplicates
 
 
 _sort_key = itemgetter(0)
@@ -147,8 +160,7 @@ def build_write(
         run = replace(prior, usage_by_caller=dict(prior.usage_by_caller))
     else:
         run = RunRecord(run_id, thread_id)
-    _add_usage(run, spans)
-    arrived = spans_before + own_span_count(spans)
+    arrived = spans_before + _add_usage(run, spans)
     if root is None:  # its root has not arrived (yet): the totals may be short; or a late part
         if prior is None or prior.status == "running":
             run.complete = False

@@ -22,9 +22,12 @@ from .spanfacts import run_name, usage_of
 def llm_events(
     out: Emitter, attrs: Mapping[str, Any], content: SpanContent, pricer: Pricer | None = None
 ) -> None:
-    model = attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
-    caller = out.mapped.caller
-    usage = out.mapped.usage = usage_of(attrs)
+    get = attrs.get
+    response_model = get(sc.GEN_AI_RESPONSE_MODEL)
+    model = get(sc.GEN_AI_REQUEST_MODEL) or response_model
+    mapped = out.mapped
+    caller = mapped.caller
+    usage = mapped.usage = usage_of(attrs)
     price = provider = None
     if pricer is not None:
         provider, priced = priced_model(attrs)
@@ -36,7 +39,7 @@ def llm_events(
             usage.reasoning_tokens,
         )
         price = pricer.price(provider, priced, call, out.start_at)
-        out.mapped.cost_usd = None if price is None else price.cost_usd
+        mapped.cost_usd = None if price is None else price.cost_usd
     out.emit(out.start_key, "llm_start", "trace", None, {"model_name": model, "caller": caller})
     if out.failed:
         failure = {"error_type": out.error_type, "caller": caller, "model_name": model}
@@ -50,27 +53,36 @@ def llm_events(
     data, rendered = content.parsed(sc.GEN_AI_OUTPUT_MESSAGES)
     text, calls = gj.output_of(rendered, data) if rendered is not None else ("", [])
     text = text or content.get("gen_ai.completion.0.content") or ""  # OpenLLMetry-style spans
-    finish = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
+    finish = get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     meta: dict[str, Any] = {
-        "model": attrs.get(sc.GEN_AI_RESPONSE_MODEL) or model,
+        "model": response_model or model,
         "model_name": model,
         "caller": caller,
-        "usage": usage.as_dict(),
+        "usage": {  # usage.as_dict(), inline
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "cache_write_input_tokens": usage.cache_write_input_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+        },
         "latency_ms": out.latency_ms,
         "finish_reasons": list(finish) if isinstance(finish, (list, tuple)) else [],
         "tool_calls": calls,
     }
     if pricer is not None:
-        meta["cost_usd"] = None if price is None else price.cost_usd
-        meta["price_source"] = None if price is None else price.source
+        if price is None:
+            meta["cost_usd"] = meta["price_source"] = None
+        else:
+            meta["cost_usd"], meta["price_source"] = price.cost_usd, price.source
         meta["provider"] = provider  # what reprice prices by
     if sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs:
         meta["time_to_first_chunk"] = attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
-    out.emit(out.end_key, "llm_end", "trace", text or None, meta)
+    end_key = out.end_key
+    out.emit(end_key, "llm_end", "trace", text or None, meta)
     if text and caller == sc.CALLER_LEAD_AGENT:
-        key = out.end_key
         meta = {"model_name": model, "tool_calls": calls}
-        out.emit((*key[:5], key[5] + 1), "ai_message", "message", text, meta)
+        out.emit((*end_key[:5], end_key[5] + 1), "ai_message", "message", text, meta)
 
 
 def tool_events(out: Emitter, span: ReadableSpan, attrs: Mapping[str, Any], content: SpanContent) -> None:

@@ -40,6 +40,8 @@ _USAGE_ATTRS = frozenset(
         *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES,
     }
 )
+_MARKERS = (sc.LLM_REQUEST_TYPE, sc.TRACELOOP_SPAN_KIND)
+_MARKERS_AND_USAGE = frozenset({*_MARKERS, *_USAGE_ATTRS})  # what operation_named reads after the run type
 
 
 @dataclass(slots=True)
@@ -113,7 +115,9 @@ def operation_named(name: str, attrs: Mapping[str, Any]) -> str | None:
     run_type = get(sc.RJ_RUN_TYPE)
     if isinstance(run_type, str) and run_type in _RUN_TYPE_OPS:
         return _RUN_TYPE_OPS[run_type]
-    for marker in (sc.LLM_REQUEST_TYPE, sc.TRACELOOP_SPAN_KIND):
+    if _MARKERS_AND_USAGE.isdisjoint(attrs):  # the common case (chains, graph nodes): one look-up per name
+        return None
+    for marker in _MARKERS:
         value = get(marker)
         if isinstance(value, str) and value in _FOREIGN_KIND_OPS:
             return _FOREIGN_KIND_OPS[value]

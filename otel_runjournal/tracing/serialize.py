@@ -202,13 +202,8 @@ class Renderer:
             role, content = default_role, m
         elif isinstance(m, (tuple, list)) and len(m) == 2 and isinstance(m[0], str):
             role, content = _ROLES.get(m[0], m[0]), m[1]
-        elif isinstance(m, Mapping):
-            raw_role = m.get("role") or m.get("type") or default_role
-            role = _ROLES.get(raw_role, raw_role) if isinstance(raw_role, str) else default_role
-            content, tool_calls = m.get("content"), m.get("tool_calls")
-            role = role if isinstance(role, str) else default_role
-            tool_call_id, name = m.get("tool_call_id"), m.get("name")
-        elif (fields := _plain_fields(m)) is not None:  # a LangChain message: its fields, read once
+        elif type(m) is not dict and (fields := _plain_fields(m)) is not None:
+            # a LangChain message (never a Mapping, see _plain_fields): its fields, read once
             mtype = fields.get("type")
             role = _ROLES.get(mtype) if isinstance(mtype, str) else None
             if role is None:
@@ -220,6 +215,12 @@ class Renderer:
             tool_call_id = fields.get("tool_call_id", _MISSING)
             tool_call_id = _extra(m, "tool_call_id") if tool_call_id is _MISSING else tool_call_id
             name = fields.get("name")
+        elif type(m) is dict or isinstance(m, Mapping):
+            raw_role = m.get("role") or m.get("type") or default_role
+            role = _ROLES.get(raw_role, raw_role) if isinstance(raw_role, str) else default_role
+            content, tool_calls = m.get("content"), m.get("tool_calls")
+            role = role if isinstance(role, str) else default_role
+            tool_call_id, name = m.get("tool_call_id"), m.get("name")
         elif hasattr(m, "content") and hasattr(m, "type"):
             mtype = m.type
             role = _ROLES.get(mtype) if isinstance(mtype, str) else None
@@ -281,7 +282,7 @@ class Renderer:
         for block in content[:_MAX_ITEMS]:
             if isinstance(block, str):
                 parts.append({"type": "text", "content": self._redact(block)})
-            elif isinstance(block, Mapping):
+            elif type(block) is dict or isinstance(block, Mapping):
                 btype = block.get("type")
                 if btype == "text":
                     parts.append({"type": "text", "content": self._content_value(block.get("text"))})
@@ -581,6 +582,7 @@ def _plain_fields(m: Any) -> dict[str, Any] | None:
             isinstance(getattr(cls, "__pydantic_fields__", None), dict)
             and _pydantic_getattr(cls)
             and not any(hasattr(cls, name) for name in _MESSAGE_FIELDS)
+            and not issubclass(cls, Mapping)  # Renderer._message reads a Mapping as one, before this
         )
         if len(_PLAIN) < 4096:
             _PLAIN[cls] = plain
@@ -599,7 +601,7 @@ def _extra(m: Any, name: str) -> Any:
 def _messages_in(value: Any) -> list[Any] | None:
     """The message list inside a run's input/output (``{"messages": [...]}``, a list of messages,
     one message), or ``None``."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         messages = value.get("messages")
         if isinstance(messages, (list, tuple)):
             return list(messages)
@@ -616,6 +618,6 @@ def _is_message_like(value: Any) -> bool:
         return True
     if isinstance(value, tuple):
         return len(value) == 2 and isinstance(value[0], str)
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return "role" in value and "content" in value
     return hasattr(value, "content") and isinstance(getattr(value, "type", None), str)
