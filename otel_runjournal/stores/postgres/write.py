@@ -259,10 +259,20 @@ def prepare(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_dumper(None, BytesBinaryDumper)
 
 
+# Row at a time: with no condition, COPY inserts rows in groups of up to 1,000 (a binary COPY counts
+# rows only), a tuple slot per buffered row, and the server (through 16 at least) registers each
+# slot's tuple descriptor — the same one for all — in an array whose look-ups turn linear with
+# duplicates: ~10,000 server instructions per event for a 1,275-event batch, 15% of the server's
+# work (callgrind on the backend, bench/README.md "Fifth round"). A volatile WHERE (always true)
+# makes COPY insert each row as it reads it; the row-by-row insert costs what the groups saved.
+# COPY ... WHERE needs PostgreSQL 12.
+ROW_AT_A_TIME = "WHERE random() IS NOT NULL"
+
+
 def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY) {ROW_AT_A_TIME}") as copy:
         copy.set_types(list(_TYPES[table]))
         for row in rows:
             copy.write_row(row)
