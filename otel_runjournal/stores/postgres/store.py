@@ -244,17 +244,20 @@ class PostgresStore:
 
     @staticmethod
     def _write(conn: psycopg.Connection[Any], batch: Sequence[RunWrite]) -> tuple[list[RunEvent], list[int]]:
-        """One transaction; when it is refused for spans already stored or for a NUL or naive datetime,
-        rolled back and written again the careful way (see :func:`.write.write`)."""
-        clean = stored = False
+        """One transaction; when it is refused for spans or runs already stored or for a NUL or naive
+        datetime, rolled back and written again the careful way (see :func:`.write.write`)."""
+        clean = stored = upsert = False
         while True:
             try:
                 with conn.transaction():
-                    return _write.write(conn, batch, clean=clean, stored=stored)
-            except psycopg.errors.UniqueViolation:
-                if stored:
+                    return _write.write(conn, batch, clean=clean, stored=stored, upsert=upsert)
+            except psycopg.errors.UniqueViolation as exc:
+                if exc.diag.table_name == "runs" and not (upsert or stored):
+                    upsert = True  # a run written before (in parts): the runs upserted
+                elif exc.diag.table_name != "runs" and not stored:
+                    stored = True
+                else:
                     raise
-                stored = True
             except (psycopg.DataError, ValueError, TypeError):
                 if clean or not _write.unusual(batch):
                     raise

@@ -9,18 +9,21 @@ Order inside the transaction, and why:
    NOTHING RETURNING`` tells which were new, and :func:`codec.drop_written` drops the others and the
    events made from them (DESIGN.md "Writes are idempotent per span"). Two writers racing with the
    same span: the second waits on the first's unique-index entry, then takes the second path.
-2. runs and ``thread_seq``, in one statement (one round trip, one statement for the server):
-   ``thread_seq``'s ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
+2. runs: binary COPY straight into ``runs`` (in run id order). A run already stored (written in
+   parts, or the batch is a re-send) makes the primary key refuse it: the transaction is rolled back
+   and written again with the runs upserted from one JSON array (``json_to_recordset``; a run written
+   in parts ends with the latest summary). The upsert costs the server ~4,000 instructions per event
+   more than the COPY (its JSON parsing builds a hash table per run, then the conflict checks), and
+   a run comes whole in one write far more often than in parts.
+3. ``thread_seq``: ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` advances every thread of the
    batch by its number of new events (sent as one JSON object, ``{thread: count}``, encoded by orjson
-   in C: psycopg's list dumpers call Python per item), in thread order (so writers lock rows in one
-   order and cannot deadlock on them), and a ``WITH`` clause upserts the runs from one JSON array (a
-   run written in parts ends with the latest summary). PostgreSQL runs an unreferenced
-   data-modifying ``WITH`` after the main statement, so every writer locks its threads first, then
-   its runs, as one order. The row locks are held until commit, so another writer of the same
-   thread, on any host, gets the seqs after ours and commits after us: seq is unique and increasing
-   in commit order. This is the last step but one, so writers sharing threads wait on each other
-   only for the events' COPY and the commit. A batch without events upserts its runs alone.
-3. events: binary COPY straight into ``run_events`` with the seqs just allocated.
+   in C: psycopg's list dumpers call Python per item), in thread order. Every writer takes its runs'
+   keys first, then its threads' rows, each in one order, so writers cannot deadlock on them. The
+   row locks are held until commit, so another writer of the same thread, on any host, gets the
+   seqs after ours and commits after us: seq is unique and increasing in commit order. This is the
+   last step but one, so writers sharing threads wait on each other only for the events' COPY and
+   the commit.
+4. events: binary COPY straight into ``run_events`` with the seqs just allocated.
 
 Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot hold) or a naive
 datetime makes the server or the driver refuse the batch, and the store writes it again with NUL as
@@ -69,6 +72,8 @@ _EVENT_COLUMNS = ", ".join((*_EVENT_HEAD, "metadata", "seq"))
 _SPAN_TYPES = (*["text"] * 6, "timestamptz", "timestamptz", "float8", "text", "text", *["bytea"] * 3)
 _EVENT_TYPES = (*["text"] * 5, "timestamptz", "text", "text", "bytea", "int8")
 _run_floats = attrgetter("duration_ms", "cost_usd")
+_run_values = attrgetter(*_codec.RUN_FIELDS)
+_USAGE = _codec.RUN_FIELDS.index("usage_by_caller")
 
 _RUN_COLUMNS = ", ".join(_codec.RUN_FIELDS)
 _RUN_UPDATE = ", ".join(f"{name} = excluded.{name}" for name in _codec.RUN_FIELDS if name != "run_id")
@@ -118,10 +123,6 @@ def _upsert_runs(usage: str) -> str:
 
 UPSERT_RUNS = _upsert_runs("JSON")  # the records encoded whole: usage_by_caller nested
 UPSERT_RUNS_TEXT = _upsert_runs("TEXT")  # usage_by_caller as a JSON string holding its JSON text
-# the runs upserted in the statement that advances the threads (see the module's docstring, step 2)
-ADVANCE_WITH_RUNS = {
-    upsert: f"WITH r AS ({upsert}) {ADVANCE_THREADS}" for upsert in (UPSERT_RUNS, UPSERT_RUNS_TEXT)
-}
 
 
 def text(value: str | None) -> str | None:
@@ -210,6 +211,13 @@ _FLOAT_FIELDS = ("duration_ms", "cost_usd")
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
+def _run_rows(runs: Sequence[RunRecord], clean: bool) -> list[tuple[Any, ...]]:
+    """The runs' rows for their COPY, ``usage_by_caller`` as its JSON (:func:`_json_each`)."""
+    usage = iter(_json_each([r.usage_by_caller for r in runs]))
+    rows = [(*values[:_USAGE], next(usage), *values[_USAGE + 1 :]) for values in map(_run_values, runs)]
+    return [_clean(row) for row in rows] if clean else rows
+
+
 def _runs_statement(runs: Sequence[RunRecord], clean: bool) -> tuple[str, str]:
     """The runs' upsert and its one parameter. Common case: the records encoded whole by orjson in
     one call. Else (JSON has no NaN or infinity, NUL to replace, a value orjson refuses): field by field
@@ -250,7 +258,12 @@ def _json(value: Any) -> str:
     return _codec.dumpb(value).decode()
 
 
-_TYPES = {"spans": _SPAN_TYPES, "_rj_spans_in": _SPAN_TYPES, "run_events": _EVENT_TYPES}
+_BINARY_NAMES = {"TEXT": "text", "TIMESTAMPTZ": "timestamptz", "DOUBLE PRECISION": "float8", "BIGINT": "int8",
+                 "BOOLEAN": "bool"}  # fmt: skip
+_RUN_TYPES = tuple(
+    _BINARY_NAMES[_run_type(n, "")] if n != "usage_by_caller" else "bytea" for n in _codec.RUN_FIELDS
+)
+_TYPES = {"spans": _SPAN_TYPES, "_rj_spans_in": _SPAN_TYPES, "run_events": _EVENT_TYPES, "runs": _RUN_TYPES}
 
 
 def prepare(conn: psycopg.Connection[Any]) -> None:
@@ -259,25 +272,42 @@ def prepare(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_dumper(None, BytesBinaryDumper)
 
 
+# Row at a time: with no condition, COPY inserts rows in groups of up to 1,000 (a binary COPY counts
+# rows only), a tuple slot per buffered row, and the server (through 16 at least) registers each
+# slot's tuple descriptor — the same one for all — in an array whose look-ups turn linear with
+# duplicates: ~10,000 server instructions per event for a 1,275-event batch, 15% of the server's
+# work (callgrind on the backend, bench/README.md "Fifth round"). A volatile WHERE (always true)
+# makes COPY insert each row as it reads it; the row-by-row insert costs what the groups saved.
+# COPY ... WHERE needs PostgreSQL 12.
+ROW_AT_A_TIME = "WHERE random() IS NOT NULL"
+
+
 def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY) {ROW_AT_A_TIME}") as copy:
         copy.set_types(list(_TYPES[table]))
         for row in rows:
             copy.write_row(row)
 
 
 def write(
-    conn: psycopg.Connection[Any], batch: Sequence[RunWrite], *, clean: bool = False, stored: bool = False
+    conn: psycopg.Connection[Any],
+    batch: Sequence[RunWrite],
+    *,
+    clean: bool = False,
+    stored: bool = False,
+    upsert: bool = False,
 ) -> tuple[list[RunEvent], list[int]]:
     """Write ``batch`` in the connection's open transaction; return the events written and their seqs.
 
     The common batch pays for no check up front; the caller writes it again, in a new transaction,
     with ``stored`` on when the spans' COPY was refused for a span already stored
-    (``UniqueViolation``), and with ``clean`` on (NUL in text values replaced by U+FFFD, naive
-    datetimes taken as UTC) when the server or the driver refused a value and :func:`unusual` finds
-    such a value. (Aware datetimes in any zone go as they are: the binary form is the instant.)"""
+    (``UniqueViolation`` on ``spans``), with ``upsert`` on when the runs' COPY was refused for a run
+    already stored (on ``runs``: a run written in parts), and with ``clean`` on (NUL in text values
+    replaced by U+FFFD, naive datetimes taken as UTC) when the server or the driver refused a value
+    and :func:`unusual` finds such a value. (Aware datetimes in any zone go as they are: the binary
+    form is the instant.)"""
     with conn.cursor() as cur:
         spans = [s for unit in batch for s in unit.spans]
         kept = batch  # the common case, every span new: their COPY refuses a span stored or repeated
@@ -296,28 +326,29 @@ def write(
                 if k not in new
             }
             kept = _codec.drop_written(batch, written)
-        runs = _codec.latest_runs([unit.run for unit in kept])
-        upsert, runs_json = _runs_statement(runs, clean) if runs else ("", None)
+        runs = sorted(_codec.latest_runs([unit.run for unit in kept]), key=_run_id)  # one order for all
+        if runs and (upsert or stored):  # some may be stored: each takes the latest summary
+            statement, runs_json = _runs_statement(runs, clean)
+            cur.execute(statement, (runs_json,))
+        elif runs:  # the common case, new runs: their COPY refuses a run already stored
+            _copy(cur, "runs", _RUN_COLUMNS, _run_rows(runs, clean))
         events = [e for unit in kept for e in unit.events]
         seqs: list[int] = []
-        if not events:
-            if runs_json is not None:
-                cur.execute(upsert, (runs_json,))
-        else:
+        if events:
             threads = [e.thread_id for e in events]
             if clean:
                 threads = [t.replace("\x00", "\ufffd") for t in threads]  # as stored (see text)
             counts = Counter(threads)
             per_thread = orjson.dumps(counts).decode()  # {thread: new events}, one C call
             # the thread rows are locked from here until commit: other writers of them wait
-            if runs_json is None:
-                cur.execute(ADVANCE_THREADS, (per_thread,))
-            else:
-                cur.execute(ADVANCE_WITH_RUNS[upsert], (runs_json, per_thread))
+            cur.execute(ADVANCE_THREADS, (per_thread,))
             after = {t: count(int(last) - counts[t] + 1) for t, last in cur.fetchall()}  # our first seqs
             seqs = list(map(next, map(after.__getitem__, threads)))
             _copy(cur, "run_events", _EVENT_COLUMNS, _event_rows(events, seqs, clean))
     return events, seqs
+
+
+_run_id = attrgetter("run_id")
 
 
 def _same(value: str | None) -> str | None:
