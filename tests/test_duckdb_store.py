@@ -7,6 +7,7 @@ import json
 import os
 from datetime import timezone
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -312,3 +313,34 @@ def test_json_path_reconnecting_caches_no_statement_per_connection(tmp_path: Pat
         ) == cached
         assert store._batches is None  # released with its connection after each write
         assert len(store.list_runs()) == 4
+
+
+def test_json_path_sends_a_shared_resource_once_and_stores_it_on_every_span(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pyarrow, a resource dict shared by span rows travels once in the batch document, and
+    every span row stores its own resource (the shared one, another one, an equal copy)."""
+    shared = {"service.name": "svc", "marker": "shared-resource-7f3a", "list": [1, "ü", None]}
+    writes = [make_run(f"r{i}", f"t{i}") for i in range(6)]
+    for write in writes:
+        for span in write.spans:
+            span.resource = shared
+    writes[0].spans[0].resource = {"service.name": "other"}
+    writes[1].spans[2].resource = copy.deepcopy(shared)  # equal, but not the same object
+    documents: dict[str, bytes] = {}
+    real_file = _duckdb_insert.Batches.file
+
+    def recording_file(self: _duckdb_insert.Batches, name: str, data: bytes) -> Any:
+        documents[name] = data
+        return real_file(self, name, data)
+
+    monkeypatch.setattr(_duckdb_insert.Batches, "file", recording_file)
+    with DuckDBStore(tmp_path / "j.duckdb", arrow=False) as store:
+        store.write(writes)
+        rows = store.sql("SELECT run_id, span_id, resource::VARCHAR FROM spans")
+        spans = store.list_spans("r1")
+    expected = {(s.run_id, s.span_id): s.resource for w in writes for s in w.spans}
+    assert len(rows) == len(expected) == 18
+    assert {(r, s): json.loads(text) for r, s, text in rows} == expected
+    assert spans == sorted(writes[1].spans, key=lambda s: (s.start_time, s.span_id))
+    assert documents["spans"].count(b"shared-resource-7f3a") == 2  # the shared object once, the copy once

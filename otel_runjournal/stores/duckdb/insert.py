@@ -61,6 +61,9 @@ _JSON_TYPES = {_STR: "VARCHAR", _INT: "BIGINT", _FLOAT: "DOUBLE", _JSON: "JSON",
                _CATEGORY: "VARCHAR", _BOOL: "BOOLEAN"}  # fmt: skip
 
 
+_VALUES = "__values"
+"""Suffix of a shared column's distinct values in the json path's batch document."""
+
 _FILE = "__runjournal_batch_file__"
 """Stands for the batch file's quoted path in the json path's SQL (replaced when it is prepared)."""
 
@@ -71,19 +74,41 @@ allocates a buffer of that size, so larger batches get the next power of two, no
 
 @dataclass(frozen=True)
 class Table:
-    """A table's inserted columns: (name, kind, value getter) in the table's column order."""
+    """A table's inserted columns: (name, kind, value getter) in the table's column order.
+
+    ``shared``: JSON columns whose rows usually hold one object between them (every span row's
+    resource dict, see ``journal.spanread.resource_of``); the json path sends each distinct object
+    once and a 1-based index per row (see :func:`_shared_column`).
+    """
 
     name: str
     columns: tuple[tuple[str, str, Callable[[Any], Any]], ...]
+    shared: tuple[str, ...] = ()
 
     @cache  # noqa: B019 - a handful of module-level tables, each with two modes (and a few sizes)
-    def source(self, mode: str, limit: int = _JSON_FILE_MIN_LIMIT) -> str:
+    def source(
+        self,
+        mode: str,
+        limit: int = _JSON_FILE_MIN_LIMIT,
+        indexed: tuple[str, ...] = (),
+    ) -> str:
         """The batch as a relation: a pyarrow table (arrow) or read from the JSON file ``_FILE``
-        stands for (json, see :meth:`Batches.run`), a document of at most ``limit`` bytes."""
+        stands for (json, see :meth:`Batches.run`), a document of at most ``limit`` bytes, where
+        the ``indexed`` columns travel as distinct values and an index per row."""
         if mode == "arrow":
             return _ARROW_NAME
-        columns = ", ".join(f"{name}: '{_JSON_TYPES[kind]}[]'" for name, kind, _ in self.columns)
-        unnested = ", ".join(f"unnest(j.{name}) AS {name}" for name, _, _ in self.columns)
+        columns = ", ".join(
+            f"{name}: 'BIGINT[]', {name}{_VALUES}: '{_JSON_TYPES[kind]}[]'"
+            if name in indexed
+            else f"{name}: '{_JSON_TYPES[kind]}[]'"
+            for name, kind, _ in self.columns
+        )
+        unnested = ", ".join(
+            f"j.{name}{_VALUES}[unnest(j.{name})] AS {name}"
+            if name in indexed
+            else f"unnest(j.{name}) AS {name}"
+            for name, _, _ in self.columns
+        )
         return (
             f"(SELECT {unnested} FROM read_json({_FILE}, columns={{{columns}}}, "
             f"format='newline_delimited', records=true, maximum_object_size={limit:d}) AS j)"
@@ -137,6 +162,7 @@ SPANS = Table(
             ("attributes", _JSON), ("events", _JSON), ("resource", _JSON),
         )
     ),
+    shared=("resource",),
 )  # fmt: skip
 RUNS = Table(
     "runs",
@@ -179,6 +205,20 @@ def _json_column(values: list[Any]) -> list[bytes]:
     unique = dict(zip(ids, values, strict=True))
     encoded = dict(zip(unique, _codec.dumpb_all(unique.values()), strict=True))
     return [encoded[i] for i in ids]
+
+
+def _shared_column(values: list[Any]) -> tuple[list[int], list[Any]] | None:
+    """``values`` as (1-based index per row, distinct objects), or ``None`` if most are distinct.
+
+    By identity, not equality: rows that share one object (a process's resource dict) are found
+    without hashing or encoding each row's copy. The stored text is the same either way.
+    """
+    ids = list(map(id, values))  # every value is alive (in ``values``): ids are not reused
+    unique = dict(zip(ids, values, strict=True))
+    if len(unique) * 2 > len(values):
+        return None
+    position = {key: n for n, key in enumerate(unique, 1)}
+    return list(map(position.__getitem__, ids)), list(unique.values())
 
 
 def _dumpb(value: Any) -> bytes:
@@ -296,16 +336,23 @@ def execute(
         for statement in statements:
             con.execute(statement.format(source=_ARROW_NAME))
     else:
-        payload = {
-            name: overrides[name] if name in overrides else list(map(get, rows))
-            for name, _, get in table.columns
-        }
+        payload: dict[str, list[Any]] = {}
+        indexed: list[str] = []
+        for name, _, get in table.columns:
+            values = overrides[name] if name in overrides else list(map(get, rows))
+            split = _shared_column(values) if name in table.shared else None
+            if split is None:
+                payload[name] = values
+            else:
+                payload[name], payload[name + _VALUES] = split
+                indexed.append(name)
         assert batches is not None
         data = _dumpb(payload)
         limit = _limit(data)
+        source = table.source(mode, limit, tuple(indexed))
         with batches.file(table.name, data) as path:
             for statement in statements:
-                batches.run(con, path, _formatted(statement, table.source(mode, limit)))
+                batches.run(con, path, _formatted(statement, source))
 
 
 def events(
