@@ -107,7 +107,7 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> int:
         else:
             run.cost_usd = cost if run.cost_usd is None else run.cost_usd + cost
         caller = span.caller
-        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):  # caller_bucket, inline
+        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):  # the caller's roll-up column
             run.subagent_tokens += total
         elif caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
             run.middleware_tokens += total

@@ -139,15 +139,6 @@ def is_local_root(span: ReadableSpan) -> bool:
     return span.parent is None or span.parent.is_remote
 
 
-def caller_bucket(caller: str) -> str:
-    """Which roll-up column a caller's tokens go to."""
-    if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
-        return "subagent_tokens"
-    if caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
-        return "middleware_tokens"
-    return "lead_agent_tokens"
-
-
 _INPUT_NAMES = (sc.GEN_AI_USAGE_INPUT_TOKENS, *sc.LEGACY_INPUT_TOKENS_ATTRIBUTES)
 _OUTPUT_NAMES = (sc.GEN_AI_USAGE_OUTPUT_TOKENS, *sc.LEGACY_OUTPUT_TOKENS_ATTRIBUTES)
 _CACHE_READ_NAMES = (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, *sc.LEGACY_CACHE_READ_ATTRIBUTES)
