@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bench_scripts import load_bench
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_exporter.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    """The benchmark script as a module (loaded by path: bench/ is not put on sys.path)."""
-    spec = importlib.util.spec_from_file_location("bench_exporter", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The benchmark script as a module."""
+    return load_bench("bench_exporter")
 
 
 TINY = argparse.Namespace(invokes=2, runs=3, repeat=1)

@@ -3,27 +3,21 @@ differently (types, dict order, timezones) and says where."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bench_scripts import load_bench
 
 from otel_runjournal.records import RunEvent, RunRecord, RunWrite
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "mapping_instructions.py"
 AT = datetime(2026, 12, 6, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
 def check() -> ModuleType:
-    """The benchmark script as a module (loaded by path: bench/ is not put on sys.path)."""
-    spec = importlib.util.spec_from_file_location("mapping_instructions", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The benchmark script as a module."""
+    return load_bench("mapping_instructions")
 
 
 def _write(**meta: object) -> RunWrite:
