@@ -25,11 +25,7 @@ write and the ideas that did not pay are in ``bench/README.md`` ("DuckDB store w
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from operator import attrgetter
@@ -39,6 +35,10 @@ import duckdb
 
 from ...records import RunEvent, RunRecord, SpanRecord
 from .. import codec as _codec
+from .batchfile import FILE as _FILE
+from .batchfile import MIN_LIMIT as _JSON_FILE_MIN_LIMIT
+from .batchfile import Batches
+from .batchfile import limit as _limit
 
 try:  # a declared dependency; codec falls back to the stdlib without it
     import orjson as _orjson
@@ -63,13 +63,6 @@ _JSON_TYPES = {_STR: "VARCHAR", _INT: "BIGINT", _FLOAT: "DOUBLE", _JSON: "JSON",
 
 _VALUES = "__values"
 """Suffix of a shared column's distinct values in the json path's batch document."""
-
-_FILE = "__runjournal_batch_file__"
-"""Stands for the batch file's quoted path in the json path's SQL (replaced when it is prepared)."""
-
-_JSON_FILE_MIN_LIMIT = 2**24
-"""``read_json``'s default ``maximum_object_size`` (one document: here the whole batch). DuckDB
-allocates a buffer of that size, so larger batches get the next power of two, not a huge constant."""
 
 
 @dataclass(frozen=True)
@@ -240,57 +233,6 @@ def _run_line(run: RunRecord) -> bytes:
         except (TypeError, ValueError):  # a non-str key, an int beyond 64 bits, a lone surrogate
             pass
     return _codec.dumpb({name: getattr(run, name) for name in _codec.RUN_FIELDS})
-
-
-def _limit(data: bytes) -> int:
-    """``read_json``'s ``maximum_object_size`` for a document of ``data``'s size."""
-    return max(_JSON_FILE_MIN_LIMIT, 1 << len(data).bit_length())
-
-
-class Batches:
-    """One writer connection's batch files and the inserts prepared over them (json path).
-
-    Each table's batch goes to a fixed file in a private directory, so its ``INSERT ... FROM
-    read_json('<file>')`` is parsed once per connection (``PREPARE``) and each write only runs
-    ``EXECUTE``. DuckDB still binds ``read_json`` again on every ``EXECUTE``, so this saves the
-    parsing only: ~2.5% of an exporter batch's instructions (``bench/README.md``, "Third round").
-    The file exists only while its statement runs, as a ``mkstemp`` file did before.
-    """
-
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="runjournal-")
-        self._prepared: dict[str, str] = {}
-
-    def close(self) -> None:
-        """Remove the directory (the connection's prepared statements go with the connection)."""
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    @contextmanager
-    def file(self, name: str, data: bytes) -> Iterator[str]:
-        """``data`` in the file ``name`` of this connection's directory, removed afterwards."""
-        path = os.path.join(self.dir, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            yield path
-        finally:
-            os.unlink(path)
-
-    def run(self, con: duckdb.DuckDBPyConnection, path: str, sql: str) -> None:
-        """Run ``sql`` over the batch file ``path`` (``_FILE`` in ``sql``), prepared on first use."""
-        name = self._prepared.get(sql)
-        if name is None:
-            name = f"runjournal_{len(self._prepared)}"
-            con.execute(f"PREPARE {name} AS {sql.replace(_FILE, _quoted(path))}")
-            self._prepared[sql] = name
-        con.execute(f"EXECUTE {name}")
-
-
-def _quoted(path: str) -> str:
-    return "'" + path.replace("'", "''") + "'"
 
 
 @cache
