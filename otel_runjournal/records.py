@@ -128,7 +128,9 @@ class TokenUsage:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_FLOAT_EXACT_US = 2**33 * 1_000_000  # below (year 2242), us / 1e6 is within 0.5 us of the truth
+UTC_FAST_US = 2**33 * 1_000_000
+"""Below this many microseconds since the epoch (year 2242) ``us / 1e6`` is within 0.5 us of the truth:
+:func:`utc` takes its fast path there (the journal's mapping inlines that path)."""
 _from_timestamp = datetime.fromtimestamp
 _UTC = timezone.utc
 
@@ -136,6 +138,6 @@ _UTC = timezone.utc
 def utc(ns: int) -> datetime:
     """Nanoseconds since the epoch → aware UTC datetime (microsecond precision, exact)."""
     us = ns // 1000
-    if 0 <= us < _FLOAT_EXACT_US:  # the fast path; rounding to the microsecond makes it exact
+    if 0 <= us < UTC_FAST_US:  # the fast path; rounding to the microsecond makes it exact
         return _from_timestamp(us / 1e6, _UTC)
     return _EPOCH + timedelta(microseconds=us)

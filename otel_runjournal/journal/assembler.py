@@ -143,9 +143,8 @@ class Assembler:
 
     def _add_one(self, span: ReadableSpan, now: float, out: list[RunWrite]) -> None:
         attrs = sr.attributes_of(span)
-        ctx = (
-            span.get_span_context()
-        )  # read once: the trace id here, the span id and content key in the mapping
+        # the context read once: the trace id here, the span id and the content key in the mapping
+        ctx = span.get_span_context()
         trace_id = sr.trace_hex(ctx.trace_id if ctx is not None else 0)
         run_id = attrs.get(sc.RJ_RUN_ID)
         if isinstance(run_id, str) and run_id:

@@ -127,20 +127,12 @@ class Emitter(SpanContent):
         ctx: SpanContext | None,
         with_content: bool,
     ) -> None:
-        # SpanContent.__init__, inline: taken even when not recorded (nothing else would drop it)
-        self.enabled = with_content
-        side = None if ctx is None else _content.REGISTRY.take((ctx.trace_id, ctx.span_id))
-        if with_content:
-            self._side = side or {}
-            self._attrs = attrs
-        else:
-            self._side = self._attrs = {}
+        super().__init__(ctx, with_content, attrs)
         self.mapped, self.run_id, self.thread_id, self.events = mapped, run_id, thread_id, events
         record = mapped.record
         self.trace_id = record.trace_id
         span_id = self.span_id = record.span_id
-        start_at, record_end = record.start_time, record.end_time
-        self.start_at, self.end_at = start_at, record_end if record_end > start_at else start_at  # end_at()
+        self.start_at, self.end_at = record.start_time, end_at(mapped)
         start, end = mapped.start_ns, mapped.end_ns
         self.start_key: SortKey = (G_BODY, start, R_START, start, span_id, 0)
         # the end sorts before starts at the same instant, but never before its own start

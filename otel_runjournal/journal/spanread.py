@@ -16,9 +16,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-FAST_US = 2**33 * 1_000_000
-"""Below this many microseconds since the epoch :func:`~otel_runjournal.records.utc` takes its fast path
-(``datetime.fromtimestamp(us / 1e6, timezone.utc)``, exact there); the mapping inlines that path."""
+from ..records import UTC_FAST_US
+
+FAST_US = UTC_FAST_US  # records.utc's fast-path bound; the mapping inlines that path
 
 
 def hex_trace_id(trace_id: int) -> str:
