@@ -219,15 +219,14 @@ def map_one(
         op = operation_named(record.name, attrs)
         if op is None and not events and not (candidate or is_root):
             return mapped  # a plain chain / graph node span: its row is all it contributes
+    root_facts = candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs)
     if not events and op not in EVENT_OPS:  # e.g. an agent / workflow span: no events of its own
-        if candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
-            content = SpanContent(ctx, with_content, attrs)
+        content = SpanContent(ctx, with_content, attrs)  # taken even if unread: nothing else drops it
+        if root_facts:
             mapped.root = _root_info(span, attrs, mapped, events, content)
-        else:
-            SpanContent(ctx, with_content, attrs)  # takes the span's content: nothing else would drop it
         return mapped  # its root facts are its events (made per run)
     out = Emitter(span, mapped, run_id, thread_id, attrs, events, ctx, with_content)  # also its content
-    if candidate or is_root or (op in ROOT_OPS and sc.RJ_RUN_ID not in attrs):
+    if root_facts:
         mapped.root = _root_info(span, attrs, mapped, events, out)
     if op in LLM_OPS:
         llm_events(out, attrs, out, pricer)
