@@ -27,12 +27,17 @@ handler + ``RunJournalExporter`` into a DuckDB file / JSONL directory; the DuckD
 when it is installed); ``ours_duckdb_json``: the DuckDB store's path without pyarrow (the default
 install's) wherever it runs. Ratios are against
 ``untraced`` measured in the same run; "journal" is the configuration minus ``bare_spans`` in units
-of ``untraced`` (the issue 23 target: ≤ +0.10x).
+of ``untraced`` (the issue 23 target: ≤ +0.10x). ``ours_otlp``: the application's side of a journal
+kept out of its process (``otel-runjournal serve``): our handler with content on the span attributes
+(``capture_content=True``, as an application exporting to ``serve`` runs it) and the OTLP/HTTP exporter
+(512-span batches) sending to a sink in another process (``otlp_sink.py``), which is not counted — only
+what the application pays.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -45,7 +50,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = ("untraced", "bare_spans", "ours_memory", "ours_duckdb", "ours_duckdb_json", "ours_jsonl")
+CONFIGS = (
+    "untraced",
+    "bare_spans",
+    "ours_memory",
+    "ours_duckdb",
+    "ours_duckdb_json",
+    "ours_jsonl",
+    "ours_otlp",
+)
 WARMUP = 5
 _TOTALS = re.compile(rb"^(?:totals|summary):\s*(\d+)", re.MULTILINE)
 
@@ -60,7 +73,9 @@ def child(config: str, invokes: int, workdir: Path) -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     agent = workload.build()
+    stack = contextlib.ExitStack()  # the OTLP sink's process, for ours_otlp
     provider: TracerProvider | None = None
+    sent: tuple[str, Any] | None = None
     callbacks: list[Any] = []
     memory: InMemorySpanExporter | None = None
     store: Any = None
@@ -74,6 +89,23 @@ def child(config: str, invokes: int, workdir: Path) -> None:
         memory = InMemorySpanExporter()
         provider.add_span_processor(BatchSpanProcessor(memory))
         callbacks = [tracers.BareSpanHandler(provider)]
+    elif config == "ours_otlp":
+        import otlp_sink
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        from otel_runjournal.tracing.handler import RunJournalCallbackHandler
+
+        assert provider is not None
+        import tracers
+
+        endpoint = stack.enter_context(otlp_sink.running_sink())
+        provider.add_span_processor(ended := tracers.SpanCounter())  # to check the sink got them all
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        sent = (endpoint, ended)
+        handler = RunJournalCallbackHandler(
+            tracer_provider=provider, capture_content=True, journal_content=False
+        )
+        callbacks = [handler]
     elif config.startswith("ours_"):
         from otel_runjournal.tracing.handler import RunJournalCallbackHandler
 
@@ -120,6 +152,13 @@ def child(config: str, invokes: int, workdir: Path) -> None:
         provider.shutdown()
     if store is not None:
         store.close()
+    if sent is not None:  # an export that failed would count less work, not more: refuse the count
+        import otlp_sink
+
+        received = otlp_sink.stats(sent[0])["spans"]
+        if received != sent[1].count:
+            raise RuntimeError(f"the OTLP sink received {received} of {sent[1].count} spans")
+    stack.close()
 
 
 # --- the driver ------------------------------------------------------------------------------------

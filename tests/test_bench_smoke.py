@@ -79,3 +79,18 @@ def test_memory_smoke_reports_rss_and_bounded_open_runs() -> None:
     assert raw["stored_runs"].get("success", 0) >= 200  # no span was dropped on the way
     assert raw["jsonl"]["samples"][-1]["open_runs"] == 0
     assert "RSS growth" in report.table and "JSONL store" in report.table
+
+
+@pytest.mark.parametrize("config", ["bare_spans", "ours_duckdb_json", "ours_jsonl", "ours_otlp"])
+def test_every_instruction_count_configuration_runs(config: str, tmp_path: Path) -> None:
+    """Each process `bench/instructions.py` counts under callgrind runs natively to the end (ours_otlp:
+    its sink received every span the application ended, or the run fails)."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "instructions.py"), "--child", config, "2", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
