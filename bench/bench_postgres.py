@@ -113,16 +113,22 @@ def _stat(pid: int) -> list[str]:
 
 
 def parallel_writes(
-    factory: Callable[[], RunStore], per_process: list[list[list[RunWrite]]]
+    factory: Callable[[], RunStore],
+    per_process: list[list[list[RunWrite]]],
+    at_start: Callable[[], object] | None = None,
 ) -> tuple[float, float]:
     """(events per wall second, events per CPU second of the writer processes) with one forked
-    writer process per entry of ``per_process``."""
+    writer process per entry of ``per_process``; ``at_start`` is called when the clock starts."""
     events = sum(len(u.events) for b in per_process for batch in b for u in batch)
-    return _timed_processes(_writer, [(factory, b) for b in per_process], events, "writer")
+    return _timed_processes(_writer, [(factory, b) for b in per_process], events, "writer", at_start)
 
 
 def _timed_processes(
-    target: Callable[..., None], args: list[tuple[Any, ...]], events: int, what: str
+    target: Callable[..., None],
+    args: list[tuple[Any, ...]],
+    events: int,
+    what: str,
+    at_start: Callable[[], object] | None = None,
 ) -> tuple[float, float]:
     """Fork one process per ``args`` entry (``target(*entry, start_barrier, done_queue)``), start them
     together; (events per wall second until the last one is done, events per CPU second they spent
@@ -135,6 +141,8 @@ def _timed_processes(
         p.start()
     start.wait()
     began = time.perf_counter()
+    if at_start is not None:
+        at_start()
     for p in procs:
         p.join()
         if p.exitcode != 0:
@@ -278,14 +286,18 @@ def _run_type(name: str) -> str:
 
 
 def parallel_copy(
-    url: str, batches: list[list[RunWrite]], processes: int, binary: bool
+    url: str,
+    batches: list[list[RunWrite]],
+    processes: int,
+    binary: bool,
+    at_start: Callable[[], object] | None = None,
 ) -> tuple[float, float]:
     """:func:`parallel_writes` for a bare ``COPY`` of the same rows (built before the clock starts),
     ``batches`` dealt to ``processes`` processes as ``bench_stores.split_batches`` deals them."""
     rows = copy_rows(batches)
     events = sum(len(u.events) for b in batches for u in b)
     args = [(url, rows[i::processes], binary) for i in range(processes)]
-    return _timed_processes(_copy_writer, args, events, "COPY")
+    return _timed_processes(_copy_writer, args, events, "COPY", at_start)
 
 
 def one_case(case: str, server: str, events: int, processes: int) -> dict[str, float]:
@@ -301,14 +313,21 @@ def one_case(case: str, server: str, events: int, processes: int) -> dict[str, f
     PostgresStore(url).close()  # schema + migrations, before the clock
     batches = make_batches(events, "w")
     cpu = server_cpu(server)
-    server_start = cpu() if cpu else 0.0
+    # the server's CPU from the common start (the writers connected, and opened their stores, before
+    # it: connecting is not what is compared) to the end
+    server_start: list[float] = []
+
+    def mark() -> None:
+        server_start.append(cpu() if cpu else 0.0)
+
     gc.collect()
     gc.freeze()
     if case in ("copy", "copy-binary"):
-        rate, cpu_rate = parallel_copy(url, batches, processes, case == "copy-binary")
+        rate, cpu_rate = parallel_copy(url, batches, processes, case == "copy-binary", mark)
     else:
-        rate, cpu_rate = parallel_writes(lambda: PostgresStore(url), split_batches(batches, processes))
-    server_s = (cpu() - server_start) if cpu else float("nan")
+        writers = split_batches(batches, processes)
+        rate, cpu_rate = parallel_writes(lambda: PostgresStore(url), writers, mark)
+    server_s = (cpu() - server_start[0]) if cpu else float("nan")
     _check_rows(url, events)
     return {"rate": rate, "writer_us": 1e6 / cpu_rate, "server_us": 1e6 * server_s / events}
 

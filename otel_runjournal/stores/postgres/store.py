@@ -6,9 +6,11 @@ transaction. Reads are single statements on the indexes the schema adds.
 
 Failure: connecting waits at most ``connect_timeout`` seconds and every statement at most
 ``statement_timeout`` (a slow or stuck server); a dead connection is detected when taken from the
-pool and replaced. Any failure raises :class:`StoreError` with a one-line message that never shows
-the password; the exporter then returns FAILURE and retries the batch later. A batch whose commit
-did succeed before the error was reported is harmless to retry: writes are idempotent per span.
+pool and replaced (a write takes it unchecked, one round trip less, and is written again once on a
+new connection when it turns out dead). Any failure raises :class:`StoreError` with a one-line
+message that never shows the password; the exporter then returns FAILURE and retries the batch
+later. A batch whose commit did succeed before the error was reported is harmless to retry: writes
+are idempotent per span.
 
 A writer whose server does not answer at start-up opens anyway (the application must not fail
 because its journal is away): writes raise until the server answers, then the schema is checked.
@@ -118,6 +120,7 @@ class PostgresStore:
             "keepalives_count": 3,
         }
         self._lock = threading.Lock()
+        self._unchecked = threading.local()  # .on: this thread's next checkout skips the pool's check
         self._closed = False
         self._ready = False  # schema checked (and migrated)
         try:  # a clear error now for a wrong user, password or database; then the schema
@@ -136,7 +139,7 @@ class PostgresStore:
             max_size=pool_size,
             kwargs=self._kwargs,
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=self._check,
             timeout=self._connect_timeout,
             reconnect_timeout=0,  # no background retry loop: each request while down tries anew
             name="otel-runjournal",
@@ -157,6 +160,13 @@ class PostgresStore:
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         conn.autocommit = False
 
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check of a connection it hands out (a round trip), except for a write: a write
+        on a dead connection fails at its first statement, and :meth:`write` writes it again on a
+        new one."""
+        if not getattr(self._unchecked, "on", False):
+            ConnectionPool.check_connection(conn)
+
     @contextmanager
     def _direct(self) -> Iterator[psycopg.Connection[Any]]:
         try:
@@ -171,12 +181,15 @@ class PostgresStore:
             conn.close()
 
     @contextmanager
-    def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection; every driver error becomes a one-line, password-free StoreError."""
+    def _connection(self, action: str, *, checked: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (``checked``: alive when handed out, else maybe dead); every driver
+        error becomes a one-line, password-free StoreError."""
         if self._closed:
             raise StoreError(f"run journal {self.location} is closed")
+        self._unchecked.on = not checked  # read by _check, in this thread, while the pool hands out
         try:
             with self._pool.connection() as conn:
+                self._unchecked.on = False
                 if not self._ready:
                     with self._lock:
                         if not self._ready:
@@ -190,6 +203,8 @@ class PostgresStore:
             ) from None
         except psycopg.Error as exc:
             raise StoreError(f"cannot {action} run journal {self.location}: {self._scrub(exc)}") from None
+        finally:
+            self._unchecked.on = False
 
     def close(self) -> None:
         """Close the pool (idempotent)."""
@@ -234,11 +249,19 @@ class PostgresStore:
             raise StoreError(f"run journal {self.location} was opened read-only")
         if not batch:
             return
-        with self._connection("write to") as conn:
-            try:
-                events, seqs = self._write(conn, batch)
-            except (TypeError, ValueError, OverflowError) as exc:  # a value the driver cannot encode
-                raise StoreError(f"cannot write to run journal {self.location}: {self._scrub(exc)}") from None
+        for checked in (False, True):  # unchecked: one round trip less; dead, then on a checked one
+            with self._connection("write to", checked=checked) as conn:
+                try:
+                    events, seqs = self._write(conn, batch)
+                    break
+                except psycopg.OperationalError:
+                    if checked or not conn.broken:
+                        raise
+                    # the connection was dead (the pool discards it): nothing was committed by it
+                    # unless the commit itself was cut off, and a batch written twice is harmless
+                except (TypeError, ValueError, OverflowError) as exc:  # a value the driver cannot encode
+                    message = f"cannot write to run journal {self.location}: {self._scrub(exc)}"
+                    raise StoreError(message) from None
         for event, seq in zip(events, seqs, strict=True):
             event.seq = seq
 
