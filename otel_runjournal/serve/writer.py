@@ -637,6 +637,7 @@ class JournalWriter:
             if not self._backlog or self._write([]):
                 break
             time.sleep(self._retry_interval)
+        self._housekeeping()  # the segments of what the last write committed are not needed again
         held_runs, held_spans = self._assembler.pending_runs, self._assembler.pending_spans
         if self._backlog:
             _logger.error(
