@@ -271,11 +271,15 @@ def test_over_the_memory_bound_requests_get_429(spans: list[Any], tmp_path: Path
         try:
             replies: list[int] = []
             first = threading.Thread(target=lambda: replies.append(post(port, body).status))
-            first.start()  # the writer takes it and waits for the lock
-            # the writer has taken the first request off the queue: it is in the store write, on the lock
+            first.start()  # the writer takes it, gathers its runs for a write, and waits for the lock
+            # the writer has taken the first request off the queue and is in the store write, on the lock
             _wait_for(
-                lambda: (h := health(port)[1])["requests"] == 1 and h["queued_spans"] == 0,
-                "the writer to take the first request",
+                lambda: (
+                    (h := health(port)[1])["requests"] == 1
+                    and h["queued_spans"] == 0
+                    and h["store_writes"] == 1
+                ),
+                "the writer to start the first request's store write",
             )
             queued = threading.Thread(target=lambda: replies.append(post(port, body).status))
             queued.start()
