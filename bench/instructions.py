@@ -31,7 +31,8 @@ of ``untraced`` (the issue 23 target: ≤ +0.10x). ``ours_otlp``: the applicatio
 kept out of its process (``otel-runjournal serve``): our handler with content on the span attributes
 (``capture_content=True``, as an application exporting to ``serve`` runs it) and the OTLP/HTTP exporter
 (512-span batches) sending to a sink in another process (``otlp_sink.py``), which is not counted — only
-what the application pays.
+what the application pays. ``ours_otlp_plain``: the same without content (the default handler
+exporting to Jaeger or a Collector: no journal at all).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ CONFIGS = (
     "ours_duckdb_json",
     "ours_jsonl",
     "ours_otlp",
+    "ours_otlp_plain",
 )
 WARMUP = 5
 _TOTALS = re.compile(rb"^(?:totals|summary):\s*(\d+)", re.MULTILINE)
@@ -89,7 +91,7 @@ def child(config: str, invokes: int, workdir: Path) -> None:
         memory = InMemorySpanExporter()
         provider.add_span_processor(BatchSpanProcessor(memory))
         callbacks = [tracers.BareSpanHandler(provider)]
-    elif config == "ours_otlp":
+    elif config in ("ours_otlp", "ours_otlp_plain"):
         import otlp_sink
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -103,7 +105,7 @@ def child(config: str, invokes: int, workdir: Path) -> None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         sent = (endpoint, ended)
         handler = RunJournalCallbackHandler(
-            tracer_provider=provider, capture_content=True, journal_content=False
+            tracer_provider=provider, capture_content=config == "ours_otlp", journal_content=False
         )
         callbacks = [handler]
     elif config.startswith("ours_"):

@@ -81,7 +81,9 @@ def test_memory_smoke_reports_rss_and_bounded_open_runs() -> None:
     assert "RSS growth" in report.table and "JSONL store" in report.table
 
 
-@pytest.mark.parametrize("config", ["bare_spans", "ours_duckdb_json", "ours_jsonl", "ours_otlp"])
+@pytest.mark.parametrize(
+    "config", ["bare_spans", "ours_duckdb_json", "ours_jsonl", "ours_otlp", "ours_otlp_plain"]
+)
 def test_every_instruction_count_configuration_runs(config: str, tmp_path: Path) -> None:
     """Each process `bench/instructions.py` counts under callgrind runs natively to the end (ours_otlp:
     its sink received every span the application ended, or the run fails)."""
