@@ -1,6 +1,7 @@
 """What letting go of the DuckDB file after every batch costs the writer, in CPU per batch.
 
-    python bench/duckdb_release.py [--batches 30] [--rounds 2] [--into BIG.duckdb]
+    python bench/duckdb_release.py [--batches 30] [--rounds 2] [--into BIG.duckdb] [--baseline TREE]
+                                   [--modes hold,release] [--no-arrow]
 
 The store closes its connection ``linger`` (1 s) after the last operation and a busy writer every
 ``MAX_HOLD`` (2 s), so other processes get their turn; closing checkpoints, and the next write
@@ -42,6 +43,8 @@ if "--tree" in sys.argv:  # before anything imports otel_runjournal
     sys.path.insert(0, str(Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()))
 
 MODES = ("hold", "release", "no-checkpoint")
+ARROW = "--no-arrow" not in sys.argv
+"""The insert path: pyarrow when installed, unless ``--no-arrow`` (the default install's json path)."""
 
 
 def _batches(count: int) -> list[list[Any]]:
@@ -83,7 +86,7 @@ def once(mode: str, batches: list[list[Any]], into: Path | None) -> tuple[float,
     path = os.path.join(directory, "journal.duckdb")
     if into is not None:
         shutil.copy(into, path)
-    store = duckdb_store.DuckDBStore(path, linger=math.inf)
+    store = duckdb_store.DuckDBStore(path, linger=math.inf, arrow=None if ARROW else False)
     connect = store._connect
 
     def _connect() -> Any:
@@ -121,6 +124,8 @@ def _child(
         command += ["--tree", str(tree)]
     if args.into is not None:
         command += ["--into", str(args.into)]
+    if args.no_arrow:
+        command.append("--no-arrow")
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(out.stdout.splitlines()[-1])
     return result
@@ -132,6 +137,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--into", type=Path, default=None)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, of " + ", ".join(MODES))
+    parser.add_argument("--no-arrow", action="store_true", help="the json insert path even with pyarrow")
     parser.add_argument("--baseline", type=Path, default=None, help="another tree, measured alternating")
     parser.add_argument("--tree", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
