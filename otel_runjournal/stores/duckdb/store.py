@@ -3,8 +3,10 @@
 DuckDB lets one process hold a file for writing, and then no other process can open it at all. So
 this store never holds the file for long: it opens it for an operation, keeps the connection for
 ``linger`` seconds in case another operation follows (a batch of exports, a page of queries), then
-closes it; a busy writer also lets go every ``MAX_HOLD`` seconds. Opening takes about 10 ms and a
-query on an open connection a few ms (both measured in ``bench/bench_stores.py``). A process that
+closes it; a busy writer also lets go every ``MAX_HOLD`` seconds. A writer opens by attaching the
+file to its process's one DuckDB instance and lets go by detaching it (``instance.py``: ~3 ms of CPU,
+where starting and closing an instance per turn cost ~25 ms); a reader opens the file itself (about
+10 ms), and a query on an open connection takes a few ms (``bench/bench_stores.py``). A process that
 finds the file held retries with backoff for up to ``timeout`` seconds, then raises
 :class:`StoreLockedError`. Several writer processes therefore take turns, and ``seq`` stays unique
 because the per-thread counter (``thread_seq``) is advanced inside each write transaction; while
