@@ -3,10 +3,8 @@
 DuckDB lets one process hold a file for writing, and then no other process can open it at all. So
 this store never holds the file for long: it opens it for an operation, keeps the connection for
 ``linger`` seconds in case another operation follows (a batch of exports, a page of queries), then
-closes it; a busy writer also lets go every ``MAX_HOLD`` seconds. A writer opens by attaching the
-file to its process's one DuckDB instance and lets go by detaching it (``instance.py``: ~3 ms of CPU,
-where starting and closing an instance per turn cost ~25 ms); a reader opens the file itself (about
-10 ms), and a query on an open connection takes a few ms (``bench/bench_stores.py``). A process that
+closes it; a busy writer also lets go every ``MAX_HOLD`` seconds. Opening takes about 10 ms and a
+query on an open connection a few ms (both measured in ``bench/bench_stores.py``). A process that
 finds the file held retries with backoff for up to ``timeout`` seconds, then raises
 :class:`StoreLockedError`. Several writer processes therefore take turns, and ``seq`` stays unique
 because the per-thread counter (``thread_seq``) is advanced inside each write transaction; while
@@ -42,7 +40,6 @@ from ...records import RunEvent, RunRecord, RunWrite, SpanRecord, TokenUsage
 from .. import codec as _codec
 from ..base import DEFAULT_LIMIT, RunFilter, StoreError, StoreLockedError, check_page_args
 from ..retention import PruneResult, check_prune_args
-from . import instance as _instance
 from . import retention as _retention
 from .readonly import READ_ONLY_CONFIG, check_journal, check_read_query, first_line, lock_down
 from .schema import LATEST_VERSION, MIGRATIONS, SCHEMA_TABLE
@@ -54,9 +51,6 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_LINGER = 1.0
 MAX_HOLD = 2.0
 """Seconds a busy writer keeps the file before closing it anyway, so waiting readers get a turn."""
-SHARED_INSTANCE = True
-"""Writers attach the file to the process's one writer instance (``instance.py``) rather than open an
-instance per turn: ~25 ms of CPU less per turn on the file (``bench/README.md``, "Sixth round")."""
 YIELD_AFTER_HOLD = 0.03
 """Pause before reopening after such a forced release (readers retry at least this often)."""
 
@@ -139,8 +133,6 @@ def _release_all_at_exit() -> None:
     for store in list(_live_stores):
         with suppress(Exception):
             store._release_now()
-    with suppress(Exception):
-        _instance.close()
 
 
 def _insert_module() -> ModuleType:
@@ -152,7 +144,7 @@ def _insert_module() -> ModuleType:
 
 def _is_lock_conflict(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "lock" in text or "different configuration" in text or _instance.HELD_IN_PROCESS in text
+    return "lock" in text or "different configuration" in text
 
 
 class DuckDBStore:
@@ -197,7 +189,6 @@ class DuckDBStore:
         self._mutex = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._batches: Any = None  # the json path's insert.Batches of this connection
-        self._attached = False  # the connection is one of the process's writer instance
         self._timer: threading.Timer | None = None
         self._opened_at = 0.0
         self._last_used = 0.0
@@ -234,15 +225,18 @@ class DuckDBStore:
             try:
                 if self.read_only:
                     return lock_down(duckdb.connect(self.path, read_only=True, config=READ_ONLY_CONFIG))
-                if SHARED_INSTANCE:
-                    attached = _instance.attach(self.path)
-                    if attached is not None:
-                        self._attached = True
-                        return attached
-                # a plain duckdb.connect(path) of this process holds the file: share its instance
                 con = duckdb.connect(self.path)
-                for statement in _instance.SETTINGS:
-                    con.execute(statement.replace("GLOBAL ", ""))
+                con.execute("SET TimeZone = 'UTC'")
+                # a writer lives inside the user's process, beside their agent: one DuckDB thread
+                # and a bounded buffer pool (DuckDB's defaults: every core, 80% of RAM)
+                con.execute("SET threads = 1")
+                con.execute("SET memory_limit = '512MB'")
+                # WAL size that triggers a checkpoint inside a commit (default 16 MB, every ~30
+                # exporter batches). A writer lets go of the file within MAX_HOLD seconds, and
+                # closing checkpoints, so the WAL stays bounded; committed data is in the fsynced
+                # WAL either way. Fewer checkpoints: +10% writes with pyarrow (measured).
+                con.execute("SET checkpoint_threshold = '256MB'")
+                con.execute("SET python_enable_replacements = true")  # pyarrow batches by name
                 return con
             except duckdb.Error as exc:
                 if not _is_lock_conflict(exc):
@@ -314,15 +308,11 @@ class DuckDBStore:
     def _release(self) -> None:
         con, self._con = self._con, None
         batches, self._batches = self._batches, None
-        attached, self._attached = self._attached, False
         if batches is not None:  # its prepared statements belong to the connection closed here
             batches.close()
         if con is not None:
             with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
                 con.close()
-            if attached:  # the process's last connection to the file detaches it: checkpoint, unlock
-                with suppress(duckdb.Error):
-                    _instance.detach(self.path)
             self._state.closed()
 
     def _release_now(self) -> None:
@@ -355,9 +345,7 @@ class DuckDBStore:
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
             exists = con.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_name = $1 AND table_catalog = current_database()",
-                [SCHEMA_TABLE],
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = $1", [SCHEMA_TABLE]
             ).fetchone()
             applied: set[int] = set()
             if exists and exists[0]:
@@ -811,8 +799,7 @@ def _run_filter(**equal: str | None) -> tuple[str, list[Any]]:
 
 def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = $1 AND column_name = $2 "
-        "AND table_catalog = current_database()",
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = $1 AND column_name = $2",
         [table, column],
     ).fetchone()
     return bool(row and row[0])
