@@ -22,6 +22,7 @@ its migrations, the bulk inserts, the row codec) lives in modules of its own.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import math
 import os
 import threading
@@ -87,6 +88,7 @@ class _FileState:
         self.guard = threading.Lock()
         self.open_connections = 0
         self.last_seq: OrderedDict[str, int] = OrderedDict()
+        self.forked_while_held = False  # see _after_fork_in_child
 
     def opened(self) -> None:
         with self.guard:
@@ -133,6 +135,28 @@ def _release_all_at_exit() -> None:
     for store in list(_live_stores):
         with suppress(Exception):
             store._release_now()
+
+
+def _after_fork_in_child() -> None:
+    """A process forked while this one held a journal file inherits DuckDB's open instance of it.
+
+    Written through, that copy never reaches the file (the parent holds it and checkpoints over the
+    child's WAL); closed, it waits for DuckDB threads the child does not have. So the child keeps the
+    inherited connections unused and unclosed for good, starts with fresh locks, and refuses to open
+    those files for writing with a clear error (DuckDB would hand back the inherited instance).
+    """
+    global _file_states_guard
+    _file_states_guard = threading.Lock()
+    for path, state in list(_file_states.items()):
+        fresh = _FileState()
+        fresh.forked_while_held = state.forked_while_held or state.open_connections > 0
+        _file_states[path] = fresh
+    for store in list(_live_stores):
+        store._forget_after_fork(_file_states[os.path.realpath(store.path)])
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _insert_module() -> ModuleType:
@@ -225,6 +249,12 @@ class DuckDBStore:
             try:
                 if self.read_only:
                     return lock_down(duckdb.connect(self.path, read_only=True, config=READ_ONLY_CONFIG))
+                if self._state.forked_while_held:
+                    raise StoreError(
+                        f"cannot write run journal {self.path}: this process was forked while its parent "
+                        "held the file, and DuckDB cannot open it again here; configure the journal "
+                        "after forking (or use the 'spawn' start method)"
+                    )
                 con = duckdb.connect(self.path)
                 con.execute("SET TimeZone = 'UTC'")
                 # a writer lives inside the user's process, beside their agent: one DuckDB thread
@@ -314,6 +344,15 @@ class DuckDBStore:
             with suppress(duckdb.Error):  # closing never fails the caller; DuckDB recovers on open
                 con.close()
             self._state.closed()
+
+    def _forget_after_fork(self, state: _FileState) -> None:
+        """In a forked child (see :func:`_after_fork_in_child`): drop the parent's connection unclosed."""
+        for inherited in (self._con, self._batches):
+            if inherited is not None:  # never destroyed, not even at exit: closing it would hang
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(inherited))
+        self._con = self._batches = self._timer = None
+        self._state, self._write_lock = state, state.write_lock
+        self._mutex = threading.RLock()  # another thread of the parent may have held it at the fork
 
     def _release_now(self) -> None:
         """Cancel the idle timer and let go of the file; the store stays usable."""
