@@ -121,6 +121,37 @@ def test_enough_spans_are_written_without_waiting(runs: list[list[Any]], tmp_pat
     assert _events(location) == _exported(runs, str(tmp_path / "exported.duckdb"))
 
 
+def test_an_idle_writer_writes_what_it_gathered(runs: list[list[Any]], tmp_path: Path) -> None:
+    """Gathered runs wait while requests keep coming, and are written once no request came for
+    ``idle_write_delay`` seconds, long before ``max_write_delay`` or ``min_write_spans``."""
+    clock = _Clock()
+    location = str(tmp_path / "served.duckdb")
+    writer = JournalWriter(
+        open_store(location),
+        Spool(str(tmp_path / "spool")),
+        max_pending_spans=10_000,
+        settle=0,
+        min_write_spans=1_000_000,
+        max_write_delay=3600.0,
+        idle_write_delay=0.5,
+        clock=clock,
+    )
+    writer.start()
+    try:
+        for spans in runs:
+            assert writer.submit_body(request_of(spans).SerializeToString()).ok
+        _wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
+        clock.now += 0.4  # requests came 0.4 s ago: still gathering
+        time.sleep(0.3)
+        assert (writer.health()["store_writes"], writer.health()["written_runs"]) == (0, 0)
+        clock.now += 0.1  # idle for idle_write_delay: one write
+        _wait_for(lambda: writer.health()["written_runs"] == len(runs), "the gathered runs written")
+        assert writer.health()["store_writes"] == 1
+    finally:
+        writer.stop()
+    assert _events(location) == _exported(runs, str(tmp_path / "exported.duckdb"))
+
+
 def test_gathered_runs_are_replayed_from_the_spool_after_a_crash(
     runs: list[list[Any]], tmp_path: Path
 ) -> None:

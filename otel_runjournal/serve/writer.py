@@ -8,10 +8,11 @@ wait for the writer's answer. The writer takes the queued requests in arrival or
    ``2 x seen_capacity`` spans, seeded at start from the spool);
 3. hands the rest to the journal's own :class:`~otel_runjournal.journal.assembler.Assembler` — the
    same mapping and run assembly as ``RunJournalExporter`` — which returns the runs they complete;
-4. gathers those runs for the next ``store.write``, made once ``min_write_spans`` spans are gathered
-   or the first of them has waited ``max_write_delay`` seconds (a write's fixed cost — DuckDB's
-   statements, the commit — is then shared by ~8,000 spans, not one request's), and after each
-   write appends the ids of the written spans to the spool as committed;
+4. gathers those runs for the next ``store.write``, made once ``min_write_spans`` spans are gathered,
+   the first of them has waited ``max_write_delay`` seconds, or no request came for
+   ``idle_write_delay`` seconds (a busy writer's fixed cost per write — DuckDB's statements, the
+   commit — is then shared by ~8,000 spans, not one request's, and an idle one writes at once), and
+   after each write appends the ids of the written spans to the spool as committed;
 5. answers every request of the batch: success once the batch is in the spool and the store is
    healthy (the answer goes out before the store write: the gathered runs are acknowledged ahead of
    the store, held in the spool like the spans of runs whose root has not arrived, whose segments
@@ -60,6 +61,7 @@ DEFAULT_SETTLE_S = 3.0
 DEFAULT_RUN_IDLE_S = 600.0
 DEFAULT_MIN_WRITE_SPANS = 8192
 DEFAULT_MAX_WRITE_DELAY_S = 1.0
+DEFAULT_IDLE_WRITE_DELAY_S = 0.05
 _MISSING_SETTLE_FACTOR = 10  # a root missing announced spans settles for up to 10 x settle
 _RECENT_COMMITTED = 65_536  # span ids carried into each new spool segment (restart dedupe window)
 _LOG_INTERVAL_S = 10.0
@@ -152,6 +154,7 @@ class JournalWriter:
         seen_capacity: int = DEFAULT_SEEN_CAPACITY,
         min_write_spans: int = DEFAULT_MIN_WRITE_SPANS,
         max_write_delay: float = DEFAULT_MAX_WRITE_DELAY_S,
+        idle_write_delay: float = DEFAULT_IDLE_WRITE_DELAY_S,
         close_store: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -188,6 +191,8 @@ class JournalWriter:
         self._backlog: list[RunWrite] = []  # runs whose store write failed, retried in order
         self._min_write_spans = min_write_spans
         self._max_write_delay = max_write_delay
+        self._idle_write_delay = idle_write_delay
+        self._last_request_at = 0.0  # when the writer last took requests (idle since then)
         self._unwritten: list[RunWrite] = []  # finished runs, acknowledged, gathered for one write
         self._unwritten_spans = 0
         self._unwritten_since = 0.0
@@ -392,6 +397,7 @@ class JournalWriter:
                 _logger.debug("serve: answering a request failed: %r", exc)
 
     def _process(self, batch: list[_Request]) -> None:
+        self._last_request_at = self._clock()
         try:
             self._spool.append(_spool.DATA, [r.raw for r in batch])
         except OSError as exc:
@@ -444,12 +450,15 @@ class JournalWriter:
         ``retry_interval``."""
         if not self._unwritten:
             return self._retry_interval
-        due = self._unwritten_since + self._max_write_delay - self._clock()
-        return min(self._retry_interval, max(due, 0.001))
+        due = min(
+            self._unwritten_since + self._max_write_delay, self._last_request_at + self._idle_write_delay
+        )
+        return min(self._retry_interval, max(due - self._clock(), 0.001))
 
     def _gather(self, writes: list[RunWrite]) -> bool:
         """Add finished runs to the next store write, and write once ``min_write_spans`` spans or
-        ``max_write_delay`` seconds are gathered (False: that write failed).
+        ``max_write_delay`` seconds are gathered, or the writer has had no request for
+        ``idle_write_delay`` seconds (False: that write failed).
 
         The runs' requests are acknowledged already (their spans are in the spool, which keeps the
         segments until the write's commit): gathering only changes when they reach the store. A
@@ -461,9 +470,11 @@ class JournalWriter:
                 self._unwritten_since = self._clock()
             self._unwritten.extend(writes)
             self._unwritten_spans += sum(len(w.spans) for w in writes)
+        now = self._clock()
         if not self._unwritten or (
             self._unwritten_spans < self._min_write_spans
-            and self._clock() - self._unwritten_since < self._max_write_delay
+            and now - self._unwritten_since < self._max_write_delay
+            and now - self._last_request_at < self._idle_write_delay
         ):
             return True
         return self._write([])
