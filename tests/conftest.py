@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,6 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_runjournal import guard as _guard
+
+if TYPE_CHECKING:
+    from pg_server import Schema
 
 _guard.RAISE_INTERNAL_ERRORS = True
 
@@ -91,3 +95,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"{collector.nodeid}: skipped at collection under CI=true (a CI failure): {reason}"
+
+
+@pytest.fixture
+def schema() -> Iterator[Schema]:
+    """A fresh schema on the tests' PostgreSQL server, dropped afterwards (``pg_server`` says what
+    happens where there is no server)."""
+    from pg_server import Schema
+
+    made = Schema()
+    yield made
+    made.drop()

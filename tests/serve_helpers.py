@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_runjournal import RunJournalExporter, open_store
 from otel_runjournal.serve.server import Serve, ServeConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,3 +252,28 @@ def sender_run_ids(proc: subprocess.Popen[str], timeout: float = 300) -> list[st
     match = re.search(r'^\{"run_ids".*$', out, re.M)
     assert match, f"no run ids in sender output: {out[-500:]} {err[-2000:]}"
     return list(json.loads(match.group(0))["run_ids"])
+
+
+def journal_events(location: str) -> Counter[tuple[str, str, str | None]]:
+    """(run id, event type, span id) of every journal event, counted."""
+    store = open_store(location)
+    try:
+        out: Counter[tuple[str, str, str | None]] = Counter()
+        for run in store.list_runs(limit=1000):
+            for e in store.list_events(run.run_id, limit=1000):
+                out[(e.run_id, e.event_type, e.span_id)] += 1
+        return out
+    finally:
+        store.close()
+
+
+def exported_events(
+    batches: Sequence[Sequence[ReadableSpan]], location: str
+) -> Counter[tuple[str, str, str | None]]:
+    """What the in-process exporter journals for the same spans, exported batch by batch (what serve
+    must journal)."""
+    exporter = RunJournalExporter(location)
+    for spans in batches:
+        exporter.export(spans)
+    exporter.shutdown()
+    return journal_events(location)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,6 @@ import psycopg
 from psycopg import pq
 
 from otel_runjournal.stores.postgres.store import PostgresStore
-
-
-@pytest.fixture
-def schema() -> Iterator[Schema]:
-    made = Schema()
-    yield made
-    made.drop()
 
 
 def _named(url: str) -> tuple[str, str]:

@@ -27,13 +27,6 @@ SERVER_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "postgres_s
 EVENTS_PER_RUN = 8  # make_run's default shape
 
 
-@pytest.fixture
-def schema() -> Iterator[Schema]:
-    made = Schema()
-    yield made
-    made.drop()
-
-
 def _child(code: str, **env: str) -> subprocess.Popen[str]:
     path = TESTS_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")
     return subprocess.Popen(

@@ -26,13 +26,6 @@ from otel_runjournal.stores.postgres.store import PostgresStore
 
 
 @pytest.fixture
-def schema() -> Iterator[Schema]:
-    made = Schema()
-    yield made
-    made.drop()
-
-
-@pytest.fixture
 def store(schema: Schema) -> Iterator[PostgresStore]:
     with PostgresStore(schema.url) as opened:
         opened.write([make_run("r1", "t1")])

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,13 +25,6 @@ pytest.importorskip("psycopg", reason="the PostgreSQL store needs the postgres e
 from otel_runjournal.stores.postgres.store import PostgresStore
 
 VIEWS = ("messages", "tokens_by_model", "tokens_by_caller", "tokens_per_day", "slowest_tools", "error_runs")
-
-
-@pytest.fixture
-def schema() -> Iterator[Schema]:
-    made = Schema()
-    yield made
-    made.drop()
 
 
 def _with_password(url: str, password: str) -> str:

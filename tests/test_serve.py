@@ -17,9 +17,18 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from serve_helpers import agent_spans, health, post, request_of, serving, to_json
+from serve_helpers import (
+    agent_spans,
+    exported_events,
+    health,
+    journal_events,
+    post,
+    request_of,
+    serving,
+    to_json,
+)
 
-from otel_runjournal import RunJournalExporter, open_store
+from otel_runjournal import open_store
 from otel_runjournal.serve.server import Serve, ServeConfig
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -39,26 +48,6 @@ def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def _events(location: str) -> Counter[tuple[str, str, str | None]]:
-    """(run id, event type, span id) of every journal event, counted."""
-    store = open_store(location)
-    try:
-        out: Counter[tuple[str, str, str | None]] = Counter()
-        for run in store.list_runs(limit=1000):
-            for e in store.list_events(run.run_id, limit=1000):
-                out[(e.run_id, e.event_type, e.span_id)] += 1
-        return out
-    finally:
-        store.close()
-
-
-def _in_process(spans: list[Any], location: str) -> Counter[tuple[str, str, str | None]]:
-    exporter = RunJournalExporter(location)
-    exporter.export(spans)
-    exporter.shutdown()
-    return _events(location)
-
-
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("content_type", [PROTOBUF, JSON], ids=["protobuf", "json"])
 def test_http_export_journals_like_the_exporter(
@@ -73,9 +62,9 @@ def test_http_export_journals_like_the_exporter(
         assert reply.status == 200, reply.body
         assert reply.headers["content-type"] == content_type
         assert not reply.response().HasField("partial_success")
-    expected = _in_process(spans, str(tmp_path / "local.duckdb"))
+    expected = exported_events([spans], str(tmp_path / "local.duckdb"))
     assert len({run for run, _, _ in expected}) == 3
-    assert _events(str(tmp_path / "served.duckdb")) == expected
+    assert journal_events(str(tmp_path / "served.duckdb")) == expected
 
 
 @pytest.mark.parametrize("journal_process", [True, False], ids=["journal-process", "journal-thread"])
@@ -91,7 +80,8 @@ def test_grpc_export_journals_like_the_exporter(
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)
             response = stub.Export(request_of(spans), timeout=30, compression=compression)
         assert not response.HasField("partial_success")
-    assert _events(str(tmp_path / "served.duckdb")) == _in_process(spans, str(tmp_path / "local.duckdb"))
+    served = journal_events(str(tmp_path / "served.duckdb"))
+    assert served == exported_events([spans], str(tmp_path / "local.duckdb"))
 
 
 def test_resent_request_duplicates_nothing(spans: list[Any], tmp_path: Path) -> None:
@@ -105,8 +95,8 @@ def test_resent_request_duplicates_nothing(spans: list[Any], tmp_path: Path) -> 
             trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
         assert post(server.http_port, to_json(request), content_type=JSON).status == 200
         assert server.writer is not None and server.writer.health()["duplicate_spans"] == 2 * len(spans)
-    events = _events(location)
-    assert events == _in_process(spans, str(tmp_path / "local.duckdb"))
+    events = journal_events(location)
+    assert events == exported_events([spans], str(tmp_path / "local.duckdb"))
     assert set(events.values()) == {1}
 
 
@@ -126,7 +116,8 @@ def test_malformed_spans_are_a_partial_success(spans: list[Any], tmp_path: Path)
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
             response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(request, timeout=30)
         assert response.partial_success.rejected_spans == 1
-    assert _events(str(tmp_path / "served.duckdb")) == _in_process(spans, str(tmp_path / "local.duckdb"))
+    served = journal_events(str(tmp_path / "served.duckdb"))
+    assert served == exported_events([spans], str(tmp_path / "local.duckdb"))
 
 
 def _raw_grpc(port: int, body: bytes, metadata: tuple[tuple[str, str], ...] = ()) -> Any:
@@ -194,7 +185,7 @@ def test_token_is_required_on_both_protocols(spans: list[Any], tmp_path: Path) -
         assert server.writer is not None and server.writer.health()["received_spans"] == 0
         assert post(port, body, token="s3cret").status == 200
         _raw_grpc(gport, body, (("authorization", "Bearer s3cret"),))
-    assert len(_events(location)) > 0
+    assert len(journal_events(location)) > 0
 
 
 def test_non_loopback_needs_a_token_or_insecure(tmp_path: Path) -> None:
@@ -254,8 +245,8 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
         assert post(port, first.SerializeToString()).status == 200  # a needless re-send: a duplicate
     local = tmp_path / "local"
     local.mkdir()
-    expected = _in_process(spans, f"jsonl://{local}")
-    served = _events(location)
+    expected = exported_events([spans], f"jsonl://{local}")
+    served = journal_events(location)
     assert {k: v for k, v in served.items() if k[0] in {r for r, _, _ in expected}} == expected
 
 
@@ -301,11 +292,11 @@ def test_spool_replays_held_runs_after_a_restart(spans: list[Any], tmp_path: Pat
     children = [s for s in spans if s.parent is not None]
     with serving(location, tmp_path / "spool") as server:
         assert post(server.http_port or 0, request_of(children).SerializeToString()).status == 200
-    assert _events(location) == Counter()  # nothing written yet: the runs are held in the spool
+    assert journal_events(location) == Counter()  # nothing written yet: the runs are held in the spool
     with serving(location, tmp_path / "spool") as server:
         assert server.writer is not None and server.writer.health()["replayed_spans"] == len(children)
         assert post(server.http_port or 0, request_of(roots).SerializeToString()).status == 200
-    assert _events(location) == _in_process(spans, str(tmp_path / "local.duckdb"))
+    assert journal_events(location) == exported_events([spans], str(tmp_path / "local.duckdb"))
 
 
 @pytest.mark.parametrize("settle", [0.0, 60.0], ids=["released", "compacted"])
@@ -321,7 +312,7 @@ def test_spool_stays_bounded(tmp_path: Path, settle: float) -> None:
             assert len(list(spool_dir.glob("*.seg"))) <= (2 if settle == 0 else 6)
     if settle == 0:
         assert sum(f.stat().st_size for f in spool_dir.glob("*.seg")) < 16_384
-    assert _events(location) == _in_process(many, str(tmp_path / "local.duckdb"))
+    assert journal_events(location) == exported_events([many], str(tmp_path / "local.duckdb"))
 
 
 def test_late_span_and_dead_sender_runs_are_written_after_the_idle_timeout(
@@ -345,8 +336,8 @@ def test_late_span_and_dead_sender_runs_are_written_after_the_idle_timeout(
             lambda: server.writer is not None and server.writer.health()["held_runs"] == 0,
             "the held runs written after the idle timeout",
         )
-    expected = _in_process(first, str(tmp_path / "local.duckdb"))
-    served = _events(location)
+    expected = exported_events([first], str(tmp_path / "local.duckdb"))
+    served = journal_events(location)
     assert {k: v for k, v in served.items() if k[0] == runs[0]} == expected
     store = open_store(location)
     try:
@@ -392,6 +383,6 @@ def test_resend_after_a_restart_duplicates_nothing(spans: list[Any], tmp_path: P
     with serving(location, tmp_path / "spool", settle=0) as server:
         assert post(server.http_port or 0, body).status == 200
         assert server.writer is not None and server.writer.health()["duplicate_spans"] == len(spans)
-    events = _events(location)
-    assert events == _in_process(spans, str(tmp_path / "local.duckdb"))
+    events = journal_events(location)
+    assert events == exported_events([spans], str(tmp_path / "local.duckdb"))
     assert set(events.values()) == {1}

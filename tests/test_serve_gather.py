@@ -7,14 +7,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import agent_spans, request_of
+from serve_helpers import agent_spans, exported_events, journal_events, request_of
 
-from otel_runjournal import RunJournalExporter, open_store
+from otel_runjournal import open_store
 from otel_runjournal.serve.spool import Spool
 from otel_runjournal.serve.writer import JournalWriter
 
@@ -33,26 +32,11 @@ class _Clock:
         return self.now
 
 
-def _events(location: str) -> Counter[tuple[str, str, str | None]]:
-    """(run id, event type, span id) of every journal event, counted."""
-    store = open_store(location)
-    try:
-        out: Counter[tuple[str, str, str | None]] = Counter()
-        for run in store.list_runs(limit=1000):
-            for e in store.list_events(run.run_id, limit=1000):
-                out[(e.run_id, e.event_type, e.span_id)] += 1
-        return out
-    finally:
-        store.close()
-
-
-def _exported(runs: list[list[Any]], location: str) -> Counter[tuple[str, str, str | None]]:
-    """What the in-process exporter journals for the same spans (the expected journal)."""
-    exporter = RunJournalExporter(location)
-    for spans in runs:
-        exporter.export(spans)
-    exporter.shutdown()
-    return _events(location)
+def _writer(location: str, tmp_path: Path, **options: Any) -> JournalWriter:
+    """A writer of ``location`` with its spool under ``tmp_path``, roots not settling."""
+    return JournalWriter(
+        open_store(location), Spool(str(tmp_path / "spool")), max_pending_spans=10_000, settle=0, **options
+    )
 
 
 def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
@@ -70,15 +54,7 @@ def test_requests_are_acknowledged_at_once_and_written_together_when_due(
     are written when ``max_write_delay`` has passed, journaled as the exporter journals them."""
     clock = _Clock()
     location = str(tmp_path / "served.duckdb")
-    writer = JournalWriter(
-        open_store(location),
-        Spool(str(tmp_path / "spool")),
-        max_pending_spans=10_000,
-        settle=0,
-        min_write_spans=1_000_000,
-        max_write_delay=5.0,
-        clock=clock,
-    )
+    writer = _writer(location, tmp_path, min_write_spans=1_000_000, max_write_delay=5.0, clock=clock)
     writer.start()
     try:
         for spans in runs:
@@ -91,7 +67,7 @@ def test_requests_are_acknowledged_at_once_and_written_together_when_due(
         assert (writer.health()["store_writes"], writer.health()["unwritten_runs"]) == (1, 0)
     finally:
         writer.stop()
-    assert _events(location) == _exported(runs, str(tmp_path / "exported.duckdb"))
+    assert journal_events(location) == exported_events(runs, str(tmp_path / "exported.duckdb"))
 
 
 def test_enough_spans_are_written_without_waiting(runs: list[list[Any]], tmp_path: Path) -> None:
@@ -99,14 +75,8 @@ def test_enough_spans_are_written_without_waiting(runs: list[list[Any]], tmp_pat
     standing still."""
     location = str(tmp_path / "served.duckdb")
     run_spans = len(runs[0])
-    writer = JournalWriter(
-        open_store(location),
-        Spool(str(tmp_path / "spool")),
-        max_pending_spans=10_000,
-        settle=0,
-        min_write_spans=2 * run_spans,
-        max_write_delay=3600.0,
-        clock=_Clock(),
+    writer = _writer(
+        location, tmp_path, min_write_spans=2 * run_spans, max_write_delay=3600.0, clock=_Clock()
     )
     writer.start()
     try:
@@ -118,7 +88,7 @@ def test_enough_spans_are_written_without_waiting(runs: list[list[Any]], tmp_pat
         assert writer.health()["store_writes"] == 1  # half of min_write_spans: it waits
     finally:
         writer.stop()  # the last gathered run is written at stop
-    assert _events(location) == _exported(runs, str(tmp_path / "exported.duckdb"))
+    assert journal_events(location) == exported_events(runs, str(tmp_path / "exported.duckdb"))
 
 
 def test_an_idle_writer_writes_what_it_gathered(runs: list[list[Any]], tmp_path: Path) -> None:
@@ -126,11 +96,9 @@ def test_an_idle_writer_writes_what_it_gathered(runs: list[list[Any]], tmp_path:
     ``idle_write_delay`` seconds, long before ``max_write_delay`` or ``min_write_spans``."""
     clock = _Clock()
     location = str(tmp_path / "served.duckdb")
-    writer = JournalWriter(
-        open_store(location),
-        Spool(str(tmp_path / "spool")),
-        max_pending_spans=10_000,
-        settle=0,
+    writer = _writer(
+        location,
+        tmp_path,
         min_write_spans=1_000_000,
         max_write_delay=3600.0,
         idle_write_delay=0.5,
@@ -149,7 +117,7 @@ def test_an_idle_writer_writes_what_it_gathered(runs: list[list[Any]], tmp_path:
         assert writer.health()["store_writes"] == 1
     finally:
         writer.stop()
-    assert _events(location) == _exported(runs, str(tmp_path / "exported.duckdb"))
+    assert journal_events(location) == exported_events(runs, str(tmp_path / "exported.duckdb"))
 
 
 def test_gathered_runs_are_replayed_from_the_spool_after_a_crash(
@@ -181,7 +149,7 @@ def test_gathered_runs_are_replayed_from_the_spool_after_a_crash(
     restarted = JournalWriter(open_store(location), Spool(str(crashed)), max_pending_spans=10_000, settle=0)
     restarted.start()  # replays the spool
     restarted.stop()
-    assert _events(location) == _exported(runs, str(tmp_path / "exported.duckdb"))
+    assert journal_events(location) == exported_events(runs, str(tmp_path / "exported.duckdb"))
 
 
 def test_the_journal_loads_its_price_table_before_the_first_request(tmp_path: Path) -> None:
