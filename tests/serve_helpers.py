@@ -277,3 +277,11 @@ def exported_events(
         exporter.export(spans)
     exporter.shutdown()
     return journal_events(location)
+
+
+def wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition()`` until true; fail (saying ``what`` never happened) at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.02)

@@ -10,9 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import agent_spans, health, post, request_of, serving
+from serve_helpers import (
+    agent_spans,
+    exported_events,
+    health,
+    journal_events,
+    post,
+    request_of,
+    serving,
+    wait_for,
+)
 from spanfactory import copy_of
-from test_serve import _events, _in_process, _wait_for
 
 from otel_runjournal import RunJournalExporter, open_store
 from otel_runjournal.journal.assembler import Assembler
@@ -55,9 +63,9 @@ def test_a_root_ahead_of_its_children_waits_for_the_spans_it_announces(
         time.sleep(1.0)
         assert _held_and_written(port) == (0, 0)  # the root waits: 1 of its spans arrived
         assert post(port, request_of(children).SerializeToString()).status == 200
-        _wait_for(lambda: _held_and_written(port) == (0, 1), "the run written once, whole", timeout=20)
-    expected = _in_process(run_spans, str(tmp_path / "local.duckdb"))
-    assert _events(location) == expected
+        wait_for(lambda: _held_and_written(port) == (0, 1), "the run written once, whole", timeout=20)
+    expected = exported_events([run_spans], str(tmp_path / "local.duckdb"))
+    assert journal_events(location) == expected
     run, events = _summary(location, root.attributes["runjournal.run_id"])
     assert run.complete is True and run.status == "success" and run.llm_call_count > 0
     assert events[-1].event_type == "run_end"
@@ -75,11 +83,11 @@ def test_children_later_than_the_wait_are_appended_within_seconds(
     with serving(location, tmp_path / "spool", settle=0.1, run_idle_timeout=600) as server:
         port = server.http_port or 0
         assert post(port, request_of([root]).SerializeToString()).status == 200
-        _wait_for(lambda: _held_and_written(port) == (0, 1), "the root's part written", timeout=20)
+        wait_for(lambda: _held_and_written(port) == (0, 1), "the root's part written", timeout=20)
         assert post(port, request_of(children).SerializeToString()).status == 200
-        _wait_for(lambda: _held_and_written(port) == (0, 2), "the late part appended", timeout=20)
+        wait_for(lambda: _held_and_written(port) == (0, 2), "the late part appended", timeout=20)
     local = str(tmp_path / "local.duckdb")
-    assert _events(location) == _in_process(run_spans, local)
+    assert journal_events(location) == exported_events([run_spans], local)
     run_id = root.attributes["runjournal.run_id"]
     run, _ = _summary(location, run_id)
     reference, _ = _summary(local, run_id)
@@ -101,13 +109,13 @@ def test_a_late_span_after_a_restart_adds_to_the_run_written_before_it(
         port = server.http_port or 0
         body = request_of([s for s in run_spans if s is not late]).SerializeToString()
         assert post(port, body).status == 200
-        _wait_for(lambda: _held_and_written(port) == (0, 1), "the run written without its late span")
+        wait_for(lambda: _held_and_written(port) == (0, 1), "the run written without its late span")
     with serving(location, tmp_path / "spool", settle=0, run_idle_timeout=1) as server:
         port = server.http_port or 0
         assert post(port, request_of([late]).SerializeToString()).status == 200
-        _wait_for(lambda: _held_and_written(port) == (0, 1), "the late span written after the idle timeout")
+        wait_for(lambda: _held_and_written(port) == (0, 1), "the late span written after the idle timeout")
     local = str(tmp_path / "local.duckdb")
-    assert _events(location) == _in_process(run_spans, local)
+    assert journal_events(location) == exported_events([run_spans], local)
     run_id = root.attributes["runjournal.run_id"]
     run, _ = _summary(location, run_id)
     reference, _ = _summary(local, run_id)
@@ -133,7 +141,7 @@ def test_exporter_after_a_restart_adds_a_late_part_to_the_stored_run(
     run_id = root.attributes["runjournal.run_id"]
     run, _ = _summary(location, run_id)
     local = str(tmp_path / "local.duckdb")
-    assert _events(location) == _in_process(run_spans, local)
+    assert journal_events(location) == exported_events([run_spans], local)
     reference, _ = _summary(local, run_id)
     totals = ("status", "total_tokens", "output_tokens", "llm_call_count", "message_count")
     assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]
@@ -156,7 +164,7 @@ def test_a_root_after_its_children_were_written_elsewhere_adds_to_them(
     run_id = root.attributes["runjournal.run_id"]
     run, _ = _summary(location, run_id)
     local = str(tmp_path / "local.duckdb")
-    assert _events(location) == _in_process(run_spans, local)
+    assert journal_events(location) == exported_events([run_spans], local)
     reference, _ = _summary(local, run_id)
     totals = ("status", "total_tokens", "output_tokens", "llm_call_count", "message_count", "last_ai_message")
     assert [getattr(run, k) for k in totals] == [getattr(reference, k) for k in totals]

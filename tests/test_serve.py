@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from serve_helpers import (
     request_of,
     serving,
     to_json,
+    wait_for,
 )
 
 from otel_runjournal import open_store
@@ -38,14 +38,6 @@ PROTOBUF, JSON = "application/x-protobuf", "application/json"
 def spans() -> list[Any]:
     """Spans of three runs of the offline agent, content on the spans."""
     return agent_spans(3)
-
-
-def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
-    """Poll ``condition()`` until true; fail (saying ``what`` never happened) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
@@ -221,11 +213,11 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
     with serving(location, tmp_path / "spool", settle=0) as server:  # runs written as their roots arrive
         port = server.http_port or 0
         assert post(port, request_of(agent_spans(1)).SerializeToString()).status == 200  # creates events/
-        _wait_for(lambda: health(port)[1]["written_runs"] >= 1, "the first run written")  # acknowledged
+        wait_for(lambda: health(port)[1]["written_runs"] >= 1, "the first run written")  # acknowledged
         aside = _break(journal)
         # acknowledged: in the spool, and the store was healthy as far as serve knew; its write fails
         assert post(port, first.SerializeToString()).status == 200
-        _wait_for(lambda: health(port)[1]["status"] == "store_failing", "the failed write")
+        wait_for(lambda: health(port)[1]["status"] == "store_failing", "the failed write")
         assert health(port)[0] == 503 and health(port)[1]["status"] == "store_failing"
         with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:  # gRPC health: NOT_SERVING
             check = channel.unary_unary("/grpc.health.v1.Health/Check")
@@ -240,7 +232,7 @@ def test_failing_store_gets_retryable_answers_and_loses_nothing(spans: list[Any]
         retry = error_details_pb2.RetryInfo()
         assert status.details[0].Unpack(retry) and retry.retry_delay.seconds >= 1
         _mend(journal, aside)
-        _wait_for(lambda: health(port)[1]["status"] == "ok", "the retried write to succeed")
+        wait_for(lambda: health(port)[1]["status"] == "ok", "the retried write to succeed")
         assert post(port, second.SerializeToString()).status == 200  # the sender's retry
         assert post(port, first.SerializeToString()).status == 200  # a needless re-send: a duplicate
     local = tmp_path / "local"
@@ -264,7 +256,7 @@ def test_over_the_memory_bound_requests_get_429(spans: list[Any], tmp_path: Path
             first = threading.Thread(target=lambda: replies.append(post(port, body).status))
             first.start()  # the writer takes it, gathers its runs for a write, and waits for the lock
             # the writer has taken the first request off the queue and is in the store write, on the lock
-            _wait_for(
+            wait_for(
                 lambda: (
                     (h := health(port)[1])["requests"] == 1
                     and h["queued_spans"] == 0
@@ -274,7 +266,7 @@ def test_over_the_memory_bound_requests_get_429(spans: list[Any], tmp_path: Path
             )
             queued = threading.Thread(target=lambda: replies.append(post(port, body).status))
             queued.start()
-            _wait_for(lambda: health(port)[1]["queued_spans"] == len(spans), "the second request queued")
+            wait_for(lambda: health(port)[1]["queued_spans"] == len(spans), "the second request queued")
             reply = post(port, body)
             assert reply.status == 429 and reply.headers["retry-after"] == "1"
         finally:
@@ -332,7 +324,7 @@ def test_late_span_and_dead_sender_runs_are_written_after_the_idle_timeout(
             == 200
         )
         assert post(port, request_of([late]).SerializeToString()).status == 200
-        _wait_for(
+        wait_for(
             lambda: server.writer is not None and server.writer.health()["held_runs"] == 0,
             "the held runs written after the idle timeout",
         )

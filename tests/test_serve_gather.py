@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import agent_spans, exported_events, journal_events, request_of
+from serve_helpers import agent_spans, exported_events, journal_events, request_of, wait_for
 
 from otel_runjournal import open_store
 from otel_runjournal.serve.spool import Spool
@@ -39,14 +39,6 @@ def _writer(location: str, tmp_path: Path, **options: Any) -> JournalWriter:
     )
 
 
-def _wait_for(condition: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def test_requests_are_acknowledged_at_once_and_written_together_when_due(
     runs: list[list[Any]], tmp_path: Path
 ) -> None:
@@ -60,10 +52,10 @@ def test_requests_are_acknowledged_at_once_and_written_together_when_due(
         for spans in runs:
             assert writer.submit_body(request_of(spans).SerializeToString()).ok
         # answered once in the spool; the writer gathers the request's runs right after answering
-        _wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
+        wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
         assert (writer.health()["store_writes"], writer.health()["written_runs"]) == (0, 0)
         clock.now += 5.0  # the first gathered run is due: everything gathered goes in one write
-        _wait_for(lambda: writer.health()["written_runs"] == len(runs), "the gathered runs written")
+        wait_for(lambda: writer.health()["written_runs"] == len(runs), "the gathered runs written")
         assert (writer.health()["store_writes"], writer.health()["unwritten_runs"]) == (1, 0)
     finally:
         writer.stop()
@@ -82,9 +74,9 @@ def test_enough_spans_are_written_without_waiting(runs: list[list[Any]], tmp_pat
     try:
         assert writer.submit_body(request_of(runs[0]).SerializeToString()).ok
         assert writer.submit_body(request_of(runs[1]).SerializeToString()).ok
-        _wait_for(lambda: writer.health()["written_runs"] == 2, "two runs' spans written")
+        wait_for(lambda: writer.health()["written_runs"] == 2, "two runs' spans written")
         assert writer.submit_body(request_of(runs[2]).SerializeToString()).ok
-        _wait_for(lambda: writer.health()["unwritten_runs"] == 1, "the third run gathered")
+        wait_for(lambda: writer.health()["unwritten_runs"] == 1, "the third run gathered")
         assert writer.health()["store_writes"] == 1  # half of min_write_spans: it waits
     finally:
         writer.stop()  # the last gathered run is written at stop
@@ -108,12 +100,12 @@ def test_an_idle_writer_writes_what_it_gathered(runs: list[list[Any]], tmp_path:
     try:
         for spans in runs:
             assert writer.submit_body(request_of(spans).SerializeToString()).ok
-        _wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
+        wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
         clock.now += 0.4  # requests came 0.4 s ago: still gathering
         time.sleep(0.3)
         assert (writer.health()["store_writes"], writer.health()["written_runs"]) == (0, 0)
         clock.now += 0.1  # idle for idle_write_delay: one write
-        _wait_for(lambda: writer.health()["written_runs"] == len(runs), "the gathered runs written")
+        wait_for(lambda: writer.health()["written_runs"] == len(runs), "the gathered runs written")
         assert writer.health()["store_writes"] == 1
     finally:
         writer.stop()
@@ -139,7 +131,7 @@ def test_gathered_runs_are_replayed_from_the_spool_after_a_crash(
     try:
         for spans in runs:
             assert writer.submit_body(request_of(spans).SerializeToString()).ok
-        _wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
+        wait_for(lambda: writer.health()["unwritten_runs"] == len(runs), "the runs gathered")
         # the crash: what a SIGKILL leaves on disk is the spool's files as they are now
         crashed = tmp_path / "crashed-spool"
         shutil.copytree(spool_dir, crashed, ignore=shutil.ignore_patterns("lock"))
