@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
+
+from . import semconv as sc
 
 Category = Literal["lifecycle", "trace", "message"]
 RunStatus = Literal["running", "success", "error", "interrupted", "abandoned"]
@@ -125,6 +128,21 @@ class TokenUsage:
     by_caller: dict[str, int] = field(default_factory=dict)
     cost_usd: float | None = None  # None when no selected run has a priced call
     unpriced_call_count: int = 0
+
+
+def caller_roll_up(by_caller: Mapping[str, int]) -> tuple[int, int, int]:
+    """A per-caller token breakdown rolled up into the run's columns: ``(lead_agent, subagent,
+    middleware)`` tokens (``subagent:NAME`` and ``middleware:NAME`` callers; everything else is the
+    lead agent's)."""
+    lead = subagent = middleware = 0
+    for caller, tokens in by_caller.items():
+        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
+            subagent += tokens
+        elif caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
+            middleware += tokens
+        else:
+            lead += tokens
+    return lead, subagent, middleware
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

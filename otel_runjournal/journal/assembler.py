@@ -274,7 +274,7 @@ class Assembler:
             spans_before=before,
             announced=self._announced.get(run_id) if prior is not None else None,
         )
-        # own_span_count(spans): the held spans less the duplicates counted as they came
+        # the run's own spans: the held ones less the duplicates, counted as they came
         self._spans_written[run_id] = before + (pending.own if pending is not None and spans else 0)
         for event in write.events:
             if event.thread_id != thread_id:  # the run's thread was settled by an earlier part

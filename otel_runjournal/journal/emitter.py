@@ -15,9 +15,8 @@ from opentelemetry.trace import SpanContext
 from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
-from ..records import RunEvent, SpanRecord, utc
+from ..records import UTC_FAST_US, RunEvent, SpanRecord, utc
 from .spanfacts import RootInfo, Usage, error_of
-from .spanread import FAST_US
 
 _from_timestamp = datetime.fromtimestamp
 _UTC = timezone.utc
@@ -156,7 +155,7 @@ class Emitter(SpanContent):
             created = self.end_at
         else:
             us = at // 1000  # records.utc, its fast path inline
-            created = _from_timestamp(us / 1e6, _UTC) if 0 <= us < FAST_US else utc(at)
+            created = _from_timestamp(us / 1e6, _UTC) if 0 <= us < UTC_FAST_US else utc(at)
         mapped.events.append(
             (
                 key,

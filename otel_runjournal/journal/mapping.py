@@ -29,7 +29,7 @@ from .. import content as _content
 from .. import genai_json as gj
 from .. import semconv as sc
 from ..pricing import Pricer
-from ..records import SpanRecord, utc
+from ..records import UTC_FAST_US, SpanRecord, utc
 from .emitter import Emitter, MappedSpan, SpanContent, end_at
 from .span_events import custom_events, llm_events, retriever_events, tool_events
 from .spanfacts import (
@@ -43,7 +43,6 @@ from .spanfacts import (
     run_name,
 )
 from .spanread import (
-    FAST_US,
     KIND_NAMES,
     STATUS_NAMES,
     attributes_of,
@@ -80,12 +79,12 @@ def _row(
         span_text = ctx.span_id.to_bytes(8, "big").hex()  # hex_span_id, inline
     # records.utc, its fast path inline (this runs twice for every span)
     us = start // 1000
-    start_at = _from_timestamp(us / 1e6, _UTC) if 0 <= us < FAST_US else utc(start)
+    start_at = _from_timestamp(us / 1e6, _UTC) if 0 <= us < UTC_FAST_US else utc(start)
     end_us = end // 1000
     if end_us == us:
         end_at = start_at
     else:
-        end_at = _from_timestamp(end_us / 1e6, _UTC) if 0 <= end_us < FAST_US else utc(end)
+        end_at = _from_timestamp(end_us / 1e6, _UTC) if 0 <= end_us < UTC_FAST_US else utc(end)
     # the row shares the finished span's (immutable) attribute dict: nothing may modify it; tuple
     # values stay tuples (JSON arrays all the same)
     row = attrs

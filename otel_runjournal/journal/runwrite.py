@@ -18,8 +18,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from .. import semconv as sc
-from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite, utc
+from ..records import TOKEN_FIELDS, RunEvent, RunRecord, RunWrite, caller_roll_up, utc
 from .emitter import G_FIRST, G_LAST, Keyed, MappedSpan, SortKey
 from .spanfacts import RootInfo
 
@@ -89,12 +88,13 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> int:
     """Add the model calls' usage to the run's totals; the spans the run's handler made (not the
     duplicates of other instrumentations), counted in the same pass."""
     duplicates = 0
+    added: dict[str, int] = {}  # this write's tokens per caller
     for span in spans:
         usage = span.usage
         if usage is None:
             duplicates += span.duplicate
             continue
-        total = usage.input_tokens + usage.output_tokens  # usage.total_tokens
+        total = usage.total_tokens
         run.input_tokens += usage.input_tokens
         run.output_tokens += usage.output_tokens
         run.total_tokens += total
@@ -106,16 +106,15 @@ def _add_usage(run: RunRecord, spans: Sequence[MappedSpan]) -> int:
             run.unpriced_call_count += 1
         else:
             run.cost_usd = cost if run.cost_usd is None else run.cost_usd + cost
-        caller = span.caller
-        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):  # the caller's roll-up column
-            run.subagent_tokens += total
-        elif caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
-            run.middleware_tokens += total
-        else:
-            run.lead_agent_tokens += total
-        by_caller = run.usage_by_caller
-        by_caller[caller] = by_caller.get(caller, 0) + total
+        added[span.caller] = added.get(span.caller, 0) + total
         duplicates += span.duplicate
+    by_caller = run.usage_by_caller
+    for caller, tokens in added.items():
+        by_caller[caller] = by_caller.get(caller, 0) + tokens
+    lead, subagent, middleware = caller_roll_up(added)
+    run.lead_agent_tokens += lead
+    run.subagent_tokens += subagent
+    run.middleware_tokens += middleware
     return len(spans) - duplicates
 
 
@@ -195,9 +194,3 @@ def build_write(
             if event.event_type == "ai_message":
                 run.last_ai_message = event.content
     return RunWrite(run=run, events=events, spans=[s.record for s in spans])
-
-
-def own_span_count(spans: Sequence[MappedSpan]) -> int:
-    """How many of these spans the run's handler made (what ``runjournal.span_count`` counts): not the
-    duplicates of other instrumentations."""
-    return len(spans) - sum(1 for s in spans if s.duplicate)

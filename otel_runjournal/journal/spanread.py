@@ -16,10 +16,6 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from ..records import UTC_FAST_US
-
-FAST_US = UTC_FAST_US  # records.utc's fast-path bound; the mapping inlines that path
-
 
 def hex_trace_id(trace_id: int) -> str:
     return trace_id.to_bytes(16, "big").hex()  # twice as fast as format(trace_id, "032x")

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .. import content as _content
 from .. import semconv as sc
 from ..pricing import Pricer
+from ..records import caller_roll_up
 from . import classify as cl
 from .callcontext import calling_middleware, thread_of_current_config
 from .current import activate, deactivate
@@ -230,14 +231,7 @@ class RunSpans:
     def _roll_up(self, state: RunState) -> None:
         root = state.root
         by_caller = dict(root.by_caller)
-        lead = sub = middleware = 0
-        for caller, tokens in by_caller.items():
-            if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
-                sub += tokens
-            elif caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
-                middleware += tokens
-            else:
-                lead += tokens
+        lead, sub, middleware = caller_roll_up(by_caller)
 
         state.span.set_attributes(
             {

@@ -19,7 +19,7 @@ from opentelemetry.trace import StatusCode
 
 from .. import semconv as sc
 from ..pricing import Pricer, span_cost
-from ..records import RunRecord, utc
+from ..records import RunRecord, caller_roll_up, utc
 from .registry import RootState
 
 _logger = logging.getLogger(__name__)
@@ -71,13 +71,9 @@ def summary(root: RootState, span: Any, pricer: Pricer | None = None) -> RunReco
         # them never reached it (a full queue, a sampler, a crash), which the handler cannot see
         complete=True,
     )
-    for caller, tokens in root.by_caller.items():
-        if caller.startswith(sc.CALLER_SUBAGENT_PREFIX):
-            record.subagent_tokens += tokens
-        elif caller.startswith(sc.CALLER_MIDDLEWARE_PREFIX):
-            record.middleware_tokens += tokens
-        else:
-            record.lead_agent_tokens += tokens
+    record.lead_agent_tokens, record.subagent_tokens, record.middleware_tokens = caller_roll_up(
+        record.usage_by_caller
+    )
     if pricer is not None:
         for model_span in root.model_spans:
             cost = span_cost(pricer, model_span)

@@ -192,12 +192,12 @@ def _json_column(values: list[Any]) -> list[bytes]:
     Rows share objects: every span row of a process holds the same resource dict (see
     ``journal.spanread.resource_of``), so that column is one encoding repeated, not 2,048.
     """
-    ids = list(map(id, values))  # every value is alive (in ``values``): ids are not reused
-    if len(set(ids)) * 2 > len(values):
+    split = _shared_column(values)
+    if split is None:
         return _codec.dumpb_all(values)
-    unique = dict(zip(ids, values, strict=True))
-    encoded = dict(zip(unique, _codec.dumpb_all(unique.values()), strict=True))
-    return [encoded[i] for i in ids]
+    index, unique = split
+    encoded = _codec.dumpb_all(unique)
+    return [encoded[n - 1] for n in index]
 
 
 def _shared_column(values: list[Any]) -> tuple[list[int], list[Any]] | None:
