@@ -3,6 +3,7 @@
     python bench/mapping_instructions.py                        # ~15 min of CPU
     python bench/mapping_instructions.py --tree /tmp/old        # another tree's package (its own run)
     python bench/mapping_instructions.py --check /tmp/old       # same rows as that tree? (~1 min)
+    python bench/mapping_instructions.py --floor                # what making the rows alone costs
 
 The spans of ``--invokes`` runs of the bench agent (``bench/bench_exporter.py``'s ``agent`` workload:
 the real handler, content in the side channel as the journal takes it) are made once; then the
@@ -12,6 +13,11 @@ Per pass = (I_hi - I_lo) / (hi - lo): start-up, imports and the spans' making ca
 collector's work during the passes is counted (the spans and their content stay alive, as they do in
 an application). ``--tree`` puts another copy of ``otel_runjournal`` first on ``sys.path`` (e.g. a
 ``git archive`` of an older revision) so that before and after are counted the same way.
+
+``--floor`` counts a pass of no mapping at all, only what any mapping must make: every record of the
+pass's ``RunWrite``s built again through its constructor from plain values known in advance (times as
+nanosecond integers, converted by ``records.utc``; each event's metadata dict copied) — the cost of
+the records ``DESIGN.md`` and ``records.py`` define, the lower bound of any mapping that outputs them.
 
 ``--check TREE`` is what makes a count worth comparing: the same spans (the bench agent's, the demo
 agent's with a subagent, a failing tool and middleware; content in the side channel, on attributes,
@@ -33,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 _TOTALS = re.compile(rb"^(?:totals|summary):\s*(\d+)", re.MULTILINE)
 
 
-def child(invokes: int, passes: int) -> None:
+def child(invokes: int, passes: int, floor: bool = False) -> None:
     """Make the spans, map them once (warm-up), then ``passes`` more times."""
     sys.path.insert(0, str(HERE))
     import bench_exporter as be
@@ -62,20 +69,67 @@ def child(invokes: int, passes: int) -> None:
             events += sum(len(write.events) for write in assembler.add(batch))
         return events
 
-    expected = once()
+    if floor:
+        be._hand_over("otel_runjournal", contents)
+        run = _rebuild(Assembler(max_pending_spans=100_000, pricer=pricer).add(spans))
+    else:
+        run = once
+    expected = run()
     for _ in range(passes):
-        if once() != expected:
+        if run() != expected:
             raise RuntimeError("a pass mapped a different number of events")
 
 
-def count(passes: int, invokes: int, tree: Path | None) -> int:
+def _rebuild(writes: list[Any]) -> Callable[[], int]:
+    """A pass of ``--floor``: the records of ``writes`` made again from plain values."""
+    plain = _plain(writes)
+    return lambda: sum(len(write.events) for write in _records(plain))
+
+
+def _plain(writes: list[Any]) -> list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], tuple[Any, ...]]]:
+    """Each write's field values, times as nanoseconds since the epoch."""
+
+    def ns(at: Any) -> int:
+        return int(at.timestamp()) * 10**9 + at.microsecond * 1000
+
+    return [
+        (
+            [(e.thread_id, e.run_id, e.event_type, e.category, ns(e.created_at), e.content, e.metadata,
+              e.trace_id, e.span_id) for e in w.events],
+            [(s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, ns(s.start_time),
+              ns(s.end_time), s.duration_ms, s.status_code, s.status_message, s.attributes, s.events,
+              s.resource) for s in w.spans],
+            dataclasses.astuple(w.run),
+        )
+        for w in writes
+    ]  # fmt: skip
+
+
+def _records(plain: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], tuple[Any, ...]]]) -> list[Any]:
+    """The ``RunWrite``s of :func:`_plain`'s values, every record through its constructor."""
+    from otel_runjournal.records import RunEvent, RunRecord, RunWrite, SpanRecord, utc
+
+    return [
+        RunWrite(
+            RunRecord(*run),
+            [RunEvent(t, r, et, c, utc(at), co, dict(m), tr, si)
+             for t, r, et, c, at, co, m, tr, si in events],
+            [SpanRecord(a, b, p, r, n, k, utc(s), utc(e), d, c, m, at, ev, res)
+             for a, b, p, r, n, k, s, e, d, c, m, at, ev, res in spans],
+        )
+        for events, spans, run in plain
+    ]  # fmt: skip
+
+
+def count(passes: int, invokes: int, tree: Path | None, floor: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="mapping-cg-") as tmp:
         out = Path(tmp) / "callgrind.out"
         env = dict(os.environ, PYTHONHASHSEED="0")
         if tree is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no",
-               "--dump-instr=no", sys.executable, __file__, "--child", str(invokes), str(passes)]  # fmt: skip
+               "--dump-instr=no", sys.executable, __file__, "--child", str(invokes), str(passes),
+               *(["--floor"] if floor else [])]  # fmt: skip
         proc = subprocess.run(cmd, env=env, capture_output=True)
         if proc.returncode != 0:
             raise RuntimeError(f"x{passes} failed:\n{proc.stderr.decode(errors='replace')[-3000:]}")
@@ -225,19 +279,21 @@ def main() -> None:
     parser.add_argument("--hi", type=int, default=11)
     parser.add_argument("--tree", type=Path, help="a directory holding another otel_runjournal package")
     parser.add_argument("--check", type=Path, help="compare this tree's rows with another tree's")
+    parser.add_argument("--floor", action="store_true", help="count only making the records (see above)")
     parser.add_argument("--child", nargs=2, type=int, metavar=("INVOKES", "PASSES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, floor=args.floor)
         return
     if args.check:
         check(args.check)
         return
     with ThreadPoolExecutor(2) as pool:
-        lo, hi = pool.map(lambda p: count(p, args.invokes, args.tree), (args.lo, args.hi))
+        lo, hi = pool.map(lambda p: count(p, args.invokes, args.tree, args.floor), (args.lo, args.hi))
     per_pass = (hi - lo) / (args.hi - args.lo)
     spans = args.invokes * 11  # the bench agent's spans per invoke
-    print(f"map+assemble: {per_pass / 1e6:.2f} M instructions per pass of {args.invokes} invokes; "
+    what = "records only (--floor)" if args.floor else "map+assemble"
+    print(f"{what}: {per_pass / 1e6:.2f} M instructions per pass of {args.invokes} invokes; "
           f"{per_pass / spans / 1e3:.1f} k per span, "
           f"{per_pass / args.invokes / 1e6:.3f} M per invoke")  # fmt: skip
 

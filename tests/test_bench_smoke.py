@@ -96,3 +96,36 @@ def test_every_instruction_count_configuration_runs(config: str, tmp_path: Path)
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_bare_duckdb_insert_writes_the_stores_rows(tmp_path: Path) -> None:
+    """``duckdb_floor.py``'s bare insert puts exactly the rows the store writes into the same tables (so
+    its count is the floor of the same work), on every insert path installed."""
+    import duckdb_floor
+
+    batches = duckdb_floor._batches(40)
+    assert len(batches) == 1 and sum(len(w.events) for w in batches[0]) > 100
+    paths = ["json"]
+    if duckdb_floor._has_arrow():
+        paths.append("arrow")
+    for path in paths:
+        duckdb_floor.verify(path, batches)  # raises when a single value differs
+
+
+def test_the_mapping_floor_makes_the_same_records() -> None:
+    """``mapping_instructions.py --floor`` counts making records equal to the mapping's own (every
+    field, timezones included), from plain values."""
+    import bench_exporter
+    import mapping_instructions as mi
+
+    from otel_runjournal.journal.assembler import Assembler
+
+    spans = bench_exporter.agent_spans(3)
+    bench_exporter._hand_over("otel_runjournal", bench_exporter._contents(spans))
+    writes = Assembler(max_pending_spans=1000).add(spans)
+    assert len(writes) == 3
+    again = mi._records(mi._plain(writes))
+    assert again == writes
+    assert [e.created_at.tzinfo for w in again for e in w.events] == [
+        e.created_at.tzinfo for w in writes for e in w.events
+    ]
