@@ -164,10 +164,13 @@ def attributes(kvs: Iterable[Any], strings: dict[str, str] | None = None) -> dic
     share, limit, intern = strings.setdefault, SHARED_STRING_CHARS, _intern
     for kv in kvs:  # the scalar cases inline: this runs for every attribute of every span
         v = kv.value
+        text = v.string_value  # most values are strings: read first, WhichOneof only for the rest
+        if text:
+            out[intern(kv.key)] = share(text, text) if len(text) <= limit else text
+            continue
         kind = v.WhichOneof("value")
         if kind == "string_value":
-            text = v.string_value
-            out[intern(kv.key)] = share(text, text) if len(text) <= limit else text
+            out[intern(kv.key)] = text
         elif kind == "int_value":
             out[intern(kv.key)] = v.int_value
         elif kind == "bool_value":
@@ -235,9 +238,10 @@ def decode(request: ExportTraceServiceRequest) -> Decoded:
                 name = span.name
                 flags = span.flags
                 status = span.status
+                events = span.events  # each field read of a upb message looks its name up: read once
                 events = (
-                    tuple((e.name, attributes(e.attributes, strings), e.time_unix_nano) for e in span.events)
-                    if span.events
+                    tuple((e.name, attributes(e.attributes, strings), e.time_unix_nano) for e in events)
+                    if events
                     else ()
                 )
                 out.append(
