@@ -1,9 +1,12 @@
-"""OTLP trace requests → the SDK ``ReadableSpan`` objects the journal mapping reads (no second mapping).
+"""OTLP trace requests → plain decoded values → the spans the journal mapping reads (no second mapping).
 
 ``serve`` journals exactly what ``RunJournalExporter`` would journal in the sending process: each
-OTLP span becomes a finished ``ReadableSpan`` with the same name, ids, parent, kind, times, status,
-attributes (arrays as tuples, as the SDK keeps them), events and a ``Resource`` shared by the spans
-of one ``ResourceSpans``, and goes through the same :class:`~otel_runjournal.journal.assembler.Assembler`.
+OTLP span becomes a finished span with the same name, ids, parent, kind, times, status, attributes
+(arrays as tuples, as the SDK keeps them), events and a ``Resource`` shared by the spans of one
+``ResourceSpans``, and goes through the same :class:`~otel_runjournal.journal.assembler.Assembler`.
+The journal process builds its own span objects from :func:`decode`'s values
+(:func:`.journal_spans.journal_spans_of`); :func:`spans_of` / :func:`convert` build the SDK's
+``ReadableSpan`` from the same values (the tests and the benchmarks' in-process baselines).
 
 Bodies: OTLP/protobuf (``ExportTraceServiceRequest``) and OTLP/JSON (lowerCamelCase or original
 field names, ids as hex, enums as integers, unknown fields ignored, as the OTLP spec says). A span
@@ -271,7 +274,8 @@ def spans_of(decoded: Decoded) -> Converted:
 
     Immutable parts are shared within the request: a span's context is also its children's parent
     context (``SpanContext`` validates its ids in Python, ~1 µs each), the trace flags and the
-    plain statuses are made once. This runs in the journal process for every span."""
+    plain statuses are made once. (The journal process builds its own, lighter span objects from the
+    same values: :func:`.journal_spans.journal_spans_of`.)"""
     resources = [Resource(attrs, schema_url) for attrs, schema_url in decoded.resources]
     scopes = [InstrumentationScope(*scope) for scope in decoded.scopes]
     contexts: dict[tuple[int, int, bool, int], SpanContext] = {}
