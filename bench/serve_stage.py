@@ -3,13 +3,16 @@ r"""serve's journal stage against the in-process exporter on the same spans, in 
     python bench/serve_stage.py SPANS journal|exporter [--callgrind]
 
 ``journal``: what serve's journal process does per request — read the decoded request as the
-receiving process sends it, build the SDK spans, and hand them to a :class:`JournalWriter` (spool,
-dedupe, assembly, gathered store writes), 8 requests in flight. ``exporter``: ``RunJournalExporter.export``
-of the same spans in batches of 2,048 (the spans are built first, outside the count). Both write to
-a DuckDB file held for the whole run (``MAX_HOLD`` off: its releases depend on wall time, which
-valgrind stretches ~50x), after warming the price table and DuckDB's Arrow scan (serve does that at
-start), so only the work per span is counted. Requests are the bench agent's runs with content,
-512 spans each (built once and cached in the temp directory).
+receiving process sends it, build the spans (SDK spans before the seventh round, the journal's own
+since), and hand them to a :class:`JournalWriter` (spool, dedupe, assembly, gathered store writes),
+8 requests in flight. What the receiving process makes (the decoded request; since the seventh round
+also the spool record with its CRC) is made before the count, as that process makes it.
+``exporter``: ``RunJournalExporter.export`` of the same spans in batches of 2,048 (the SDK spans
+are built first, outside the count). Both write to a DuckDB file held for the whole run
+(``MAX_HOLD`` off: its releases depend on wall time, which valgrind stretches ~50x), after warming
+the price table and DuckDB's Arrow scan (serve does that at start), so only the work per span is
+counted. Requests are the bench agent's runs with content, 512 spans each (built once and cached in
+the temp directory).
 
 With ``--callgrind`` the process toggles valgrind's collection on around the work only; run it as
 
@@ -94,7 +97,14 @@ def main() -> None:
         marshalled = hasattr(journal_process, "marshal")
         dump: Any = (lambda d: marshal.dumps(tuple(d))) if marshalled else pickle.dumps
         load: Any = (lambda b: Decoded(*marshal.loads(b))) if marshalled else pickle.loads
-        payloads = [(body, dump(read_body(body))) for body in bodies]
+        # since the seventh round the receiving process also makes the spool record (its CRC)
+        from otel_runjournal.serve import spool as spool_module
+
+        record = getattr(spool_module, "record", None)
+        payloads = [
+            (body if record is None else record(spool_module.DATA, body), dump(read_body(body)))
+            for body in bodies
+        ]
         spool = Spool(os.path.join(directory, "spool"))
         options: dict[str, Any] = dict(max_pending_spans=100_000, settle=0.0, close_store=False)
         try:  # gathered writes by size only: valgrind stretches the wall-clock delay

@@ -8,11 +8,12 @@ parent's ``__main__`` is run again, as spawn would) and the receivers forward ea
 over a socket pair (:mod:`.channel`); the answers come back the same way. Measured in
 ``bench/bench_serve.py``.
 
-Messages, parent → child: first the options (JSON); then ``R`` + request id (8 bytes) + body size
-(8 bytes) + body (for the spool) + the :class:`~.otlp_spans.Decoded` body as a ``marshal``-ed tuple
-(plain values only: ``marshal`` reads them back in ~70% of ``pickle``'s time and keeps the keys
-interned); ``H`` + id (health); ``M`` + id (a malformed request was refused: counted, not
-answered); ``S`` (stop).
+Messages, parent → child: first the options (JSON); then ``R`` + request id (8 bytes) + record size
+(8 bytes) + the body as a spool record (:func:`.spool.record`: its CRC is computed here, in the
+receiving process, which has a core to spare) + the :class:`~.otlp_spans.Decoded` body as a
+``marshal``-ed tuple (plain values only: ``marshal`` reads them back in ~70% of ``pickle``'s time
+and keeps the keys interned); ``H`` + id (health); ``M`` + id (a malformed request was refused:
+counted, not answered); ``S`` (stop).
 Child → parent: ``pickle(("ready" | "error", message))`` once, then ``pickle((id, Outcome | health
 dict))``.
 
@@ -42,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from . import spool as _spool
 from .channel import Channel
 from .otlp_spans import Decoded
 from .writer import JournalWriter, Outcome, build_spans, read_body
@@ -315,7 +317,8 @@ class JournalProcess:
         if not decoded.spans:
             return Outcome(True, decoded.rejected, decoded.reason)
         payload = marshal.dumps(tuple(decoded))
-        outcome = self._call(_REQUEST, len(body).to_bytes(8, "little") + body + payload, timeout)
+        record = _spool.record(_spool.DATA, body)
+        outcome = self._call(_REQUEST, len(record).to_bytes(8, "little") + record + payload, timeout)
         if isinstance(outcome, Outcome):
             return outcome
         if self._alive:  # still queued in the child: journaled there; a re-send is a duplicate

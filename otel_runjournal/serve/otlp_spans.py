@@ -1,9 +1,12 @@
-"""OTLP trace requests → the SDK ``ReadableSpan`` objects the journal mapping reads (no second mapping).
+"""OTLP trace requests → plain decoded values → the spans the journal mapping reads (no second mapping).
 
 ``serve`` journals exactly what ``RunJournalExporter`` would journal in the sending process: each
-OTLP span becomes a finished ``ReadableSpan`` with the same name, ids, parent, kind, times, status,
-attributes (arrays as tuples, as the SDK keeps them), events and a ``Resource`` shared by the spans
-of one ``ResourceSpans``, and goes through the same :class:`~otel_runjournal.journal.assembler.Assembler`.
+OTLP span becomes a finished span with the same name, ids, parent, kind, times, status, attributes
+(arrays as tuples, as the SDK keeps them), events and a ``Resource`` shared by the spans of one
+``ResourceSpans``, and goes through the same :class:`~otel_runjournal.journal.assembler.Assembler`.
+The journal process builds its own span objects from :func:`decode`'s values
+(:func:`.journal_spans.journal_spans_of`); :func:`spans_of` / :func:`convert` build the SDK's
+``ReadableSpan`` from the same values (the tests and the benchmarks' in-process baselines).
 
 Bodies: OTLP/protobuf (``ExportTraceServiceRequest``) and OTLP/JSON (lowerCamelCase or original
 field names, ids as hex, enums as integers, unknown fields ignored, as the OTLP spec says). A span
@@ -164,10 +167,13 @@ def attributes(kvs: Iterable[Any], strings: dict[str, str] | None = None) -> dic
     share, limit, intern = strings.setdefault, SHARED_STRING_CHARS, _intern
     for kv in kvs:  # the scalar cases inline: this runs for every attribute of every span
         v = kv.value
+        text = v.string_value  # most values are strings: read first, WhichOneof only for the rest
+        if text:
+            out[intern(kv.key)] = share(text, text) if len(text) <= limit else text
+            continue
         kind = v.WhichOneof("value")
         if kind == "string_value":
-            text = v.string_value
-            out[intern(kv.key)] = share(text, text) if len(text) <= limit else text
+            out[intern(kv.key)] = text
         elif kind == "int_value":
             out[intern(kv.key)] = v.int_value
         elif kind == "bool_value":
@@ -211,6 +217,10 @@ def decode(request: ExportTraceServiceRequest) -> Decoded:
     out: list[tuple[Any, ...]] = []
     rejected = 0
     strings: dict[str, str] = {}  # short string values shared within the request
+    # ... and ids (a run's trace id, a parent's span id: marshal writes a repeated object once, and
+    # the journal process reads a reference for ~a tenth of what a 64 / 128-bit int costs)
+    ids: dict[int, int] = {}
+    share, share_id, limit = strings.setdefault, ids.setdefault, SHARED_STRING_CHARS
     for rs in request.resource_spans:
         resource = len(resources)
         resources.append((attributes(rs.resource.attributes, strings), rs.schema_url or None))
@@ -225,16 +235,21 @@ def decode(request: ExportTraceServiceRequest) -> Decoded:
                 if trace_id is None or span_id is None or (parent_raw and parent_id is None):
                     rejected += 1
                     continue
+                trace_id, span_id = share_id(trace_id, trace_id), share_id(span_id, span_id)
+                if parent_id is not None:
+                    parent_id = share_id(parent_id, parent_id)
+                name = span.name
                 flags = span.flags
                 status = span.status
+                events = span.events  # each field read of a upb message looks its name up: read once
                 events = (
-                    tuple((e.name, attributes(e.attributes, strings), e.time_unix_nano) for e in span.events)
-                    if span.events
+                    tuple((e.name, attributes(e.attributes, strings), e.time_unix_nano) for e in events)
+                    if events
                     else ()
                 )
                 out.append(
                     (
-                        span.name,
+                        share(name, name) if len(name) <= limit else name,
                         trace_id,
                         span_id,
                         parent_id,
@@ -259,7 +274,8 @@ def spans_of(decoded: Decoded) -> Converted:
 
     Immutable parts are shared within the request: a span's context is also its children's parent
     context (``SpanContext`` validates its ids in Python, ~1 µs each), the trace flags and the
-    plain statuses are made once. This runs in the journal process for every span."""
+    plain statuses are made once. (The journal process builds its own, lighter span objects from the
+    same values: :func:`.journal_spans.journal_spans_of`.)"""
     resources = [Resource(attrs, schema_url) for attrs, schema_url in decoded.resources]
     scopes = [InstrumentationScope(*scope) for scope in decoded.scopes]
     contexts: dict[tuple[int, int, bool, int], SpanContext] = {}

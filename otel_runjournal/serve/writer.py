@@ -1,6 +1,7 @@
 """The one thread that journals what the receivers accepted: spool, dedupe, assemble, write, commit.
 
-Receivers (gRPC, HTTP) call :meth:`JournalWriter.submit` with the converted spans of a request and
+Receivers (gRPC, HTTP) call :meth:`JournalWriter.submit` with the spans of a request (the journal's
+own :class:`~.journal_spans.JournalSpan` objects, read by the journal as it reads SDK spans) and
 wait for the writer's answer. The writer takes the queued requests in arrival order, in batches:
 
 1. appends them to the :class:`~.spool.Spool` (so an acknowledged span survives a SIGKILL);
@@ -34,24 +35,26 @@ failed writes, seen ids) whose invariants hold only together; split, they would 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import semconv as sc
 from ..journal.assembler import Assembler
 from ..journal.spanfacts import announced_span_count
-from ..journal.spanread import attributes_of, trace_hex
+from ..journal.spanread import trace_hex
 from ..pricing import resolve_pricer
 from ..records import RunWrite
 from ..stores.base import RunStore
 from . import spool as _spool
-from .otlp_spans import Converted, Decoded, MalformedRequest, convert, decode, parse_protobuf, spans_of
+from .journal_spans import JournalSpan, JournalSpans, journal_spans_of
+from .otlp_spans import Decoded, MalformedRequest, decode, parse_protobuf
 
 _logger = logging.getLogger("otel_runjournal.serve")
 
@@ -80,8 +83,8 @@ class Outcome:
 
 @dataclass(slots=True)
 class _Request:
-    spans: list[ReadableSpan]
-    raw: bytes
+    spans: list[JournalSpan]
+    record: bytes  # the body as a spool data record (:func:`.spool.record`)
     rejected: int
     reason: str | None
     done: threading.Event = field(default_factory=threading.Event)
@@ -102,12 +105,22 @@ class _SeenIds:
             self._old, self._new = self._new, set()
         self._new.add(span_id)
 
-    def first_time(self, span_id: int) -> bool:
-        """Whether ``span_id`` is new (then it is remembered): one call per span, not two."""
-        if span_id in self._new or span_id in self._old:
-            return False
-        self.add(span_id)
-        return True
+    def fresh(self, spans: Sequence[JournalSpan]) -> list[JournalSpan]:
+        """The spans whose ids are new (then remembered: a second span of an id in ``spans`` is not
+        new either), in order; one call per request, not one per span."""
+        out: list[JournalSpan] = []
+        new, old, room = self._new, self._old, self._capacity - len(self._new)
+        for span in spans:
+            span_id = span.span_id
+            if span_id in new or span_id in old:
+                continue
+            if room <= 0:
+                self._old, self._new = new, set()
+                new, old, room = self._new, self._old, self._capacity
+            new.add(span_id)
+            room -= 1
+            out.append(span)
+        return out
 
 
 def read_body(body: bytes) -> Decoded | Outcome:
@@ -120,12 +133,24 @@ def read_body(body: bytes) -> Decoded | Outcome:
         return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
 
 
-def build_spans(decoded: Decoded) -> Converted | Outcome:
-    """:func:`~.otlp_spans.spans_of`, or the ``malformed`` answer if the SDK refuses a value."""
+def build_spans(decoded: Decoded) -> JournalSpans | Outcome:
+    """:func:`~.journal_spans.journal_spans_of`, or the ``malformed`` answer if a value is refused."""
     try:
-        return spans_of(decoded)
+        return journal_spans_of(decoded)
     except Exception as exc:  # a hostile body must never stop the journal
         return Outcome(False, message=f"unreadable request: {type(exc).__name__}", reason="malformed")
+
+
+def _span_ids(hex_ids: list[str]) -> Sequence[int]:
+    """Span ids from their hex (the rows'): one ``bytes.fromhex`` and one unpack for all of them, not
+    an ``int(text, 16)`` each (this runs for every span written)."""
+    joined = "".join(hex_ids)
+    if len(joined) == 16 * len(hex_ids):  # always, for the mapping's rows (8-byte ids, 16 hex digits)
+        try:
+            return struct.unpack(f">{len(hex_ids)}Q", bytes.fromhex(joined))
+        except ValueError:
+            pass
+    return [int(text, 16) for text in hex_ids]
 
 
 def _pb_run_key(span: Any) -> str:
@@ -176,7 +201,7 @@ class JournalWriter:
         self._max_batch = max_batch_spans
         self._retry_interval = retry_interval
         self._settle = settle
-        self._roots: dict[str, list[ReadableSpan]] = {}  # run key → its root span(s), settling
+        self._roots: dict[str, list[JournalSpan]] = {}  # run key → its root span(s), settling
         self._last_seen: dict[str, float] = {}  # run key (with a settling root) → last span arrival
         self._retry_after = retry_after
         self._clock = clock
@@ -283,24 +308,25 @@ class JournalWriter:
 
     def submit_async(
         self,
-        spans: list[ReadableSpan],
-        raw: bytes,
+        spans: list[JournalSpan],
+        record: bytes,
         rejected: int,
         reason: str | None,
         on_done: Callable[[Outcome], None],
     ) -> None:
         """:meth:`submit` without waiting: ``on_done(outcome)`` is called once, from this thread
-        (nothing to journal, refused) or from the writer thread."""
+        (nothing to journal, refused) or from the writer thread. ``record``: the request's body as a
+        spool data record (``spool.record(spool.DATA, body)``, made by the receiving process)."""
         if not spans:
             on_done(Outcome(True, rejected, reason))
             return
-        refusal = self._enqueue(_Request(spans, raw, rejected, reason, on_done=on_done))
+        refusal = self._enqueue(_Request(spans, record, rejected, reason, on_done=on_done))
         if refusal is not None:
             on_done(refusal)
 
     def submit(
         self,
-        spans: list[ReadableSpan],
+        spans: list[JournalSpan],
         raw: bytes,
         rejected: int = 0,
         reason: str | None = None,
@@ -310,7 +336,7 @@ class JournalWriter:
         """Queue a request's spans and wait for the writer's answer (any receiver thread)."""
         if not spans:
             return Outcome(True, rejected, reason)
-        request = _Request(spans, raw, rejected, reason)
+        request = _Request(spans, _spool.record(_spool.DATA, raw), rejected, reason)
         refusal = self._enqueue(request)
         if refusal is not None:
             return refusal
@@ -399,7 +425,7 @@ class JournalWriter:
     def _process(self, batch: list[_Request]) -> None:
         self._last_request_at = self._clock()
         try:
-            self._spool.append(_spool.DATA, [r.raw for r in batch])
+            self._spool.append_records([r.record for r in batch])
         except OSError as exc:
             _logger.warning("serve: cannot append to the spool (%s); refusing %d requests", exc, len(batch))
             self.counters["refused_spool"] += len(batch)
@@ -412,7 +438,7 @@ class JournalWriter:
                 )
             return
         segment = self._spool.current
-        fresh: list[ReadableSpan] = []
+        fresh: list[JournalSpan] = []
         for request in batch:
             self.counters["rejected_spans"] += request.rejected
             fresh.extend(self._accept(request.spans, segment))
@@ -425,9 +451,9 @@ class JournalWriter:
         if early:
             for request in batch:
                 self._answer(request, Outcome(True, request.rejected, request.reason))
-            ok = self._gather(self._assembler.add(fresh))
+            ok = self._gather(self._assemble(fresh))
         else:
-            ok = self._write(self._assembler.add(fresh))
+            ok = self._write(self._assemble(fresh))
         for request in batch:
             if early:
                 continue
@@ -479,27 +505,25 @@ class JournalWriter:
             return True
         return self._write([])
 
-    def _accept(self, spans: Sequence[ReadableSpan], segment: int) -> list[ReadableSpan]:
+    def _assemble(self, spans: list[JournalSpan]) -> list[RunWrite]:
+        """The assembler's writes for ``spans``: :class:`JournalSpan` offers what the journal reads of a
+        ``ReadableSpan`` (duck-typed; see :mod:`.journal_spans`)."""
+        return self._assembler.add(cast("list[ReadableSpan]", spans))
+
+    def _accept(self, spans: Sequence[JournalSpan], segment: int) -> list[JournalSpan]:
         """The spans not seen before, minus run roots (they settle first, see :meth:`_settled_roots`);
         remembers them and the spool segment their runs are held in."""
-        out: list[ReadableSpan] = []
-        first_time = self._seen.first_time
+        out: list[JournalSpan] = []
         run_seg = self._run_seg
         roots, last_seen = self._roots, self._last_seen
         now = self._clock()
         run_id_key, is_root_key = sc.RJ_RUN_ID, sc.RJ_IS_ROOT
-        duplicates = 0
-        for span in spans:  # every span: names bound once; the run key as the assembler's
-            ctx = span.get_span_context()
-            if ctx is None:
-                continue
-            if not first_time(ctx.span_id):
-                duplicates += 1
-                continue
-            attrs = attributes_of(span)
+        fresh = self._seen.fresh(spans)
+        for span in fresh:  # every span: names bound once, slots read (the run key as the assembler's)
+            attrs = span._attributes
             key = attrs.get(run_id_key)
             if not isinstance(key, str) or not key:
-                key = trace_hex(ctx.trace_id)
+                key = trace_hex(span.trace_id)
             if key not in run_seg:
                 run_seg[key] = segment
             parent = span.parent
@@ -510,10 +534,10 @@ class JournalWriter:
             if key in last_seen:
                 last_seen[key] = now
             out.append(span)
-        self.counters["duplicate_spans"] += duplicates
+        self.counters["duplicate_spans"] += len(spans) - len(fresh)
         return out
 
-    def _settled_roots(self, *, everything: bool = False) -> list[ReadableSpan]:
+    def _settled_roots(self, *, everything: bool = False) -> list[JournalSpan]:
         """Roots of runs no span of which arrived for ``settle`` seconds.
 
         A run is complete when its root span arrives, in the sending process. Through a Collector
@@ -532,7 +556,7 @@ class JournalWriter:
             for k, t in self._last_seen.items()
             if everything or (now - t >= settle and (now - t >= patient or self._all_arrived(k)))
         ]
-        out: list[ReadableSpan] = []
+        out: list[JournalSpan] = []
         for key in due:
             out.extend(self._roots.pop(key))
             del self._last_seen[key]
@@ -541,7 +565,7 @@ class JournalWriter:
     def _all_arrived(self, key: str) -> bool:
         """Whether every span the run's root announces has arrived (``True`` when none is announced)."""
         roots = self._roots[key]
-        counts = [n for n in (announced_span_count(attributes_of(r)) for r in roots) if n is not None]
+        counts = [n for n in (announced_span_count(r._attributes) for r in roots) if n is not None]
         return not counts or self._assembler.arrived_spans(key) + len(roots) >= max(counts)
 
     def _idle(self) -> None:
@@ -549,7 +573,7 @@ class JournalWriter:
             self._write([])
         elif not self._backlog:
             # + foreign groups past their idle timeout; the gathered runs once due
-            self._gather(self._assembler.add(self._settled_roots()))
+            self._gather(self._assemble(self._settled_roots()))
         self._housekeeping()
 
     def _write(self, writes: list[RunWrite]) -> bool:
@@ -570,7 +594,7 @@ class JournalWriter:
         if self._backlog:
             _logger.warning("serve: the store accepts writes again; %d held runs written", len(self._backlog))
         self._backlog = []
-        ids = [int(span.span_id, 16) for write in batch for span in write.spans]
+        ids = _span_ids([span.span_id for write in batch for span in write.spans])
         self.counters["written_runs"] += len(batch)
         self.counters["written_events"] += sum(len(w.events) for w in batch)
         self.counters["written_spans"] += len(ids)
@@ -618,10 +642,10 @@ class JournalWriter:
         writes: list[RunWrite] = []
         replayed = 0
         for segment, request in data:
-            converted = convert(request)
-            fresh = self._accept([s for s in converted.spans if s.context.span_id not in committed], segment)
+            spans = journal_spans_of(decode(request)).spans
+            fresh = self._accept([s for s in spans if s.span_id not in committed], segment)
             replayed += len(fresh)
-            writes.extend(self._assembler.add(fresh))
+            writes.extend(self._assemble(fresh))
         self.counters["replayed_spans"] = replayed
         self._write(writes)
         held = set(self._assembler.pending_run_ids()) | set(self._roots)
@@ -642,7 +666,7 @@ class JournalWriter:
     def _finish(self) -> None:
         roots = self._settled_roots(everything=True)  # graceful stop: every run whose root arrived
         if not self._backlog:  # ... and the late parts of runs already written
-            writes = self._assembler.add(roots)
+            writes = self._assemble(roots)
             self._write(writes + self._assembler.drain_late())
         for _ in range(3):
             if not self._backlog or self._write([]):
