@@ -121,15 +121,15 @@ def test_writer_killed_mid_write_leaves_whole_runs(schema: Schema) -> None:
         for b in range(3):
             store.write(batch(b))
             print("committed", b, flush=True)
-        copy = write_path._copy
+        copying = write_path._copying
 
-        def barrier(cur, table, columns, rows):  # spans and runs in, thread counters locked: events next
+        def barrier(cur, table, columns, clean):  # spans and runs in, thread counters locked: events next
             if table == "run_events":
                 print("inside write", flush=True)
                 time.sleep(600)
-            copy(cur, table, columns, rows)
+            return copying(cur, table, columns, clean)
 
-        write_path._copy = barrier
+        write_path._copying = barrier
         store.write(batch(3))
         print("the write finished: the barrier was never reached", flush=True)
     """
