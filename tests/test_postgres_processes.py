@@ -121,15 +121,15 @@ def test_writer_killed_mid_write_leaves_whole_runs(schema: Schema) -> None:
         for b in range(3):
             store.write(batch(b))
             print("committed", b, flush=True)
-        copying = write_path._copying
+        copy = write_path._copy
 
-        def barrier(cur, table, columns, clean):  # spans and runs in, thread counters locked: events next
+        def barrier(cur, table, columns, rows):  # spans and runs in, thread counters locked: events next
             if table == "run_events":
                 print("inside write", flush=True)
                 time.sleep(600)
-            return copying(cur, table, columns, clean)
+            copy(cur, table, columns, rows)
 
-        write_path._copying = barrier
+        write_path._copy = barrier
         store.write(batch(3))
         print("the write finished: the barrier was never reached", flush=True)
     """

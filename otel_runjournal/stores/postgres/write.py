@@ -29,15 +29,13 @@ Nothing is checked value by value in Python: a NUL (which PostgreSQL text cannot
 datetime makes the server or the driver refuse the batch, and the store writes it again with NUL as
 U+FFFD and naive datetimes as UTC. The rows are built with as few Python steps per value as can be
 (this is most of a writer's own CPU): one orjson call per batch for each kind of JSON column, the
-seqs counted out in C, a row read from its record in one expression and handed to the COPY as it
-is made (no list of rows).
+seqs counted out in C, a row read from its record in one comprehension.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from itertools import chain, count, repeat
@@ -187,14 +185,16 @@ def _json_each(values: list[Any]) -> list[bytes]:
     return [_codec.dumpb(v) for v in values]
 
 
-def _copy_spans(cur: psycopg.Cursor[Any], table: str, spans: Sequence[SpanRecord], clean: bool) -> None:
+def _span_rows(spans: Sequence[SpanRecord], clean: bool) -> list[tuple[Any, ...]]:
     attributes = _json_each([s.attributes for s in spans])
     events = _json_column([s.events for s in spans])
     resources = _json_column([s.resource for s in spans])
-    with _copying(cur, table, _SPAN_COLUMNS, clean) as write_row:
-        for s, a, e, r in zip(spans, attributes, events, resources, strict=True):
-            write_row((s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, s.start_time,
-                       s.end_time, s.duration_ms, s.status_code, s.status_message, a, e, r))  # fmt: skip
+    rows = [
+        (s.trace_id, s.span_id, s.parent_span_id, s.run_id, s.name, s.kind, s.start_time, s.end_time,
+         s.duration_ms, s.status_code, s.status_message, a, e, r)
+        for s, a, e, r in zip(spans, attributes, events, resources, strict=True)
+    ]  # fmt: skip
+    return [_clean(row) for row in rows] if clean else rows
 
 
 _CONTAINERS = (dict, list)
@@ -213,22 +213,24 @@ def _json_column(values: list[Any]) -> list[bytes]:
     return _json_each(values)
 
 
-def _copy_events(cur: psycopg.Cursor[Any], events: Sequence[RunEvent], seqs: list[int], clean: bool) -> None:
+def _event_rows(events: Sequence[RunEvent], seqs: list[int], clean: bool) -> list[tuple[Any, ...]]:
     metadata = _json_each([e.metadata for e in events])
-    with _copying(cur, "run_events", _EVENT_COLUMNS, clean) as write_row:
-        for e, m, seq in zip(events, metadata, seqs, strict=True):
-            write_row((e.thread_id, e.run_id, e.event_type, e.category, e.content, e.created_at, e.trace_id,
-                       e.span_id, m, seq))  # fmt: skip
+    rows = [
+        (e.thread_id, e.run_id, e.event_type, e.category, e.content, e.created_at, e.trace_id, e.span_id,
+         m, seq)
+        for e, m, seq in zip(events, metadata, seqs, strict=True)
+    ]  # fmt: skip
+    return [_clean(row) for row in rows] if clean else rows
 
 
 _FLOAT_FIELDS = ("duration_ms", "cost_usd")
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _run_rows(runs: Sequence[RunRecord]) -> list[tuple[Any, ...]]:
+def _run_rows(runs: Sequence[RunRecord], clean: bool) -> list[tuple[Any, ...]]:
     """The runs' rows for their COPY (columns in ``_codec.RUN_FIELDS`` order), ``usage_by_caller`` as
     its JSON (:func:`_json_each`). Read field by field: a slot read costs the interpreter less than
-    ``attrgetter``'s generic look-up of 26 names."""
+    ``attrgetter``'s generic look-up of 27 names."""
     usage = _json_each([r.usage_by_caller for r in runs])
     rows = [
         (r.run_id, r.thread_id, r.trace_id, r.name, r.status, r.started_at, r.ended_at, r.duration_ms,
@@ -238,7 +240,7 @@ def _run_rows(runs: Sequence[RunRecord]) -> list[tuple[Any, ...]]:
          r.unpriced_call_count, r.complete)
         for r, u in zip(runs, usage, strict=True)
     ]  # fmt: skip
-    return rows
+    return [_clean(row) for row in rows] if clean else rows
 
 
 def _runs_statement(runs: Sequence[RunRecord], clean: bool) -> tuple[str, str]:
@@ -305,16 +307,13 @@ def prepare(conn: psycopg.Connection[Any]) -> None:
 ROW_AT_A_TIME = "WHERE random() IS NOT NULL"
 
 
-@contextmanager
-def _copying(
-    cur: psycopg.Cursor[Any], table: str, columns: str, clean: bool
-) -> Iterator[Callable[[Sequence[Any]], None]]:
-    """A binary COPY into ``table``; yields its ``write_row`` (with ``clean``: the row's values
-    cleaned first). Rows go to it as they are made: no list of them, one loop less per row."""
+def _copy(cur: psycopg.Cursor[Any], table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+    if not rows:
+        return
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY) {ROW_AT_A_TIME}") as copy:
         copy.set_types(list(_TYPES[table]))
-        write_row = copy.write_row
-        yield (lambda row: write_row(_clean(row))) if clean else write_row
+        for row in rows:
+            copy.write_row(row)
 
 
 def write(
@@ -338,10 +337,10 @@ def write(
         spans = list(chain.from_iterable(map(_spans_of, batch)))
         kept = batch  # the common case, every span new: their COPY refuses a span stored or repeated
         if spans and not stored:
-            _copy_spans(cur, "spans", spans, clean)
+            _copy(cur, "spans", _SPAN_COLUMNS, _span_rows(spans, clean))
         elif spans:  # some were written before: keep only the others
             cur.execute(STAGING)
-            _copy_spans(cur, "_rj_spans_in", spans, clean)
+            _copy(cur, "_rj_spans_in", _SPAN_COLUMNS, _span_rows(spans, clean))
             cur.execute(INSERT_SPANS)
             new = set(cur.fetchall())
             as_stored = text if clean else _same
@@ -357,9 +356,7 @@ def write(
             statement, runs_json = _runs_statement(runs, clean)
             cur.execute(statement, (runs_json,))
         elif runs:  # the common case, new runs: their COPY refuses a run already stored
-            with _copying(cur, "runs", _RUN_COLUMNS, clean) as write_row:
-                for row in _run_rows(runs):
-                    write_row(row)
+            _copy(cur, "runs", _RUN_COLUMNS, _run_rows(runs, clean))
         events = list(chain.from_iterable(map(_events_of, kept)))
         seqs: list[int] = []
         if events:
@@ -372,7 +369,7 @@ def write(
             cur.execute(ADVANCE_THREADS, (per_thread,))
             after = {t: count(int(last) - counts[t] + 1) for t, last in cur.fetchall()}  # our first seqs
             seqs = list(map(next, map(after.__getitem__, threads)))
-            _copy_events(cur, events, seqs, clean)
+            _copy(cur, "run_events", _EVENT_COLUMNS, _event_rows(events, seqs, clean))
     return events, seqs
 
 
