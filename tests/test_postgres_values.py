@@ -329,3 +329,88 @@ def test_odd_thread_ids_get_their_own_seqs(store: PostgresStore) -> None:
         again = store.list_events(f"run-again-{i}", limit=100)
         start = len(first[i].events)
         assert [e.seq for e in again] == list(range(start + 1, start + len(second[i].events) + 1))
+
+
+def _json_text(value: object) -> str:
+    """The compact JSON text of ``value`` as the stdlib writes it (keys in their own order)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_span_json_shared_by_spans_reads_back_exactly(store: PostgresStore) -> None:
+    """Spans sharing one resource object, or each with an empty events list, or with equal resources in
+    other key orders, keep each span's own JSON text: one batch per case, read back through the store
+    and as the text PostgreSQL holds."""
+    shared = {"service.name": "svc é 🚀", "telemetry.sdk.version": "1.2", "big": 2**63 - 1, "nested": NESTED}
+    cases: dict[str, list[tuple[dict[str, object], list[dict[str, object]]]]] = {
+        "one-object": [(shared, []) for _ in range(4)],
+        "equal-other-order": [({"b": 1, "a": "x"}, []), ({"a": "x", "b": 1}, []), ({"b": 1, "a": "x"}, [])],
+        "empty-and-not": [({}, []), ({}, [{"name": "exception", "attributes": {"k": "é"}}]), ({}, [])],
+        "shared-int-key": [({1: "int key", "k": 2**70}, [])] * 3,  # beyond orjson: the stdlib's JSON
+        "empty-dicts": [({}, []), ({}, [])],
+        "mixed-empty": [({}, []), ([], {}), ({}, [])],  # type: ignore[list-item]  # [] is not {}
+    }
+    writes = []
+    for n, (case, spans) in enumerate(cases.items()):
+        write = make_run(f"run-{case}", "thread-json", start=n)
+        write.spans = [
+            SpanRecord(write.run.trace_id or "", f"{i:016x}", None, write.run.run_id, "s", "CLIENT",
+                       datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 0, 0, 1, tzinfo=UTC), 1000.0,
+                       "OK", resource=resource, events=events)  # type: ignore[arg-type]
+            for i, (resource, events) in enumerate(spans)
+        ]  # fmt: skip
+        writes.append(write)
+        store.write([write])
+    for write in writes:
+        got = sorted(store.list_spans(write.run.run_id), key=lambda s: s.span_id)
+        assert [(s.resource, s.events) for s in got] == [
+            (json.loads(_json_text(s.resource)), json.loads(_json_text(s.events))) for s in write.spans
+        ]
+        texts = store.sql(
+            "SELECT resource::TEXT, events::TEXT FROM spans WHERE run_id = %s ORDER BY span_id",
+            [write.run.run_id],
+        )
+        if "int-key" not in write.run.run_id:  # (the stdlib and orjson agree on everything else)
+            assert texts == [(_json_text(s.resource), _json_text(s.events)) for s in write.spans]
+        else:
+            assert [json.loads(r) for r, _ in texts] == [{"1": "int key", "k": 2**70}] * 3
+
+
+def test_every_run_field_lands_in_its_own_column(store: PostgresStore) -> None:
+    """A run whose every field holds a different value (texts, counts, a huge count, aware and naive
+    times, float, bool) reads back field for field, through the store and as plain SQL by column name."""
+    from dataclasses import fields
+
+    at = datetime(2025, 3, 4, 5, 6, 7, 890_123, tzinfo=ZONE)
+    values: dict[str, object] = {}
+    for i, field in enumerate(fields(RunRecord)):
+        if field.name == "started_at":
+            values[field.name] = at + timedelta(seconds=i)
+        elif field.name == "ended_at":
+            values[field.name] = datetime(2025, 3, 5)  # naive: taken as UTC
+        elif field.name in ("duration_ms", "cost_usd"):
+            values[field.name] = i + 0.125
+        elif field.name == "complete":
+            values[field.name] = True
+        elif field.name == "usage_by_caller":
+            values[field.name] = {"lead_agent": 7, "subagent:é": 2**62}
+        elif field.type in ("int", int):
+            values[field.name] = 1000 + i if field.name != "input_tokens" else 2**63 - 1
+        else:
+            values[field.name] = f"{field.name} é 🚀 {i}"
+    run = RunRecord(**values)  # type: ignore[arg-type]
+    events = [RunEvent(str(values["thread_id"]), str(values["run_id"]), "run_start", "lifecycle", at)]
+    store.write([RunWrite(run=run, events=events)])
+    got = store.get_run(str(values["run_id"]))
+    assert got is not None
+    for name, sent in values.items():
+        if isinstance(sent, datetime):
+            sent = sent if sent.tzinfo else sent.replace(tzinfo=UTC)  # naive is UTC
+        assert getattr(got, name) == sent, name
+    columns = [f.name for f in fields(RunRecord) if f.name != "usage_by_caller"]
+    (row,) = store.sql(f"SELECT {', '.join(columns)}, usage_by_caller::TEXT FROM runs")
+    for name, value in zip(columns, row, strict=False):
+        sent = values[name]
+        if isinstance(sent, datetime) and sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        assert value == sent, name
+    assert json.loads(row[-1]) == values["usage_by_caller"]
