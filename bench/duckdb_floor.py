@@ -116,7 +116,6 @@ def write(how: str, path: str, batches: list[list[Any]], file: str, tmp: Path, k
 
     from otel_runjournal.stores.duckdb import store as duckdb_store
 
-    duckdb_store.MAX_HOLD = math.inf
     store = duckdb_store.DuckDBStore(file, linger=math.inf, arrow=path == "arrow")
     if how == "store":
         for batch in batches[:k]:
@@ -138,6 +137,11 @@ def write(how: str, path: str, batches: list[list[Any]], file: str, tmp: Path, k
 
 def child(how: str, path: str, batches_written: int, pickled: str) -> None:
     """Load the batches, then write the first and ``batches_written`` more."""
+    import math
+
+    from otel_runjournal.stores.duckdb import store as duckdb_store
+
+    duckdb_store.MAX_HOLD = math.inf  # no wall-clock release inside the count (this process only)
     with open(pickled, "rb") as f:
         batches = pickle.load(f)
     with tempfile.TemporaryDirectory() as tmp:
