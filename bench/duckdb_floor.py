@@ -71,31 +71,13 @@ def _bare_inputs(batch: list[Any], path: str, directory: Path, n: int) -> list[t
     runs = [w.run for w in batch]
     out: list[tuple[str, Any]] = []
     if path == "arrow":
-        import pyarrow as pa
-
         for table, rows, overrides in ((insert.EVENTS, events, {"seq": seqs}), (insert.SPANS, spans, {}),
                                        (insert.RUNS, runs, {})):  # fmt: skip
-            arrays = {}
-            for name, kind, get in table.columns:
-                values = overrides.get(name)
-                if values is None:
-                    values = list(map(get, rows))
-                    if kind == insert._JSON:
-                        values = insert._json_column(values)
-                arrays[name] = pa.array(values, insert._ARROW_TYPES[kind])
-            out.append((table.insert_sql("arrow").format(source="batch_table"), pa.table(arrays)))
+            sql = table.insert_sql("arrow").format(source="batch_table")
+            out.append((sql, insert.arrow_table(table, rows, overrides)))
         return out
     for table, rows, overrides in ((insert.EVENTS, events, {"seq": seqs}), (insert.SPANS, spans, {})):
-        payload: dict[str, Any] = {}
-        indexed: list[str] = []
-        for name, _, get in table.columns:
-            values = overrides[name] if name in overrides else list(map(get, rows))
-            split = insert._shared_column(values) if name in table.shared else None
-            if split is None:
-                payload[name] = values
-            else:
-                payload[name], payload[name + insert._VALUES] = split
-                indexed.append(name)
+        payload, indexed = insert.json_payload(table, rows, overrides)
         data = insert._dumpb(payload)
         file = directory / f"{table.name}-{n}.json"
         file.write_bytes(data)

@@ -171,7 +171,7 @@ def journal_spans_of(decoded: Decoded) -> JournalSpans:
     unset, error = _PLAIN_STATUS[0], StatusCode.ERROR
     refs: dict[int, SpanRef] = {}  # parent id → its context, shared by its children in the request
     out: list[JournalSpan] = []
-    append, new = out.append, object.__new__
+    append = out.append
     for (
         name,
         trace_id,
@@ -189,12 +189,7 @@ def journal_spans_of(decoded: Decoded) -> JournalSpans:
         resource,
         scope,
     ) in decoded.spans:
-        # JournalSpan.__init__'s assignments, inline: a call less for every span
-        span = new(JournalSpan)
-        span.name = name
-        span.trace_id = trace_id
-        span.span_id = span_id
-        span.trace_flags = trace_flags = flags_of[flags]
+        trace_flags = flags_of[flags]
         if parent_id:
             parent = refs.get(parent_id)
             if (
@@ -204,16 +199,22 @@ def journal_spans_of(decoded: Decoded) -> JournalSpans:
                 or parent.trace_id != trace_id
             ):
                 parent = refs[parent_id] = SpanRef(trace_id, parent_id, remote, trace_flags)
-            span.parent = parent
         else:
-            span.parent = None
-        span.kind = kinds(kind, internal)
-        span.status = SpanStatus(error, message) if code == 2 and message else plain(code, unset)
-        span.start_time = start
-        span.end_time = end
-        span._attributes = attrs
-        span._events = tuple([SpanEvent(*event) for event in events]) if events else ()
-        span.resource = resources[resource]
-        span.instrumentation_scope = scopes[scope]
+            parent = None
+        span = JournalSpan(
+            name,
+            trace_id,
+            span_id,
+            trace_flags,
+            parent,
+            kinds(kind, internal),
+            SpanStatus(error, message) if code == 2 and message else plain(code, unset),
+            start,
+            end,
+            attrs,
+            tuple([SpanEvent(*event) for event in events]) if events else (),
+            resources[resource],
+            scopes[scope],
+        )
         append(span)
     return JournalSpans(out, decoded.rejected, decoded.reason)

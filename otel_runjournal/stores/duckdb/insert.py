@@ -246,6 +246,39 @@ def _runs_rows_sql(limit: int) -> str:
     return _RUNS_ROWS_SQL.format(limit=limit)
 
 
+def arrow_table(table: Table, rows: Sequence[Any], overrides: dict[str, list[Any]]) -> Any:
+    """The arrow path's batch: ``rows`` as a pyarrow table of ``table``'s columns (``overrides``:
+    whole columns by name)."""
+    assert pa is not None
+    arrays = {}
+    for name, kind, get in table.columns:
+        values = overrides.get(name)
+        if values is None:
+            values = list(map(get, rows))
+            if kind == _JSON:
+                values = _json_column(values)
+        arrays[name] = pa.array(values, _ARROW_TYPES[kind])
+    return pa.table(arrays)
+
+
+def json_payload(
+    table: Table, rows: Sequence[Any], overrides: dict[str, list[Any]]
+) -> tuple[dict[str, list[Any]], list[str]]:
+    """The json path's batch document before encoding, and the columns that travel as distinct
+    values plus an index per row (see :func:`_shared_column`)."""
+    payload: dict[str, list[Any]] = {}
+    indexed: list[str] = []
+    for name, _, get in table.columns:
+        values = overrides[name] if name in overrides else list(map(get, rows))
+        split = _shared_column(values) if name in table.shared else None
+        if split is None:
+            payload[name] = values
+        else:
+            payload[name], payload[name + _VALUES] = split
+            indexed.append(name)
+    return payload, indexed
+
+
 def execute(
     con: duckdb.DuckDBPyConnection,
     table: Table,
@@ -263,31 +296,13 @@ def execute(
         return
     overrides = overrides or {}
     if mode == "arrow":
-        assert pa is not None
-        arrays = {}
-        for name, kind, get in table.columns:
-            values = overrides.get(name)
-            if values is None:
-                values = list(map(get, rows))
-                if kind == _JSON:
-                    values = _json_column(values)
-            arrays[name] = pa.array(values, _ARROW_TYPES[kind])
         # DuckDB finds the table by this local variable's name (a "replacement scan"): half the
         # cost of register()/unregister() per statement. It must be called from this frame.
-        _runjournal_batch_rows = pa.table(arrays)
+        _runjournal_batch_rows = arrow_table(table, rows, overrides)
         for statement in statements:
             con.execute(statement.format(source=_ARROW_NAME))
     else:
-        payload: dict[str, list[Any]] = {}
-        indexed: list[str] = []
-        for name, _, get in table.columns:
-            values = overrides[name] if name in overrides else list(map(get, rows))
-            split = _shared_column(values) if name in table.shared else None
-            if split is None:
-                payload[name] = values
-            else:
-                payload[name], payload[name + _VALUES] = split
-                indexed.append(name)
+        payload, indexed = json_payload(table, rows, overrides)
         assert batches is not None
         data = _dumpb(payload)
         limit = _limit(data)

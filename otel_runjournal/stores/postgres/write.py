@@ -230,7 +230,7 @@ _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 def _run_rows(runs: Sequence[RunRecord], clean: bool) -> list[tuple[Any, ...]]:
     """The runs' rows for their COPY (columns in ``_codec.RUN_FIELDS`` order), ``usage_by_caller`` as
     its JSON (:func:`_json_each`). Read field by field: a slot read costs the interpreter less than
-    ``attrgetter``'s generic look-up of 27 names."""
+    ``attrgetter``'s generic look-up of 26 names."""
     usage = _json_each([r.usage_by_caller for r in runs])
     rows = [
         (r.run_id, r.thread_id, r.trace_id, r.name, r.status, r.started_at, r.ended_at, r.duration_ms,
